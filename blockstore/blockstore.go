@@ -1,0 +1,400 @@
+// Package blockstore keeps blocks in a flatfs directory laid out exactly as
+// Kubo lays out its repository's blocks/ directory: sharded next-to-last/2,
+// each block in a file named after the base32 of its multihash. A Kubo
+// blocks/ directory can therefore be opened as it is, and a CIDv0 and a
+// CIDv1 over the same multihash are one stored block.
+//
+// Writes go through go-ds-flatfs, which writes each block to a temporary
+// file and renames it into place, so a crash never leaves a half-written
+// block under a block's name. Every read is checked against the CID it was
+// asked for (unless Config.NoVerify): corrupted data is reported with
+// block.ErrHashMismatch and never returned as good.
+package blockstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	flatfs "github.com/ipfs/go-ds-flatfs"
+
+	"github.com/bsfs/bsfs/block"
+)
+
+// Errors returned by the Blockstore, for errors.Is.
+var (
+	// ErrLayout means a directory is not a flatfs blockstore sharded the
+	// way Kubo shards one.
+	ErrLayout = errors.New("not a Kubo-compatible flatfs blockstore")
+	// ErrReadOnly is returned by writes to a store opened read-only.
+	ErrReadOnly = errors.New("blockstore is read-only")
+	// ErrClosed is returned by calls on a closed Blockstore.
+	ErrClosed = errors.New("blockstore closed")
+)
+
+// Config tunes a Blockstore. The zero value syncs every write to disk,
+// verifies every read and allows writes.
+type Config struct {
+	// NoSync skips fsync of block files and directories. Faster; a power
+	// loss may then lose recent blocks (which reads detect as missing or
+	// corrupt). Kubo v0.42 runs its flatfs with sync off.
+	NoSync bool
+	// ReadOnly opens an existing store without ever writing to its
+	// directory: writes fail with ErrReadOnly.
+	ReadOnly bool
+	// NoVerify skips hashing the data of every Get.
+	NoVerify bool
+}
+
+// Stats are counters of a Blockstore's work since Open.
+type Stats struct {
+	Gets           uint64 // Get calls for stored (non-identity) blocks
+	Misses         uint64 // Gets that found no block
+	HashMismatches uint64 // Gets whose stored data did not hash to the CID
+	Puts           uint64 // blocks written
+	PutsSkipped    uint64 // blocks not written because already stored
+	Deletes        uint64 // blocks deleted
+	BytesRead      uint64 // bytes returned by Get
+	BytesWritten   uint64 // bytes of blocks written
+}
+
+// counters holds Stats as atomics.
+type counters struct {
+	gets, misses, mismatches, puts, putsSkipped, deletes, bytesRead, bytesWritten atomic.Uint64
+}
+
+// Blockstore stores blocks in a flatfs directory. It is safe for concurrent
+// use.
+type Blockstore struct {
+	// read-only after Open, no lock
+	cfg   Config
+	files files
+	ds    *flatfs.Datastore // nil when cfg.ReadOnly
+	done  chan struct{}     // closed by Close: stops AllKeys walkers
+
+	// mu is held shared by every operation and exclusively by Close, so
+	// Close waits for the operations in flight.
+	mu     sync.RWMutex
+	closed bool // guarded by mu
+
+	walkers sync.WaitGroup // AllKeys goroutines
+	// suspect holds the keys whose stored data failed verification: Put
+	// rewrites them even though a file is present.
+	suspect sync.Map // string -> struct{}
+	stats   counters
+}
+
+// Open opens the blockstore in dir. A missing or empty dir is created as a
+// new flatfs store (with its SHARDING file), unless cfg.ReadOnly. A
+// non-empty dir must hold a SHARDING file naming Kubo's next-to-last/2
+// sharding; otherwise Open fails with ErrLayout and leaves the directory as
+// it is.
+func Open(dir string, cfg Config) (*Blockstore, error) {
+	empty, err := isEmptyDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("blockstore %s: %w", dir, err)
+	}
+	if empty && !cfg.ReadOnly {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("blockstore: %w", err)
+		}
+		// Create writes SHARDING with O_EXCL, so a concurrent creator of
+		// the same directory cannot make two different files.
+		if err := flatfs.Create(dir, shardID); err != nil && !errors.Is(err, flatfs.ErrDatastoreExists) {
+			return nil, fmt.Errorf("blockstore: creating %s: %w", dir, err)
+		}
+	}
+	shard, err := checkLayout(dir)
+	if err != nil {
+		return nil, fmt.Errorf("blockstore: %w", err)
+	}
+	b := &Blockstore{
+		cfg:   cfg,
+		files: files{root: dir, shard: shard},
+		done:  make(chan struct{}),
+	}
+	if !cfg.ReadOnly {
+		b.ds, err = flatfs.Open(dir, !cfg.NoSync)
+		if err != nil {
+			return nil, fmt.Errorf("blockstore: opening %s: %w", dir, err)
+		}
+	}
+	return b, nil
+}
+
+// dsKey is the flatfs datastore key of c's block.
+func dsKey(c cid.Cid) string { return Key(c.Hash()) }
+
+// begin takes the shared lock for one operation and checks that the store
+// is open and ctx is live. The caller must call b.mu.RUnlock when begin
+// returns nil.
+func (b *Blockstore) begin(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+// Get returns the block c names. Identity CIDs are answered from the CID.
+// A block that is not stored is an error wrapping block.ErrNotFound; stored
+// data that does not hash to c is an error wrapping block.ErrHashMismatch
+// and its bytes are not returned. The returned block's CID is c.
+func (b *Blockstore) Get(ctx context.Context, c cid.Cid) (block.Block, error) {
+	if err := b.begin(ctx); err != nil {
+		return block.Block{}, err
+	}
+	defer b.mu.RUnlock()
+	if err := block.CheckCID(c); err != nil {
+		return block.Block{}, err
+	}
+	if block.IsIdentity(c) {
+		return block.Identity(c)
+	}
+	b.stats.gets.Add(1)
+	key := dsKey(c)
+	data, err := b.files.read(key)
+	if err != nil {
+		if errors.Is(err, block.ErrNotFound) {
+			b.stats.misses.Add(1)
+		}
+		return block.Block{}, fmt.Errorf("get %s: %w", c, err)
+	}
+	if b.cfg.NoVerify {
+		b.stats.bytesRead.Add(uint64(len(data)))
+		return block.Block{CID: c, Data: data}, nil
+	}
+	blk, err := block.Verified(c, data)
+	if err != nil {
+		if errors.Is(err, block.ErrHashMismatch) {
+			b.stats.mismatches.Add(1)
+			b.suspect.Store(key, struct{}{})
+			return block.Block{}, fmt.Errorf("get %s: stored data is corrupt (%s): %w", c, b.files.path(key), err)
+		}
+		return block.Block{}, fmt.Errorf("get %s: %w", c, err)
+	}
+	b.stats.bytesRead.Add(uint64(len(data)))
+	return blk, nil
+}
+
+// Has reports whether the block c names is stored (identity CIDs always
+// are). It does not read or verify the data.
+func (b *Blockstore) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	if err := b.begin(ctx); err != nil {
+		return false, err
+	}
+	defer b.mu.RUnlock()
+	if err := block.CheckCID(c); err != nil {
+		return false, err
+	}
+	if block.IsIdentity(c) {
+		return true, nil
+	}
+	_, err := b.files.size(dsKey(c))
+	if errors.Is(err, block.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// GetSize returns the size of the block c names, without reading or
+// verifying it. A block that is not stored is block.ErrNotFound.
+func (b *Blockstore) GetSize(ctx context.Context, c cid.Cid) (int, error) {
+	if err := b.begin(ctx); err != nil {
+		return 0, err
+	}
+	defer b.mu.RUnlock()
+	if err := block.CheckCID(c); err != nil {
+		return 0, err
+	}
+	if block.IsIdentity(c) {
+		blk, err := block.Identity(c)
+		return len(blk.Data), err
+	}
+	n, err := b.files.size(dsKey(c))
+	if err != nil {
+		return 0, fmt.Errorf("get size %s: %w", c, err)
+	}
+	return n, nil
+}
+
+// Put verifies blk and stores it. Identity blocks are verified and not
+// stored. A block already stored is not rewritten, unless a Get found its
+// stored data corrupt.
+func (b *Blockstore) Put(ctx context.Context, blk block.Block) error {
+	if err := b.begin(ctx); err != nil {
+		return err
+	}
+	defer b.mu.RUnlock()
+	if b.cfg.ReadOnly {
+		return ErrReadOnly
+	}
+	key, write, err := b.prepare(blk)
+	if err != nil || !write {
+		return err
+	}
+	if err := b.ds.Put(ctx, ds.RawKey("/"+key), blk.Data); err != nil {
+		return fmt.Errorf("put %s: %w", blk.CID, err)
+	}
+	b.written(key, len(blk.Data))
+	return nil
+}
+
+// prepare verifies blk and reports its key and whether it must be written.
+func (b *Blockstore) prepare(blk block.Block) (key string, write bool, err error) {
+	if _, err := block.Verified(blk.CID, blk.Data); err != nil {
+		return "", false, fmt.Errorf("put: %w", err)
+	}
+	if block.IsIdentity(blk.CID) {
+		return "", false, nil
+	}
+	key = dsKey(blk.CID)
+	if _, bad := b.suspect.Load(key); !bad {
+		if n, err := b.files.size(key); err == nil && n == len(blk.Data) {
+			b.stats.putsSkipped.Add(1)
+			return key, false, nil
+		}
+	}
+	return key, true, nil
+}
+
+// written records that the block under key, n bytes, is now on disk.
+func (b *Blockstore) written(key string, n int) {
+	b.suspect.Delete(key)
+	b.stats.puts.Add(1)
+	b.stats.bytesWritten.Add(uint64(n))
+}
+
+// PutMany verifies every block, then writes those not yet stored in one
+// flatfs batch. If any block fails verification nothing is written.
+func (b *Blockstore) PutMany(ctx context.Context, blks []block.Block) error {
+	if err := b.begin(ctx); err != nil {
+		return err
+	}
+	defer b.mu.RUnlock()
+	if b.cfg.ReadOnly {
+		return ErrReadOnly
+	}
+	type pending struct {
+		key  string
+		data []byte
+	}
+	var todo []pending
+	seen := make(map[string]bool, len(blks))
+	for i, blk := range blks {
+		key, write, err := b.prepare(blk)
+		if err != nil {
+			return fmt.Errorf("block %d of %d: %w", i, len(blks), err)
+		}
+		if write && !seen[key] {
+			seen[key] = true
+			todo = append(todo, pending{key, blk.Data})
+		}
+	}
+	switch len(todo) {
+	case 0:
+		return nil
+	case 1:
+		if err := b.ds.Put(ctx, ds.RawKey("/"+todo[0].key), todo[0].data); err != nil {
+			return fmt.Errorf("put: %w", err)
+		}
+		b.written(todo[0].key, len(todo[0].data))
+		return nil
+	}
+	batch, err := b.ds.Batch(ctx)
+	if err != nil {
+		return fmt.Errorf("put many: %w", err)
+	}
+	for _, p := range todo {
+		if err := batch.Put(ctx, ds.RawKey("/"+p.key), p.data); err != nil {
+			discard(ctx, batch)
+			return fmt.Errorf("put many: %w", err)
+		}
+	}
+	if err := batch.Commit(ctx); err != nil {
+		discard(ctx, batch)
+		return fmt.Errorf("put many: %w", err)
+	}
+	for _, p := range todo {
+		b.written(p.key, len(p.data))
+	}
+	return nil
+}
+
+// discard drops an uncommitted batch's temporary files.
+func discard(ctx context.Context, batch ds.Batch) {
+	if d, ok := batch.(flatfs.DiscardableBatch); ok {
+		_ = d.Discard(context.WithoutCancel(ctx))
+	}
+}
+
+// Delete removes the block c names. A block that is not stored is
+// block.ErrNotFound. Identity blocks are never stored; deleting one does
+// nothing.
+func (b *Blockstore) Delete(ctx context.Context, c cid.Cid) error {
+	if err := b.begin(ctx); err != nil {
+		return err
+	}
+	defer b.mu.RUnlock()
+	if b.cfg.ReadOnly {
+		return ErrReadOnly
+	}
+	if err := block.CheckCID(c); err != nil {
+		return err
+	}
+	if block.IsIdentity(c) {
+		return nil
+	}
+	key := dsKey(c)
+	if _, err := b.files.size(key); err != nil {
+		return fmt.Errorf("delete %s: %w", c, err)
+	}
+	if err := b.ds.Delete(ctx, ds.RawKey("/"+key)); err != nil {
+		return fmt.Errorf("delete %s: %w", c, err)
+	}
+	b.suspect.Delete(key)
+	b.stats.deletes.Add(1)
+	return nil
+}
+
+// Stats returns the store's counters.
+func (b *Blockstore) Stats() Stats {
+	s := &b.stats
+	return Stats{
+		Gets:           s.gets.Load(),
+		Misses:         s.misses.Load(),
+		HashMismatches: s.mismatches.Load(),
+		Puts:           s.puts.Load(),
+		PutsSkipped:    s.putsSkipped.Load(),
+		Deletes:        s.deletes.Load(),
+		BytesRead:      s.bytesRead.Load(),
+		BytesWritten:   s.bytesWritten.Load(),
+	}
+}
+
+// Close waits for the operations in flight and the AllKeys listings, then
+// closes the flatfs datastore. Calls after Close fail with ErrClosed.
+func (b *Blockstore) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.done)
+	b.mu.Unlock()
+	b.walkers.Wait()
+	if b.ds != nil {
+		return b.ds.Close()
+	}
+	return nil
+}
