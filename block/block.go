@@ -1,0 +1,131 @@
+// Package block defines a content-addressed block and the checks every block
+// passes before bsfs stores or serves it: size limits, supported hash
+// functions, and verification of the bytes against the CID.
+package block
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
+	_ "github.com/multiformats/go-multihash/register/blake3" // registers blake3 with go-multihash
+)
+
+const (
+	// MaxSize is the largest block bsfs accepts or serves, in bytes.
+	MaxSize = 2 << 20
+	// MaxCIDSize is the longest binary CID bsfs accepts, in bytes.
+	MaxCIDSize = 168
+	// MaxIdentityDigest is the longest identity-hash digest accepted: the
+	// data of an identity CID lives in the CID itself, so it is bounded by
+	// the CID's own limit.
+	MaxIdentityDigest = MaxCIDSize
+)
+
+// Errors returned by the checks. Wrap-tested with errors.Is.
+var (
+	ErrTooLarge       = errors.New("block too large")
+	ErrCIDTooLong     = errors.New("CID too long")
+	ErrUnsupportedCID = errors.New("unsupported CID")
+	ErrHashMismatch   = errors.New("block data does not match its CID")
+	ErrNotFound       = errors.New("block not found")
+)
+
+// Block is a CID and the bytes it addresses. A Block built by New or
+// Verified has been checked; the zero Block is not valid.
+type Block struct {
+	CID  cid.Cid
+	Data []byte
+}
+
+// supportedHashes are the multihash functions whose blocks bsfs verifies.
+// A CID hashed with anything else cannot be checked and is refused.
+var supportedHashes = map[uint64]bool{
+	mh.SHA2_256:         true,
+	mh.SHA2_512:         true,
+	mh.BLAKE2B_MIN + 31: true, // blake2b-256
+	mh.BLAKE3:           true,
+	mh.IDENTITY:         true,
+}
+
+// CheckCID reports whether c is a CID bsfs can work with: defined, within
+// MaxCIDSize, and hashed with a supported function whose digest length is
+// the function's own (identity digests are bounded by MaxIdentityDigest).
+func CheckCID(c cid.Cid) error {
+	if !c.Defined() {
+		return fmt.Errorf("%w: undefined", ErrUnsupportedCID)
+	}
+	if n := c.ByteLen(); n > MaxCIDSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrCIDTooLong, n, MaxCIDSize)
+	}
+	dec, err := mh.Decode(c.Hash())
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnsupportedCID, err)
+	}
+	if !supportedHashes[dec.Code] {
+		return fmt.Errorf("%w: hash function %s (0x%x)", ErrUnsupportedCID, mh.Codes[dec.Code], dec.Code)
+	}
+	if dec.Code != mh.IDENTITY {
+		if want, ok := mh.DefaultLengths[dec.Code]; ok && dec.Length != want {
+			return fmt.Errorf("%w: %s digest of %d bytes, want %d", ErrUnsupportedCID, mh.Codes[dec.Code], dec.Length, want)
+		}
+	}
+	return nil
+}
+
+// IsIdentity reports whether c carries its data inline (identity multihash).
+func IsIdentity(c cid.Cid) bool {
+	return c.Defined() && c.Prefix().MhType == mh.IDENTITY
+}
+
+// Identity returns the block an identity CID carries inline.
+func Identity(c cid.Cid) (Block, error) {
+	dec, err := mh.Decode(c.Hash())
+	if err != nil {
+		return Block{}, fmt.Errorf("%w: %v", ErrUnsupportedCID, err)
+	}
+	if dec.Code != mh.IDENTITY {
+		return Block{}, fmt.Errorf("%w: %s is not an identity CID", ErrUnsupportedCID, c)
+	}
+	return Block{CID: c, Data: dec.Digest}, nil
+}
+
+// Verified checks data against c and returns the block. It fails with
+// ErrTooLarge, ErrCIDTooLong, ErrUnsupportedCID or ErrHashMismatch.
+func Verified(c cid.Cid, data []byte) (Block, error) {
+	if len(data) > MaxSize {
+		return Block{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxSize)
+	}
+	if err := CheckCID(c); err != nil {
+		return Block{}, err
+	}
+	sum, err := c.Prefix().Sum(data)
+	if err != nil {
+		return Block{}, fmt.Errorf("%w: %v", ErrUnsupportedCID, err)
+	}
+	if !bytes.Equal(sum.Hash(), c.Hash()) {
+		return Block{}, fmt.Errorf("%w: %s", ErrHashMismatch, c)
+	}
+	return Block{CID: c, Data: data}, nil
+}
+
+// New hashes data with prefix and returns the block under the resulting CID.
+func New(prefix cid.Prefix, data []byte) (Block, error) {
+	if len(data) > MaxSize {
+		return Block{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxSize)
+	}
+	c, err := prefix.Sum(data)
+	if err != nil {
+		return Block{}, fmt.Errorf("%w: %v", ErrUnsupportedCID, err)
+	}
+	if err := CheckCID(c); err != nil {
+		return Block{}, err
+	}
+	return Block{CID: c, Data: data}, nil
+}
+
+// Key returns the string form of c's bytes, for use as a map key. Two CIDs
+// of different versions or codecs over the same multihash get distinct keys.
+func Key(c cid.Cid) string { return c.KeyString() }

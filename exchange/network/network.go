@@ -1,0 +1,300 @@
+// Package network carries Bitswap messages over libp2p streams.
+//
+// It registers a stream handler for each Bitswap protocol ID, decodes the
+// length-prefixed messages a peer sends and hands them to a Receiver. For
+// sending it keeps one outgoing stream per peer, negotiated once and reused,
+// and encodes each message for the protocol version that stream negotiated,
+// so a 1.0.0 peer is never sent what its version cannot carry. Connect and
+// disconnect events come from the host's event bus, one per peer.
+package network
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	lnet "github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/bsfs/bsfs/exchange/message"
+)
+
+// Receiver is what the network delivers to: decoded messages and peer
+// events. Its methods must not block for long: they run on the stream's
+// reading goroutine (messages) and on the single event goroutine (peers).
+type Receiver interface {
+	ReceiveMessage(ctx context.Context, p peer.ID, m *message.Message)
+	PeerConnected(p peer.ID)
+	PeerDisconnected(p peer.ID)
+}
+
+// ErrNotSupported is returned by SendMessage for a peer that speaks none of
+// our Bitswap protocols.
+var ErrNotSupported = errors.New("peer does not speak bitswap")
+
+// Config configures a Network. The zero value is usable.
+type Config struct {
+	// Protocols restricts the Bitswap protocol IDs offered and accepted, most
+	// preferred first; empty means AllProtocols().
+	Protocols []protocol.ID
+	// SendTimeout bounds opening a stream and writing one message; zero
+	// means 30 s plus the time the message takes at 1 MiB/s.
+	SendTimeout time.Duration
+	// IdleTimeout closes an incoming stream on which nothing arrived for
+	// this long; zero means 10 minutes. Peers open a new one as needed.
+	IdleTimeout time.Duration
+	// FrameTimeout bounds reading one message once its first byte arrived;
+	// zero means 60 s. It cuts off peers that trickle bytes.
+	FrameTimeout time.Duration
+	// Logger receives diagnostics; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats counts what crossed the network.
+type Stats struct {
+	MessagesReceived, MessagesSent uint64
+	StreamsReset                   uint64
+}
+
+// Network is a Bitswap endpoint on a libp2p host.
+type Network struct {
+	host host.Host
+	cfg  Config
+	log  *slog.Logger
+
+	// protocols is read-only after New.
+	protocols []protocol.ID
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex // guards the fields below
+	receiver  Receiver
+	senders   map[peer.ID]*sender
+	incoming  map[lnet.Stream]struct{}
+	stats     Stats
+	closed    bool
+	sub       event.Subscription
+	connected map[peer.ID]bool
+}
+
+// New returns a Network on h. It does nothing until Start.
+func New(h host.Host, cfg Config) *Network {
+	if len(cfg.Protocols) == 0 {
+		cfg.Protocols = AllProtocols()
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+	}
+	if cfg.FrameTimeout == 0 {
+		cfg.FrameTimeout = 60 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Network{
+		host:      h,
+		cfg:       cfg,
+		log:       cfg.Logger,
+		protocols: cfg.Protocols,
+		ctx:       ctx,
+		cancel:    cancel,
+		senders:   make(map[peer.ID]*sender),
+		incoming:  make(map[lnet.Stream]struct{}),
+		connected: make(map[peer.ID]bool),
+	}
+}
+
+// Host returns the libp2p host.
+func (n *Network) Host() host.Host { return n.host }
+
+// Start registers the stream handlers and begins delivering to r. Peers
+// already connected are reported as connected.
+func (n *Network) Start(r Receiver) error {
+	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		return fmt.Errorf("subscribe to peer events: %w", err)
+	}
+	n.mu.Lock()
+	n.receiver = r
+	n.sub = sub
+	n.mu.Unlock()
+	for _, id := range n.protocols {
+		n.host.SetStreamHandler(id, n.handleStream)
+	}
+	n.wg.Add(1)
+	go n.watchPeers(sub)
+	for _, p := range n.host.Network().Peers() {
+		n.peerEvent(p, true)
+	}
+	return nil
+}
+
+// Close removes the handlers, resets every stream and waits for the
+// goroutines the Network started.
+func (n *Network) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	for _, id := range n.protocols {
+		n.host.RemoveStreamHandler(id)
+	}
+	for s := range n.incoming {
+		s.Reset()
+	}
+	senders := n.senders
+	n.senders = map[peer.ID]*sender{}
+	sub := n.sub
+	n.mu.Unlock()
+	n.cancel()
+	if sub != nil {
+		sub.Close()
+	}
+	for _, s := range senders {
+		s.close()
+	}
+	n.wg.Wait()
+	return nil
+}
+
+// Stats returns the counters so far.
+func (n *Network) Stats() Stats {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.stats
+}
+
+// Connect dials the peer at the given address.
+func (n *Network) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	if ai.ID == n.host.ID() {
+		return errors.New("cannot connect to self")
+	}
+	return n.host.Connect(ctx, ai)
+}
+
+// Peers returns the peers currently connected.
+func (n *Network) Peers() []peer.ID {
+	return n.host.Network().Peers()
+}
+
+func (n *Network) watchPeers(sub event.Subscription) {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case ev, ok := <-sub.Out():
+			if !ok {
+				return
+			}
+			e := ev.(event.EvtPeerConnectednessChanged)
+			n.peerEvent(e.Peer, e.Connectedness == lnet.Connected || e.Connectedness == lnet.Limited)
+		}
+	}
+}
+
+// peerEvent reports a peer's connectedness change once.
+func (n *Network) peerEvent(p peer.ID, up bool) {
+	n.mu.Lock()
+	if n.closed || n.connected[p] == up {
+		n.mu.Unlock()
+		return
+	}
+	if up {
+		n.connected[p] = true
+	} else {
+		delete(n.connected, p)
+	}
+	r := n.receiver
+	var s *sender
+	if !up {
+		s = n.senders[p]
+		delete(n.senders, p)
+	}
+	n.mu.Unlock()
+	if s != nil {
+		s.close()
+	}
+	if up {
+		r.PeerConnected(p)
+	} else {
+		r.PeerDisconnected(p)
+	}
+}
+
+// handleStream reads messages from one incoming stream until it ends, idles
+// out, or sends something malformed (then the stream is reset).
+func (n *Network) handleStream(s lnet.Stream) {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		s.Reset()
+		return
+	}
+	n.incoming[s] = struct{}{}
+	r := n.receiver
+	n.wg.Add(1)
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		delete(n.incoming, s)
+		n.mu.Unlock()
+		n.wg.Done()
+	}()
+
+	p := s.Conn().RemotePeer()
+	if err := s.Scope().SetService(serviceName); err != nil {
+		n.log.Debug("bitswap: attach stream to service", "peer", p, "err", err)
+		s.Reset()
+		return
+	}
+	br := bufio.NewReaderSize(s, 64<<10)
+	for {
+		m, err := n.readFrame(s, br)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				s.Close()
+				return
+			}
+			n.mu.Lock()
+			n.stats.StreamsReset++
+			n.mu.Unlock()
+			if !errors.Is(err, lnet.ErrReset) && !errors.Is(err, os.ErrDeadlineExceeded) {
+				n.log.Info("bitswap: bad stream from peer, reset", "peer", p, "protocol", s.Protocol(), "err", err)
+			}
+			s.Reset()
+			return
+		}
+		n.mu.Lock()
+		n.stats.MessagesReceived++
+		n.mu.Unlock()
+		r.ReceiveMessage(n.ctx, p, m)
+	}
+}
+
+const serviceName = "bitswap"
+
+// readFrame waits up to the idle timeout for a frame to start, then gives
+// the whole frame the frame timeout, so a peer that trickles bytes is cut off.
+func (n *Network) readFrame(s lnet.Stream, br *bufio.Reader) (*message.Message, error) {
+	_ = s.SetReadDeadline(time.Now().Add(n.cfg.IdleTimeout))
+	if _, err := br.Peek(1); err != nil {
+		return nil, err
+	}
+	_ = s.SetReadDeadline(time.Now().Add(n.cfg.FrameTimeout))
+	return message.ReadFrom(br, message.MaxMessageSize)
+}
