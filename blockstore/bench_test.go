@@ -1,0 +1,85 @@
+package blockstore
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/bsfs/bsfs/block"
+)
+
+var benchSizes = []int{1 << 10, 256 << 10}
+
+// benchBlocks returns n distinct random blocks of size bytes.
+func benchBlocks(b *testing.B, n, size int) []block.Block {
+	rng := rand.New(rand.NewPCG(uint64(size), uint64(n)))
+	out := make([]block.Block, n)
+	for i := range out {
+		data := make([]byte, size)
+		for j := 0; j+8 <= size; j += 8 {
+			binary.LittleEndian.PutUint64(data[j:], rng.Uint64())
+		}
+		out[i] = newBlock(b, v1Raw, data)
+	}
+	return out
+}
+
+func BenchmarkPut(b *testing.B) {
+	for _, size := range benchSizes {
+		for _, cfg := range []Config{{NoSync: true}, {}} {
+			b.Run(fmt.Sprintf("%dKiB/sync=%v", size>>10, !cfg.NoSync), func(b *testing.B) {
+				bs, err := Open(b.TempDir(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer bs.Close()
+				// Distinct blocks, so every Put writes a file; generated
+				// in rounds to bound memory.
+				const round = 64
+				ctx := context.Background()
+				b.SetBytes(int64(size))
+				var blks []block.Block
+				for i := 0; b.Loop(); i++ {
+					if i%round == 0 {
+						b.StopTimer()
+						blks = benchBlocks(b, round, size)
+						for j := range blks { // distinct across rounds
+							blks[j] = newBlock(b, v1Raw, append(blks[j].Data[:size-8], byte(i), byte(i>>8), byte(i>>16), byte(i>>24), 0, 0, 0, 0))
+						}
+						b.StartTimer()
+					}
+					if err := bs.Put(ctx, blks[i%round]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	for _, size := range benchSizes {
+		for _, cfg := range []Config{{NoSync: true}, {NoSync: true, NoVerify: true}} {
+			b.Run(fmt.Sprintf("%dKiB/verify=%v", size>>10, !cfg.NoVerify), func(b *testing.B) {
+				bs, err := Open(b.TempDir(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer bs.Close()
+				ctx := context.Background()
+				blks := benchBlocks(b, 64, size)
+				if err := bs.PutMany(ctx, blks); err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(size))
+				for i := 0; b.Loop(); i++ {
+					if _, err := bs.Get(ctx, blks[i%len(blks)].CID); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
