@@ -47,7 +47,7 @@ func Binary(t testing.TB) string {
 	t.Helper()
 	bin, err := find()
 	if err != nil {
-		msg := fmt.Sprintf("kubotest: no Kubo %s binary: %v; run .ci/install-kubo and set %s to the path it prints", Version, err, EnvBinary)
+		msg := fmt.Sprintf("kubotest: no Kubo %s binary: %v; run .ci/install-kubo (tests find the binary it caches) or set %s to an ipfs binary", Version, err, EnvBinary)
 		if os.Getenv(EnvRequire) == "1" {
 			t.Fatalf("%s (%s=1)", msg, EnvRequire)
 		}
