@@ -1,0 +1,66 @@
+package message
+
+import (
+	"fmt"
+	"testing"
+)
+
+func benchMessages(b *testing.B) map[string]*Message {
+	blocks := &Message{}
+	for i := range 16 {
+		data := make([]byte, 256<<10)
+		for j := range data {
+			data[j] = byte(i * j)
+		}
+		blocks.Blocks = append(blocks.Blocks, newBlock(b, prefixRaw, string(data)))
+	}
+	wants := &Message{Full: true}
+	for i := range 1000 {
+		wants.Wants = append(wants.Wants, Entry{
+			CID: cidOf(b, prefixRaw, fmt.Sprint(i)), Priority: int32(i), WantType: WantType(i % 2), SendDontHave: true,
+		})
+	}
+	return map[string]*Message{"16x256KiB": blocks, "1000wants": wants}
+}
+
+func BenchmarkMarshal(b *testing.B) {
+	for _, name := range []string{"16x256KiB", "1000wants"} {
+		m := benchMessages(b)[name]
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(m.Size(V120)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := m.Marshal(V120); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkUnmarshal(b *testing.B) {
+	for _, name := range []string{"16x256KiB", "1000wants"} {
+		m := benchMessages(b)[name]
+		body, err := m.Marshal(V120)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Unmarshal(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkSize(b *testing.B) {
+	m := benchMessages(b)["1000wants"]
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Size(V120)
+	}
+}
