@@ -1,0 +1,214 @@
+package repo
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Config is the repository's configuration, kept as JSON in the file
+// "config" so that it can be edited by hand. Fields left out of the file
+// take their defaults when it is loaded.
+type Config struct {
+	Identity  IdentityConfig
+	Addresses AddressesConfig
+	// Bootstrap lists the peers (multiaddrs ending in /p2p/<id>) to
+	// connect to on start. An empty list is valid; it is the default.
+	Bootstrap []string
+	Bitswap   BitswapConfig
+}
+
+// IdentityConfig is the node's libp2p identity.
+type IdentityConfig struct {
+	// PeerID is the peer ID derived from PrivKey.
+	PeerID string
+	// PrivKey is the base64 (standard, padded) of the libp2p-marshalled
+	// private key, the encoding Kubo uses in its config.
+	PrivKey string
+}
+
+// AddressesConfig holds the addresses the node listens on.
+type AddressesConfig struct {
+	// Swarm are the multiaddrs the libp2p host listens on. Absent means
+	// DefaultSwarmAddrs; an explicit empty list means none.
+	Swarm []string
+}
+
+// BitswapConfig tunes the Bitswap exchange.
+type BitswapConfig struct {
+	// Protocols are the Bitswap protocol IDs spoken, a subset of
+	// BitswapProtocols. Empty means all of them.
+	Protocols []string
+}
+
+// DefaultSwarmAddrs returns the listen addresses of a new configuration:
+// TCP and QUIC on port 4002, next to Kubo's 4001 rather than on it. They
+// are on the loopback interface; edit the config to listen publicly.
+func DefaultSwarmAddrs() []string {
+	return []string{
+		"/ip4/127.0.0.1/tcp/4002",
+		"/ip4/127.0.0.1/udp/4002/quic-v1",
+	}
+}
+
+// BitswapProtocols returns the Bitswap protocol IDs bsfs speaks, newest
+// first.
+func BitswapProtocols() []string {
+	return []string{"/ipfs/bitswap/1.2.0", "/ipfs/bitswap/1.1.0", "/ipfs/bitswap/1.0.0", "/ipfs/bitswap"}
+}
+
+// ErrConfig is wrapped by every error about the config file's contents.
+var ErrConfig = errors.New("invalid repository config")
+
+// newIdentity makes a fresh Ed25519 libp2p identity.
+func newIdentity() (IdentityConfig, error) {
+	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return IdentityConfig{}, err
+	}
+	id, err := peer.IDFromPrivateKey(sk)
+	if err != nil {
+		return IdentityConfig{}, err
+	}
+	raw, err := crypto.MarshalPrivateKey(sk)
+	if err != nil {
+		return IdentityConfig{}, err
+	}
+	return IdentityConfig{PeerID: id.String(), PrivKey: base64.StdEncoding.EncodeToString(raw)}, nil
+}
+
+// privKey decodes the identity's private key.
+func (i IdentityConfig) privKey() (crypto.PrivKey, error) {
+	raw, err := base64.StdEncoding.DecodeString(i.PrivKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Identity.PrivKey: %v", ErrConfig, err)
+	}
+	sk, err := crypto.UnmarshalPrivateKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Identity.PrivKey: %v", ErrConfig, err)
+	}
+	return sk, nil
+}
+
+// fillDefaults sets the defaults of the fields left out and checks the
+// rest.
+func (c *Config) fillDefaults() error {
+	if c.Identity.PrivKey == "" {
+		return fmt.Errorf("%w: Identity.PrivKey is missing", ErrConfig)
+	}
+	sk, err := c.Identity.privKey()
+	if err != nil {
+		return err
+	}
+	id, err := peer.IDFromPrivateKey(sk)
+	if err != nil {
+		return fmt.Errorf("%w: Identity.PrivKey: %v", ErrConfig, err)
+	}
+	switch c.Identity.PeerID {
+	case "":
+		c.Identity.PeerID = id.String()
+	case id.String():
+	default:
+		return fmt.Errorf("%w: Identity.PeerID %s is not the ID of Identity.PrivKey (%s)", ErrConfig, c.Identity.PeerID, id)
+	}
+	if c.Addresses.Swarm == nil {
+		c.Addresses.Swarm = DefaultSwarmAddrs()
+	}
+	for _, a := range c.Addresses.Swarm {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return fmt.Errorf("%w: Addresses.Swarm %q: %v", ErrConfig, a, err)
+		}
+	}
+	if c.Bootstrap == nil {
+		c.Bootstrap = []string{}
+	}
+	for _, a := range c.Bootstrap {
+		if _, err := peer.AddrInfoFromString(a); err != nil {
+			return fmt.Errorf("%w: Bootstrap %q: %v", ErrConfig, a, err)
+		}
+	}
+	if c.Bitswap.Protocols == nil {
+		c.Bitswap.Protocols = []string{}
+	}
+	for _, p := range c.Bitswap.Protocols {
+		if !slices.Contains(BitswapProtocols(), p) {
+			return fmt.Errorf("%w: Bitswap.Protocols: unknown protocol %q (known: %q)", ErrConfig, p, BitswapProtocols())
+		}
+	}
+	return nil
+}
+
+// readConfig loads the config file at path, fills in defaults and checks
+// it. Unknown fields are refused, so that a misspelt one is not silently
+// ignored.
+func readConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+	}
+	if dec.More() {
+		return Config{}, fmt.Errorf("%w: %s: data after the JSON object", ErrConfig, path)
+	}
+	if err := c.fillDefaults(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// writeConfig writes c to path atomically: to a temporary file in the same
+// directory, synced, then renamed over path. The file is readable by its
+// owner only, since it holds the private key.
+func writeConfig(path string, c Config) error {
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".config-*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

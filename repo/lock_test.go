@@ -1,0 +1,152 @@
+package repo
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// helperEnv names the repository a re-executed test binary opens.
+const helperEnv = "BSFS_REPO_TEST_HELPER"
+
+// TestHelperProcess is not a test: run by TestLockedAcrossProcesses in a
+// child process, it opens the repository named by helperEnv, reports
+// "opened" or "locked" on stdout, and holds the repository until its stdin
+// is closed.
+func TestHelperProcess(t *testing.T) {
+	path := os.Getenv(helperEnv)
+	if path == "" {
+		t.Skip("helper process for TestLockedAcrossProcesses")
+	}
+	r, err := Open(path)
+	switch {
+	case errors.Is(err, ErrLocked):
+		fmt.Println("locked")
+		os.Exit(3)
+	case err != nil:
+		fmt.Println("error", err)
+		os.Exit(4)
+	}
+	fmt.Println("opened")
+	io.Copy(io.Discard, os.Stdin)
+	r.Close()
+	os.Exit(0)
+}
+
+// child is a running helper process.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	line  chan string
+}
+
+// startChild runs the helper on path and returns once it has reported.
+func startChild(t *testing.T, path string) (*child, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"="+path)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, stdin: stdin, line: make(chan string, 1)}
+	t.Cleanup(func() {
+		c.cmd.Process.Kill()
+		c.cmd.Wait()
+	})
+	go func() {
+		s := bufio.NewScanner(stdout)
+		if s.Scan() {
+			c.line <- s.Text()
+		}
+		close(c.line)
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case l := <-c.line:
+		return c, l
+	case <-time.After(30 * time.Second):
+		t.Fatal("helper process did not report")
+		return nil, ""
+	}
+}
+
+// wait waits for the child to exit and returns its exit code.
+func (c *child) wait(t *testing.T) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(30 * time.Second):
+		t.Fatal("helper process did not exit")
+		return -1
+	}
+}
+
+func TestLockedAcrossProcesses(t *testing.T) {
+	path := t.TempDir()
+
+	// A child holds the repository: this process is kept out.
+	holder, got := startChild(t, path)
+	if got != "opened" {
+		t.Fatalf("first child: %q; want opened", got)
+	}
+	r, err := Open(path)
+	if !errors.Is(err, ErrLocked) {
+		if err == nil {
+			r.Close()
+		}
+		t.Fatalf("Open while a child holds the repository = %v; want ErrLocked", err)
+	}
+	if want := fmt.Sprintf("(pid %d)", holder.cmd.Process.Pid); !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not name the holder %s", err, want)
+	}
+
+	// The holder dies without closing: the lock goes with it.
+	if err := holder.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	holder.wait(t)
+	r = mustOpen(t, path)
+
+	// Now this process holds it: a child is kept out.
+	if c, got := startChild(t, path); got != "locked" || c.wait(t) != 3 {
+		t.Fatalf("child while this process holds the repository: %q", got)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Released: a child gets it, and exits cleanly when told.
+	c, got := startChild(t, path)
+	if got != "opened" {
+		t.Fatalf("child after Close: %q; want opened", got)
+	}
+	c.stdin.Close()
+	if code := c.wait(t); code != 0 {
+		t.Fatalf("child exit code %d", code)
+	}
+	closeT(t, mustOpen(t, path))
+}

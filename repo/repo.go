@@ -1,0 +1,164 @@
+// Package repo manages the repository directory a bsfs process owns: its
+// libp2p identity and configuration (the JSON file "config"), its blocks
+// (a Kubo-compatible flatfs store in "blocks"), and the lock ("repo.lock")
+// that keeps a second process out while one has it open.
+package repo
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/bsfs/bsfs/blockstore"
+)
+
+// EnvPath is the environment variable naming the repository directory.
+const EnvPath = "BSFS_PATH"
+
+// Names of the files inside a repository.
+const (
+	configFile = "config"
+	lockFile   = "repo.lock"
+	blocksDir  = "blocks"
+	apiSocket  = "api.sock"
+)
+
+// ErrExists is returned by Init when the repository already has a config.
+var ErrExists = errors.New("repository already initialised")
+
+// DefaultPath returns the repository directory: $BSFS_PATH if set, else
+// ~/.bsfs.
+func DefaultPath() (string, error) {
+	if p := os.Getenv(EnvPath); p != "" {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("repository path: %w (set %s)", err, EnvPath)
+	}
+	return filepath.Join(home, ".bsfs"), nil
+}
+
+// Repo is an open, locked repository.
+type Repo struct {
+	// Path is the repository directory, absolute.
+	Path string
+	// Config is the configuration as loaded, defaults filled in.
+	Config Config
+
+	lock *os.File
+	bs   *blockstore.Blockstore
+}
+
+// Init creates a repository at path: the directory (mode 0700), a new
+// Ed25519 identity, the config file and the blocks store. It fails with
+// ErrExists if path already holds a config. The repository is returned open
+// and locked.
+func Init(path string) (*Repo, error) { return open(path, true) }
+
+// Open opens and locks the repository at path, creating it with a new
+// identity and the default config if it does not exist yet. If another
+// process (or another Repo in this process) has it open, Open fails with an
+// error wrapping ErrLocked.
+func Open(path string) (*Repo, error) { return open(path, false) }
+
+func open(path string, mustCreate bool) (_ *Repo, err error) {
+	if path == "" {
+		return nil, errors.New("repository path is empty")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("repository: %w", err)
+	}
+	// Everything below happens under the lock, so two processes racing to
+	// create the same repository cannot both write a config.
+	lk, err := lock(filepath.Join(abs, lockFile), abs)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			lk.Close()
+		}
+	}()
+
+	cfgPath := filepath.Join(abs, configFile)
+	cfg, err := readConfig(cfgPath)
+	switch {
+	case err == nil && mustCreate:
+		return nil, fmt.Errorf("repository %s: %w", abs, ErrExists)
+	case errors.Is(err, fs.ErrNotExist):
+		if cfg, err = create(cfgPath); err != nil {
+			return nil, fmt.Errorf("repository %s: creating config: %w", abs, err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("repository %s: %w", abs, err)
+	}
+
+	bs, err := blockstore.Open(filepath.Join(abs, blocksDir), blockstore.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", abs, err)
+	}
+	return &Repo{Path: abs, Config: cfg, lock: lk, bs: bs}, nil
+}
+
+// create writes a new config with a fresh identity and the defaults.
+func create(path string) (Config, error) {
+	id, err := newIdentity()
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := Config{Identity: id}
+	if err := cfg.fillDefaults(); err != nil {
+		return Config{}, err
+	}
+	if err := writeConfig(path, cfg); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// PrivKey returns the node's private key, decoded from the config.
+func (r *Repo) PrivKey() (crypto.PrivKey, error) { return r.Config.Identity.privKey() }
+
+// Blockstore returns the repository's block store. It is closed by Close.
+func (r *Repo) Blockstore() *blockstore.Blockstore { return r.bs }
+
+// APISocket returns the path of the Unix socket on which a running daemon
+// serves its local API.
+func (r *Repo) APISocket() string { return filepath.Join(r.Path, apiSocket) }
+
+// SetConfig checks cfg, fills in its defaults, writes it atomically to the
+// config file and makes it r.Config. The running process does not apply
+// it; it takes effect on the next Open.
+func (r *Repo) SetConfig(cfg Config) error {
+	if err := cfg.fillDefaults(); err != nil {
+		return err
+	}
+	if err := writeConfig(filepath.Join(r.Path, configFile), cfg); err != nil {
+		return fmt.Errorf("repository %s: writing config: %w", r.Path, err)
+	}
+	r.Config = cfg
+	return nil
+}
+
+// Close closes the block store and releases the lock. Calling it again
+// does nothing.
+func (r *Repo) Close() error {
+	if r.lock == nil {
+		return nil
+	}
+	err := r.bs.Close()
+	if cerr := r.lock.Close(); err == nil {
+		err = cerr
+	}
+	r.lock = nil
+	return err
+}
