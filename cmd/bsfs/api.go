@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange"
+)
+
+// The daemon's local API is HTTP over the repository's unix socket. Every
+// endpoint takes its argument as the query parameter arg; block/put takes
+// the block as the request body and the CID prefix as query parameters.
+// Errors are a non-2xx status with a one-line text body.
+const (
+	pathID          = "/v0/id"
+	pathBlockPut    = "/v0/block/put"
+	pathBlockGet    = "/v0/block/get"
+	pathBlockStat   = "/v0/block/stat"
+	pathBlockRm     = "/v0/block/rm"
+	pathSwarmConn   = "/v0/swarm/connect"
+	pathSwarmPeers  = "/v0/swarm/peers"
+	pathWantlist    = "/v0/bitswap/wantlist"
+	apiProbeTimeout = 2 * time.Second
+)
+
+// newAPIHandler serves n on the local API.
+func newAPIHandler(n node) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+pathID, func(w http.ResponseWriter, r *http.Request) {
+		id, err := n.Identity(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, id)
+	})
+	mux.HandleFunc("POST "+pathBlockPut, func(w http.ResponseWriter, r *http.Request) {
+		prefix, err := prefixFromQuery(r)
+		if err != nil {
+			writeError(w, badRequest(err))
+			return
+		}
+		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, block.MaxSize))
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				err = fmt.Errorf("%w: over %d bytes", block.ErrTooLarge, block.MaxSize)
+			}
+			writeError(w, err)
+			return
+		}
+		c, err := n.PutBlock(r.Context(), prefix, data)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		io.WriteString(w, c.String())
+	})
+	mux.HandleFunc("GET "+pathBlockGet, func(w http.ResponseWriter, r *http.Request) {
+		c, ok := cidArg(w, r)
+		if !ok {
+			return
+		}
+		// The request's context ends when the client goes away, which
+		// cancels the want.
+		data, err := n.GetBlock(r.Context(), c)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data)
+	})
+	mux.HandleFunc("GET "+pathBlockStat, func(w http.ResponseWriter, r *http.Request) {
+		c, ok := cidArg(w, r)
+		if !ok {
+			return
+		}
+		size, err := n.BlockSize(r.Context(), c)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		io.WriteString(w, strconv.Itoa(size))
+	})
+	mux.HandleFunc("POST "+pathBlockRm, func(w http.ResponseWriter, r *http.Request) {
+		c, ok := cidArg(w, r)
+		if !ok {
+			return
+		}
+		if err := n.RemoveBlock(r.Context(), c); err != nil {
+			writeError(w, err)
+		}
+	})
+	mux.HandleFunc("POST "+pathSwarmConn, func(w http.ResponseWriter, r *http.Request) {
+		addr, err := ma.NewMultiaddr(r.URL.Query().Get("arg"))
+		if err != nil {
+			writeError(w, badRequest(err))
+			return
+		}
+		id, err := n.Connect(r.Context(), addr)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		io.WriteString(w, id.String())
+	})
+	mux.HandleFunc("GET "+pathSwarmPeers, func(w http.ResponseWriter, r *http.Request) {
+		peers, err := n.Peers(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, peers)
+	})
+	mux.HandleFunc("GET "+pathWantlist, func(w http.ResponseWriter, r *http.Request) {
+		wants, err := n.Wantlist(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		out := make([]string, len(wants))
+		for i, c := range wants {
+			out[i] = c.String()
+		}
+		writeJSON(w, out)
+	})
+	return mux
+}
+
+// errBadRequest marks errors in what the client sent.
+var errBadRequest = errors.New("bad request")
+
+func badRequest(err error) error { return fmt.Errorf("%w: %w", errBadRequest, err) }
+
+func cidArg(w http.ResponseWriter, r *http.Request) (cid.Cid, bool) {
+	c, err := cid.Decode(r.URL.Query().Get("arg"))
+	if err != nil {
+		writeError(w, badRequest(fmt.Errorf("invalid CID: %w", err)))
+		return cid.Undef, false
+	}
+	return c, true
+}
+
+// prefixFromQuery reads the CID prefix block/put hashes with.
+func prefixFromQuery(r *http.Request) (cid.Prefix, error) {
+	q := r.URL.Query()
+	var vals [4]uint64
+	for i, name := range []string{"version", "codec", "mhtype", "mhlen"} {
+		v, err := strconv.ParseInt(q.Get(name), 10, 64)
+		if err != nil {
+			return cid.Prefix{}, fmt.Errorf("query parameter %s: %w", name, err)
+		}
+		vals[i] = uint64(v)
+	}
+	return cid.Prefix{Version: vals[0], Codec: vals[1], MhType: vals[2], MhLength: int(int64(vals[3]))}, nil
+}
+
+func prefixQuery(p cid.Prefix) string {
+	return fmt.Sprintf("version=%d&codec=%d&mhtype=%d&mhlen=%d", p.Version, p.Codec, p.MhType, p.MhLength)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers with err's status and err's message on one line.
+func writeError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, errBadRequest), errors.Is(err, block.ErrUnsupportedCID), errors.Is(err, block.ErrCIDTooLong):
+		status = http.StatusBadRequest
+	case errors.Is(err, block.ErrTooLarge):
+		status = http.StatusRequestEntityTooLarge
+	case errors.Is(err, block.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, errNoDaemon), errors.Is(err, exchange.ErrClosed):
+		status = http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		status = http.StatusGatewayTimeout
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	io.WriteString(w, oneLine(err.Error())+"\n")
+}
+
+// apiError is an error answer of the daemon.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+// Unwrap maps the status back to the errors commands test for.
+func (e *apiError) Unwrap() error {
+	switch e.status {
+	case http.StatusNotFound:
+		return block.ErrNotFound
+	case http.StatusGatewayTimeout:
+		return context.DeadlineExceeded
+	case http.StatusRequestEntityTooLarge:
+		return block.ErrTooLarge
+	}
+	return nil
+}
+
+// apiClient is a running daemon, reached through its API socket.
+type apiClient struct {
+	http *http.Client
+}
+
+var _ node = (*apiClient)(nil)
+
+func newAPIClient(socket string) *apiClient {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		DisableCompression: true,
+	}
+	return &apiClient{http: &http.Client{Transport: tr}}
+}
+
+// do sends a request and returns the body of a 2xx answer; other answers
+// become an *apiError.
+func (c *apiClient) do(ctx context.Context, method, path, query string, body io.Reader) ([]byte, error) {
+	target := "http://bsfs" + path
+	if query != "" {
+		target += "?" + query
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, fmt.Errorf("daemon API: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, block.MaxSize+1))
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, fmt.Errorf("daemon API: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		msg := strings.TrimSpace(string(data))
+		if msg == "" {
+			msg = resp.Status
+		}
+		return nil, &apiError{status: resp.StatusCode, msg: msg}
+	}
+	return data, nil
+}
+
+func (c *apiClient) getJSON(ctx context.Context, path string, v any) error {
+	data, err := c.do(ctx, http.MethodGet, path, "", nil)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("daemon API %s: %w", path, err)
+	}
+	return nil
+}
+
+func argQuery(s string) string { return "arg=" + url.QueryEscape(s) }
+
+func (c *apiClient) Identity(ctx context.Context) (identity, error) {
+	var id identity
+	err := c.getJSON(ctx, pathID, &id)
+	return id, err
+}
+
+func (c *apiClient) PutBlock(ctx context.Context, prefix cid.Prefix, data []byte) (cid.Cid, error) {
+	out, err := c.do(ctx, http.MethodPost, pathBlockPut, prefixQuery(prefix), bytes.NewReader(data))
+	if err != nil {
+		return cid.Undef, err
+	}
+	return cid.Decode(string(out))
+}
+
+func (c *apiClient) GetBlock(ctx context.Context, k cid.Cid) ([]byte, error) {
+	return c.do(ctx, http.MethodGet, pathBlockGet, argQuery(k.String()), nil)
+}
+
+func (c *apiClient) BlockSize(ctx context.Context, k cid.Cid) (int, error) {
+	out, err := c.do(ctx, http.MethodGet, pathBlockStat, argQuery(k.String()), nil)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(string(out))
+}
+
+func (c *apiClient) RemoveBlock(ctx context.Context, k cid.Cid) error {
+	_, err := c.do(ctx, http.MethodPost, pathBlockRm, argQuery(k.String()), nil)
+	return err
+}
+
+func (c *apiClient) Connect(ctx context.Context, addr ma.Multiaddr) (peer.ID, error) {
+	out, err := c.do(ctx, http.MethodPost, pathSwarmConn, argQuery(addr.String()), nil)
+	if err != nil {
+		return "", err
+	}
+	return peer.Decode(string(out))
+}
+
+func (c *apiClient) Peers(ctx context.Context) ([]string, error) {
+	var peers []string
+	err := c.getJSON(ctx, pathSwarmPeers, &peers)
+	return peers, err
+}
+
+func (c *apiClient) Wantlist(ctx context.Context) ([]cid.Cid, error) {
+	var strs []string
+	if err := c.getJSON(ctx, pathWantlist, &strs); err != nil {
+		return nil, err
+	}
+	out := make([]cid.Cid, 0, len(strs))
+	for _, s := range strs {
+		k, err := cid.Decode(s)
+		if err != nil {
+			return nil, fmt.Errorf("daemon API %s: %w", pathWantlist, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+func (c *apiClient) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
+// probe reports whether a daemon answers on the socket.
+func (c *apiClient) probe(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, apiProbeTimeout)
+	defer cancel()
+	_, err := c.Identity(ctx)
+	return err == nil
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spf13/cobra"
+
+	"github.com/bsfs/bsfs/repo"
+)
+
+func newInitCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Create the repository and its identity",
+		Long: `Create the repository at $BSFS_PATH (default ~/.bsfs) with a new identity
+and the default config, and print the peer ID. Fails if the repository
+already exists.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path, err := repo.DefaultPath()
+			if err != nil {
+				return err
+			}
+			r, err := repo.Init(path)
+			if err != nil {
+				return err
+			}
+			key, err := r.PrivKey()
+			if err != nil {
+				return errors.Join(err, r.Close())
+			}
+			id, err := peer.IDFromPrivateKey(key)
+			if err != nil {
+				return errors.Join(err, r.Close())
+			}
+			if err := r.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "initialized repository %s\npeer identity: %s\n", path, id)
+			return nil
+		},
+	}
+}
+
+func newIDCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "id",
+		Short: "Show the peer ID and addresses",
+		Long: `Print the peer ID, then each listen address ending in /p2p/<peer ID>, one
+a line. With a running daemon these are the addresses it listens on;
+otherwise those of the config.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			n, err := openNode(cmd.Context())
+			if err != nil {
+				return err
+			}
+			id, err := n.Identity(cmd.Context())
+			if cerr := n.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintln(out, id.ID)
+			for _, a := range id.Addrs {
+				fmt.Fprintln(out, a)
+			}
+			return nil
+		},
+	}
+}

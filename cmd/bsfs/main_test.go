@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bsfsBin is the binary under test, built once by TestMain.
+var bsfsBin string
+
+// Bounds of the tests' waits.
+const (
+	commandTimeout = 60 * time.Second
+	readyTimeout   = 30 * time.Second
+	stopTimeout    = 15 * time.Second
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bsfs-cli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bsfsBin = filepath.Join(dir, "bsfs")
+	if out, err := exec.Command("go", "build", "-o", bsfsBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building bsfs: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is how one run of the binary ended.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// bsfs runs the binary with BSFS_PATH=repoPath and stdin, and waits for it.
+func bsfs(t *testing.T, repoPath, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bsfsBin, args...)
+	cmd.Env = append(os.Environ(), "BSFS_PATH="+repoPath)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := result{stdout: stdout.String(), stderr: stderr.String()}
+	if exitErr, ok := errors.AsType[*exec.ExitError](err); ok {
+		res.code = exitErr.ExitCode()
+	} else if err != nil {
+		t.Fatalf("bsfs %s: %v", strings.Join(args, " "), err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("bsfs %s: did not finish within %s", strings.Join(args, " "), commandTimeout)
+	}
+	return res
+}
+
+// ok runs the binary and fails the test unless it exits 0; it returns stdout.
+func ok(t *testing.T, repoPath, stdin string, args ...string) string {
+	t.Helper()
+	res := bsfs(t, repoPath, stdin, args...)
+	if res.code != 0 {
+		t.Fatalf("bsfs %s: exit %d, stderr: %s", strings.Join(args, " "), res.code, res.stderr)
+	}
+	return res.stdout
+}
+
+// fails runs the binary and fails the test unless it exits non-zero with a
+// one-line error on stderr and nothing on stdout; it returns that line.
+func fails(t *testing.T, repoPath, stdin string, args ...string) string {
+	t.Helper()
+	res := bsfs(t, repoPath, stdin, args...)
+	if res.code == 0 {
+		t.Fatalf("bsfs %s: exit 0, want failure; stdout: %q", strings.Join(args, " "), res.stdout)
+	}
+	if res.stdout != "" {
+		t.Errorf("bsfs %s: stdout %q, want nothing", strings.Join(args, " "), res.stdout)
+	}
+	line, rest, _ := strings.Cut(res.stderr, "\n")
+	if rest != "" || !strings.HasPrefix(line, "Error: ") {
+		t.Errorf("bsfs %s: stderr %q, want one line \"Error: ...\"", strings.Join(args, " "), res.stderr)
+	}
+	return line
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and readers at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// daemon is a running `bsfs daemon`.
+type daemon struct {
+	repo   string
+	id     string
+	addrs  []string // listen addresses with /p2p/
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan struct{} // closed when the process has been waited for
+	err    error         // Wait's error, set before exited is closed
+}
+
+// startDaemon starts `bsfs daemon` on repoPath, listening on loopback TCP
+// unless args say otherwise, and waits until it is ready. The test's
+// cleanup stops it if the test did not.
+func startDaemon(t *testing.T, repoPath string, args ...string) *daemon {
+	t.Helper()
+	if len(args) == 0 {
+		args = []string{"--listen", "/ip4/127.0.0.1/tcp/0"}
+	}
+	cmd := exec.Command(bsfsBin, append([]string{"daemon"}, args...)...)
+	cmd.Env = append(os.Environ(), "BSFS_PATH="+repoPath)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{repo: repoPath, cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = d.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		ready := false
+		for sc.Scan() {
+			if !ready {
+				lines <- sc.Text()
+				ready = sc.Text() == readyLine
+			}
+		}
+		// Wait only once stdout is drained, as exec requires.
+		d.err = cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.exited:
+		default:
+			cmd.Process.Kill()
+			<-d.exited
+		}
+	})
+	timer := time.NewTimer(readyTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				<-d.exited
+				t.Fatalf("daemon exited before it was ready (%v); stderr: %s", d.err, d.stderr)
+			}
+			if id, found := strings.CutPrefix(line, "PeerID: "); found {
+				d.id = id
+			}
+			if a, found := strings.CutPrefix(line, "Swarm listening on "); found {
+				d.addrs = append(d.addrs, a)
+			}
+			if line == readyLine {
+				if d.id == "" || len(d.addrs) == 0 {
+					t.Fatalf("daemon ready without a peer ID or addresses (id %q, addrs %q)", d.id, d.addrs)
+				}
+				return d
+			}
+		case <-timer.C:
+			t.Fatalf("daemon not ready within %s; stderr: %s", readyTimeout, d.stderr)
+		}
+	}
+}
+
+// stop sends sig and returns the daemon's exit code.
+func (d *daemon) stop(t *testing.T, sig os.Signal) int {
+	t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signalling the daemon: %v", err)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(stopTimeout):
+		t.Fatalf("daemon still running %s after %v; stderr: %s", stopTimeout, sig, d.stderr)
+	}
+	if exitErr, ok := errors.AsType[*exec.ExitError](d.err); ok {
+		return exitErr.ExitCode()
+	}
+	if d.err != nil {
+		t.Fatalf("daemon: %v", d.err)
+	}
+	return 0
+}
+
+// stopClean stops the daemon with SIGINT and checks it exits 0 and removes
+// its API socket.
+func (d *daemon) stopClean(t *testing.T) {
+	t.Helper()
+	if code := d.stop(t, syscall.SIGINT); code != 0 {
+		t.Errorf("daemon exit code %d after SIGINT, want 0; stderr: %s", code, d.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(d.repo, apiSocketName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("API socket after shutdown: %v, want it removed", err)
+	}
+}
+
+// tcpAddr returns the daemon's first TCP listen address.
+func (d *daemon) tcpAddr(t *testing.T) string {
+	t.Helper()
+	for _, a := range d.addrs {
+		if strings.Contains(a, "/tcp/") {
+			return a
+		}
+	}
+	t.Fatalf("daemon has no TCP address: %q", d.addrs)
+	return ""
+}
+
+// writeFile writes data to a new file in a temporary directory.
+func writeFile(t *testing.T, data []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "input")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// lines splits output into its lines.
+func lines(s string) []string {
+	s = strings.TrimSuffix(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/repo"
+)
+
+// connectTimeout bounds one swarm connect.
+const connectTimeout = 30 * time.Second
+
+// errNoDaemon is returned by operations that need the network when no
+// daemon runs.
+var errNoDaemon = errors.New("this command needs a running daemon: start one with `bsfs daemon`")
+
+// identity is a node's peer ID and the addresses it listens on, each
+// ending in /p2p/<id>.
+type identity struct {
+	ID    string
+	Addrs []string
+}
+
+// node is what the commands talk to: the repository opened in this process,
+// or a running daemon through its local API.
+type node interface {
+	Identity(ctx context.Context) (identity, error)
+	PutBlock(ctx context.Context, prefix cid.Prefix, data []byte) (cid.Cid, error)
+	// GetBlock returns c's bytes; a daemon fetches them from its peers
+	// until ctx ends.
+	GetBlock(ctx context.Context, c cid.Cid) ([]byte, error)
+	BlockSize(ctx context.Context, c cid.Cid) (int, error)
+	RemoveBlock(ctx context.Context, c cid.Cid) error
+	Connect(ctx context.Context, addr ma.Multiaddr) (peer.ID, error)
+	// Peers returns the remote address of each open connection, with /p2p/.
+	Peers(ctx context.Context) ([]string, error)
+	Wantlist(ctx context.Context) ([]cid.Cid, error)
+	Close() error
+}
+
+// repoNode is a repository opened in this process. Offline (host and
+// exchange nil) it reads and writes the local blockstore only; the daemon
+// runs it online.
+type repoNode struct {
+	repo *repo.Repo
+	host host.Host          // nil offline
+	ex   *exchange.Exchange // nil offline
+}
+
+var _ node = (*repoNode)(nil)
+
+// Identity returns the host's addresses online, the configured ones offline.
+func (n *repoNode) Identity(ctx context.Context) (identity, error) {
+	if n.host != nil {
+		return hostIdentity(n.host), nil
+	}
+	key, err := n.repo.PrivKey()
+	if err != nil {
+		return identity{}, err
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return identity{}, fmt.Errorf("peer ID: %w", err)
+	}
+	out := identity{ID: id.String()}
+	for _, a := range n.repo.Config.Addresses.Swarm {
+		out.Addrs = append(out.Addrs, a+"/p2p/"+id.String())
+	}
+	return out, nil
+}
+
+func hostIdentity(h host.Host) identity {
+	id := h.ID().String()
+	out := identity{ID: id}
+	for _, a := range h.Addrs() {
+		out.Addrs = append(out.Addrs, a.String()+"/p2p/"+id)
+	}
+	return out
+}
+
+// PutBlock stores data under the CID prefix gives it; online, the exchange
+// is told so that waiting peers are served.
+func (n *repoNode) PutBlock(ctx context.Context, prefix cid.Prefix, data []byte) (cid.Cid, error) {
+	b, err := block.New(prefix, data)
+	if err != nil {
+		return cid.Undef, err
+	}
+	if err := n.repo.Blockstore().Put(ctx, b); err != nil {
+		return cid.Undef, err
+	}
+	if n.ex != nil {
+		if err := n.ex.NotifyNewBlocks(ctx, b); err != nil {
+			return cid.Undef, err
+		}
+	}
+	return b.CID, nil
+}
+
+// GetBlock reads c locally offline and through the exchange online.
+func (n *repoNode) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if err := block.CheckCID(c); err != nil {
+		return nil, err
+	}
+	var (
+		b   block.Block
+		err error
+	)
+	switch {
+	case n.ex != nil:
+		b, err = n.ex.GetBlock(ctx, c)
+	case block.IsIdentity(c):
+		b, err = block.Identity(c)
+	default:
+		b, err = n.repo.Blockstore().Get(ctx, c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b.Data, nil
+}
+
+// BlockSize returns the size of the locally stored block c.
+func (n *repoNode) BlockSize(ctx context.Context, c cid.Cid) (int, error) {
+	if err := block.CheckCID(c); err != nil {
+		return 0, err
+	}
+	if block.IsIdentity(c) {
+		b, err := block.Identity(c)
+		return len(b.Data), err
+	}
+	return n.repo.Blockstore().GetSize(ctx, c)
+}
+
+// RemoveBlock deletes the locally stored block c.
+func (n *repoNode) RemoveBlock(ctx context.Context, c cid.Cid) error {
+	return n.repo.Blockstore().Delete(ctx, c)
+}
+
+// Connect dials the peer addr names (it must end in /p2p/<id>).
+func (n *repoNode) Connect(ctx context.Context, addr ma.Multiaddr) (peer.ID, error) {
+	if n.ex == nil {
+		return "", errNoDaemon
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(addr)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", addr, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if err := n.ex.Network().Connect(ctx, *ai); err != nil {
+		return "", fmt.Errorf("connect %s: %w", ai.ID, err)
+	}
+	return ai.ID, nil
+}
+
+// Peers lists the open connections, sorted.
+func (n *repoNode) Peers(ctx context.Context) ([]string, error) {
+	if n.host == nil {
+		return nil, errNoDaemon
+	}
+	var out []string
+	for _, c := range n.host.Network().Conns() {
+		out = append(out, c.RemoteMultiaddr().String()+"/p2p/"+c.RemotePeer().String())
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// Wantlist returns what the exchange wants.
+func (n *repoNode) Wantlist(ctx context.Context) ([]cid.Cid, error) {
+	if n.ex == nil {
+		return nil, errNoDaemon
+	}
+	return n.ex.Wantlist(), nil
+}
+
+// Close closes the exchange, the host and the repository, in that order.
+func (n *repoNode) Close() error {
+	var errs []error
+	if n.ex != nil {
+		errs = append(errs, n.ex.Close())
+	}
+	if n.host != nil {
+		errs = append(errs, n.host.Close())
+	}
+	errs = append(errs, n.repo.Close())
+	return errors.Join(errs...)
+}
