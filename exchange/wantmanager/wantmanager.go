@@ -52,13 +52,13 @@ type Config struct {
 
 // Stats counts the WantManager's activity.
 type Stats struct {
-	Wants          int    // wants currently held
-	Peers          int    // peers with a message queue
-	MessagesSent   uint64 // wantlist messages sent successfully
-	SendFailures   uint64
-	EntriesSent    uint64 // want entries (not cancels) sent
-	CancelsSent    uint64
-	Rebroadcasts   uint64
+	Wants        int    // wants currently held
+	Peers        int    // peers with a message queue
+	MessagesSent uint64 // wantlist messages sent successfully
+	SendFailures uint64
+	EntriesSent  uint64 // want entries (not cancels) sent
+	CancelsSent  uint64
+	Rebroadcasts uint64
 }
 
 // want is one block the node wants.
