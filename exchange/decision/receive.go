@@ -1,0 +1,199 @@
+package decision
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
+)
+
+// MessageReceived applies the wantlist of a message from p: a Full message
+// replaces what p wanted, cancels revoke wants and their queued answers,
+// and each new want is looked up in the store and answered when it can be.
+// Wants stay in p's ledger until satisfied, so a block added later is sent
+// then. MessageReceived reads block sizes from the store with ctx but
+// never waits for a send. Blocks and presences in m are not its business.
+func (e *Engine) MessageReceived(ctx context.Context, p peer.ID, m *message.Message) {
+	if m == nil || (!m.Full && len(m.Wants) == 0) {
+		return
+	}
+	check := e.applyWants(p, m)
+	if len(check) == 0 {
+		return
+	}
+	// Look the wants up without the lock: the store may be slow.
+	for i := range check {
+		check[i].size, check[i].err = e.bs.GetSize(ctx, check[i].c)
+		if err := check[i].err; err != nil && !errors.Is(err, block.ErrNotFound) && ctx.Err() == nil {
+			e.log.Warn("bitswap: block store lookup failed", "cid", check[i].c, "err", err)
+		}
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l := e.ledgers[p]
+	if e.closed || l == nil {
+		return // disconnected meanwhile
+	}
+	for _, c := range check {
+		w, ok := l.wants.Get(c.c)
+		if !ok {
+			continue // cancelled meanwhile
+		}
+		switch {
+		case c.err == nil:
+			e.pushLocked(p, w, true, c.size)
+		case errors.Is(c.err, block.ErrNotFound):
+			e.pushLocked(p, w, false, 0)
+		}
+		// Any other error: we cannot tell, so say nothing; the want stays.
+	}
+}
+
+// lookup is a want whose block MessageReceived looks up in the store.
+type lookup struct {
+	c    cid.Cid
+	size int
+	err  error
+}
+
+// applyWants updates p's ledger with m's entries in order and returns the
+// distinct CIDs that were added or changed, to be looked up.
+func (e *Engine) applyWants(p peer.ID, m *message.Message) []lookup {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	l := e.ledgerLocked(p)
+	if m.Full {
+		l.wants.Clear()
+		e.queue.dropPeer(p)
+	}
+	var (
+		check   []lookup
+		seen    map[string]struct{}
+		ignored uint64
+	)
+	for i := range m.Wants {
+		w := &m.Wants[i]
+		if w.Cancel {
+			if l.wants.Remove(w.CID) {
+				e.queue.remove(p, w.CID.KeyString())
+			}
+			continue
+		}
+		if !usable(w) {
+			ignored++
+			continue
+		}
+		if l.wants.Len() >= e.cfg.MaxWantlistEntries && !l.wants.Has(w.CID) {
+			ignored++
+			continue
+		}
+		l.wants.Add(wantlist.Entry{CID: w.CID, Priority: w.Priority, WantType: w.WantType, SendDontHave: w.SendDontHave})
+		k := w.CID.KeyString()
+		if _, dup := seen[k]; dup {
+			continue
+		}
+		if seen == nil {
+			seen = make(map[string]struct{})
+		}
+		seen[k] = struct{}{}
+		check = append(check, lookup{c: w.CID})
+	}
+	e.stats.WantsIgnored += ignored
+	return check
+}
+
+// usable reports whether the engine can serve a want: a known want type
+// and a CID bsfs supports that does not carry its own data.
+func usable(w *message.Entry) bool {
+	if w.WantType != message.WantBlock && w.WantType != message.WantHave {
+		return false
+	}
+	return block.CheckCID(w.CID) == nil && !block.IsIdentity(w.CID)
+}
+
+// pushLocked queues the answer to want w of p, given whether the block is
+// in the store and its size, and wakes a worker if p became ready. A
+// missing block without SendDontHave needs no answer. e.mu is held.
+func (e *Engine) pushLocked(p peer.ID, w wantlist.Entry, have bool, size int) {
+	t := task{c: w.CID, key: w.CID.KeyString(), priority: w.Priority, dontHave: w.SendDontHave}
+	switch {
+	case have && (w.WantType == message.WantBlock || size <= e.cfg.InlineHaveLimit):
+		t.kind, t.size = kindBlock, size
+	case have:
+		t.kind = kindHave
+	case w.SendDontHave:
+		t.kind = kindDontHave
+	default:
+		return
+	}
+	if e.queue.push(p, t) {
+		e.work.Signal()
+	}
+}
+
+// BlocksReceived records in p's ledger the blocks p sent us.
+func (e *Engine) BlocksReceived(p peer.ID, blks []block.Block) {
+	if len(blks) == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	l := e.ledgerLocked(p)
+	for _, b := range blks {
+		l.blocksRecv++
+		l.bytesRecv += uint64(len(b.Data))
+	}
+}
+
+// BlocksAdded tells the engine that blks are now in the store: peers that
+// want them are answered.
+func (e *Engine) BlocksAdded(blks []block.Block) {
+	if len(blks) == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	for p, l := range e.ledgers {
+		if l.wants.Len() == 0 {
+			continue
+		}
+		for _, b := range blks {
+			if w, ok := l.wants.Get(b.CID); ok {
+				e.pushLocked(p, w, true, len(b.Data))
+			}
+		}
+	}
+}
+
+// PeerConnected opens a ledger for p.
+func (e *Engine) PeerConnected(p peer.ID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.closed {
+		e.ledgerLocked(p)
+	}
+}
+
+// PeerDisconnected forgets p: its ledger, its wants and its queued tasks.
+// A message being sent to p finishes or fails on its own.
+func (e *Engine) PeerDisconnected(p peer.ID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.ledgers, p)
+	e.queue.dropPeer(p)
+}

@@ -1,0 +1,272 @@
+package decision
+
+import (
+	"container/heap"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// taskKind is what a task sends. A larger kind answers more: a queued task
+// only ever moves up (DONT_HAVE -> HAVE -> block).
+type taskKind uint8
+
+const (
+	kindDontHave taskKind = iota + 1
+	kindHave
+	kindBlock
+)
+
+// Per-item overheads used to estimate a task's encoded size. They are upper
+// bounds of the protobuf framing around a CID or a block (tags, lengths,
+// the CID prefix), so a batch estimated within budget encodes within it.
+const (
+	presenceOverhead = 8
+	blockOverhead    = 16
+)
+
+// task is one answer queued for a peer: a block, a HAVE or a DONT_HAVE for
+// one CID. It holds the block's size, never its data: data is read from the
+// store when the message is built.
+type task struct {
+	c        cid.Cid
+	key      string // c.KeyString()
+	kind     taskKind
+	dontHave bool // a missing block is answered with DONT_HAVE
+	priority int32
+	size     int    // block size in bytes, for kindBlock
+	seq      uint64 // arrival order, breaks priority ties
+	index    int    // position in the peer's heap
+}
+
+// cost estimates the bytes the task adds to an encoded message.
+func (t *task) cost() int {
+	if t.kind == kindBlock {
+		return t.size + t.c.ByteLen() + blockOverhead
+	}
+	return t.c.ByteLen() + presenceOverhead
+}
+
+// data is the block bytes the task sends.
+func (t *task) data() int {
+	if t.kind == kindBlock {
+		return t.size
+	}
+	return 0
+}
+
+// taskHeap orders a peer's tasks by priority, highest first, then by
+// arrival.
+type taskHeap []*task
+
+func (h taskHeap) Len() int { return len(h) }
+func (h taskHeap) Less(i, j int) bool {
+	if h[i].priority != h[j].priority {
+		return h[i].priority > h[j].priority
+	}
+	return h[i].seq < h[j].seq
+}
+func (h taskHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *taskHeap) Push(x any) {
+	t := x.(*task)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+func (h *taskHeap) Pop() any {
+	old := *h
+	n := len(old) - 1
+	t := old[n]
+	old[n] = nil
+	*h = old[:n]
+	t.index = -1
+	return t
+}
+
+// peerTasks is one peer's queue. It exists while the peer has tasks or a
+// worker is serving it, and is linked in the ready list while it has tasks
+// and no worker.
+type peerTasks struct {
+	id    peer.ID
+	byKey map[string]*task
+	heap  taskHeap
+	data  int  // block bytes of the queued tasks
+	busy  bool // a worker is serving the peer
+
+	prev, next *peerTasks // ready list links; nil when not linked
+}
+
+// taskQueue holds the tasks of every peer and decides which peer a worker
+// serves next. Peers are served in turn (round robin): a peer that has
+// just been served goes to the back of the ready list, so a newcomer waits
+// behind at most one message to each peer already queued, however much
+// those peers want. A peer being served is off the ready list, so at most
+// one worker serves a peer at a time.
+//
+// taskQueue has no lock; the Engine's mutex guards it.
+type taskQueue struct {
+	peers  map[peer.ID]*peerTasks
+	ready  peerTasks // sentinel of the ready list: ready.next is served first
+	seq    uint64
+	ntasks int
+}
+
+func newTaskQueue() *taskQueue {
+	q := &taskQueue{peers: make(map[peer.ID]*peerTasks)}
+	q.ready.next, q.ready.prev = &q.ready, &q.ready
+	return q
+}
+
+// push queues t for p, merging it with a task already queued for the same
+// CID (the kind only moves up, the priority is the latest). It reports
+// whether p became ready to be served.
+func (q *taskQueue) push(p peer.ID, t task) bool {
+	pt := q.peers[p]
+	if pt == nil {
+		pt = &peerTasks{id: p, byKey: make(map[string]*task)}
+		q.peers[p] = pt
+	}
+	if old := pt.byKey[t.key]; old != nil {
+		if t.kind > old.kind {
+			pt.data += t.data() - old.data()
+			old.kind, old.size = t.kind, t.size
+		}
+		old.dontHave = old.dontHave || t.dontHave
+		if old.priority != t.priority {
+			old.priority = t.priority
+			heap.Fix(&pt.heap, old.index)
+		}
+		return false
+	}
+	q.seq++
+	nt := new(task)
+	*nt = t
+	nt.seq = q.seq
+	pt.byKey[t.key] = nt
+	heap.Push(&pt.heap, nt)
+	pt.data += nt.data()
+	q.ntasks++
+	if pt.busy || pt.next != nil {
+		return false
+	}
+	q.link(pt)
+	return true
+}
+
+// remove drops p's task for the CID with key, if queued.
+func (q *taskQueue) remove(p peer.ID, key string) {
+	pt := q.peers[p]
+	if pt == nil {
+		return
+	}
+	t := pt.byKey[key]
+	if t == nil {
+		return
+	}
+	heap.Remove(&pt.heap, t.index)
+	delete(pt.byKey, key)
+	pt.data -= t.data()
+	q.ntasks--
+	q.tidy(pt)
+}
+
+// dropPeer drops every task of p. A worker serving p keeps its claim on
+// the peer until done.
+func (q *taskQueue) dropPeer(p peer.ID) {
+	pt := q.peers[p]
+	if pt == nil {
+		return
+	}
+	q.ntasks -= len(pt.heap)
+	clear(pt.byKey)
+	clear(pt.heap)
+	pt.heap = pt.heap[:0]
+	pt.data = 0
+	q.tidy(pt)
+}
+
+// hasReady reports whether some peer waits to be served.
+func (q *taskQueue) hasReady() bool { return q.ready.next != &q.ready }
+
+// pop claims the peer that has waited longest and takes its most urgent
+// tasks: at least one, then more while the estimated message stays within
+// maxBytes and its block data within maxData. The caller serves them and
+// then calls done. pop returns nil when no peer is ready.
+func (q *taskQueue) pop(maxBytes, maxData int) (*peerTasks, []*task) {
+	if !q.hasReady() {
+		return nil, nil
+	}
+	pt := q.ready.next
+	q.unlink(pt)
+	pt.busy = true
+	var out []*task
+	bytes, data := 0, 0
+	for len(pt.heap) > 0 {
+		t := pt.heap[0]
+		c, d := t.cost(), t.data()
+		if len(out) > 0 && (bytes+c > maxBytes || data+d > maxData) {
+			break
+		}
+		heap.Pop(&pt.heap)
+		delete(pt.byKey, t.key)
+		pt.data -= d
+		q.ntasks--
+		bytes += c
+		data += d
+		out = append(out, t)
+	}
+	return pt, out
+}
+
+// done releases the claim pop took on pt. The peer goes to the back of the
+// ready list if it has tasks left, and reports whether it did.
+func (q *taskQueue) done(pt *peerTasks) bool {
+	pt.busy = false
+	if q.peers[pt.id] != pt {
+		return false
+	}
+	if len(pt.heap) == 0 {
+		delete(q.peers, pt.id)
+		return false
+	}
+	q.link(pt)
+	return true
+}
+
+// tidy forgets pt once it has no tasks and no worker.
+func (q *taskQueue) tidy(pt *peerTasks) {
+	if len(pt.heap) > 0 {
+		return
+	}
+	if pt.next != nil {
+		q.unlink(pt)
+	}
+	if !pt.busy {
+		delete(q.peers, pt.id)
+	}
+}
+
+// link appends pt to the back of the ready list.
+func (q *taskQueue) link(pt *peerTasks) {
+	last := q.ready.prev
+	pt.prev, pt.next = last, &q.ready
+	last.next = pt
+	q.ready.prev = pt
+}
+
+func (q *taskQueue) unlink(pt *peerTasks) {
+	pt.prev.next = pt.next
+	pt.next.prev = pt.prev
+	pt.prev, pt.next = nil, nil
+}
+
+// pending returns the block bytes still queued for p.
+func (q *taskQueue) pending(p peer.ID) int {
+	if pt := q.peers[p]; pt != nil {
+		return pt.data
+	}
+	return 0
+}
