@@ -56,11 +56,11 @@ func (m *Message) Marshal(v Version) ([]byte, error) {
 	if err := m.check(v); err != nil {
 		return nil, err
 	}
-	n := m.Size(v)
+	n, wl := m.sizes(v)
 	if n > MaxMessageSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, MaxMessageSize)
 	}
-	return m.appendBody(make([]byte, 0, n), v), nil
+	return m.appendBody(make([]byte, 0, n), v, wl), nil
 }
 
 // AppendTo appends m's encoding for version v to buf, as Marshal does, and
@@ -69,7 +69,7 @@ func (m *Message) AppendTo(buf []byte, v Version) ([]byte, error) {
 	if err := m.check(v); err != nil {
 		return buf, err
 	}
-	n := m.Size(v)
+	n, wl := m.sizes(v)
 	if n > MaxMessageSize {
 		return buf, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, MaxMessageSize)
 	}
@@ -78,13 +78,18 @@ func (m *Message) AppendTo(buf []byte, v Version) ([]byte, error) {
 		copy(grown, buf)
 		buf = grown
 	}
-	return m.appendBody(buf, v), nil
+	return m.appendBody(buf, v, wl), nil
 }
 
 // Size returns the exact length of m's encoding for version v.
 func (m *Message) Size(v Version) int {
-	n := 0
-	if wl := m.wantlistSize(v); wl > 0 {
+	n, _ := m.sizes(v)
+	return n
+}
+
+// sizes returns the encoding's length and that of its wantlist submessage.
+func (m *Message) sizes(v Version) (n, wl int) {
+	if wl = m.wantlistSize(v); wl > 0 {
 		n += protowire.SizeTag(fieldWantlist) + protowire.SizeBytes(wl)
 	}
 	for i := range m.Blocks {
@@ -93,7 +98,7 @@ func (m *Message) Size(v Version) int {
 	for i := range m.Presences {
 		n += presenceFieldSize(&m.Presences[i], v)
 	}
-	return n + pendingFieldSize(m.PendingBytes, v)
+	return n + pendingFieldSize(m.PendingBytes, v), wl
 }
 
 // check refuses unknown versions and undefined CIDs among what v carries.
@@ -121,9 +126,10 @@ func (m *Message) check(v Version) error {
 	return nil
 }
 
-// appendBody appends the encoding; the caller has checked m.
-func (m *Message) appendBody(b []byte, v Version) []byte {
-	if wl := m.wantlistSize(v); wl > 0 {
+// appendBody appends the encoding; the caller has checked m and passes the
+// wantlist length from sizes.
+func (m *Message) appendBody(b []byte, v Version, wl int) []byte {
+	if wl > 0 {
 		b = protowire.AppendTag(b, fieldWantlist, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(wl))
 		for i := range m.Wants {

@@ -17,13 +17,13 @@ func WriteTo(w io.Writer, m *Message, v Version) error {
 	if err := m.check(v); err != nil {
 		return err
 	}
-	n := m.Size(v)
+	n, wl := m.sizes(v)
 	if n > MaxMessageSize {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, MaxMessageSize)
 	}
 	buf := make([]byte, 0, protowire.SizeVarint(uint64(n))+n)
 	buf = protowire.AppendVarint(buf, uint64(n))
-	buf = m.appendBody(buf, v)
+	buf = m.appendBody(buf, v, wl)
 	_, err := w.Write(buf)
 	return err
 }

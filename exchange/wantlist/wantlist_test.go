@@ -176,6 +176,7 @@ func BenchmarkWantlist(b *testing.B) {
 	}
 	b.Run("Add", func(b *testing.B) {
 		w := New()
+		b.ReportAllocs()
 		for b.Loop() {
 			for i, c := range cids {
 				w.Add(Entry{CID: c, Priority: int32(i)})
@@ -201,6 +202,7 @@ func BenchmarkWantlist(b *testing.B) {
 		for i, c := range cids {
 			w.Add(Entry{CID: c, Priority: int32(i % 10)})
 		}
+		b.ReportAllocs()
 		for b.Loop() {
 			if len(w.Entries()) != n {
 				b.Fatal("wrong length")
