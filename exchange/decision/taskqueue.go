@@ -1,8 +1,6 @@
 package decision
 
 import (
-	"container/heap"
-
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -55,35 +53,90 @@ func (t *task) data() int {
 	return 0
 }
 
-// taskHeap orders a peer's tasks by priority, highest first, then by
-// arrival.
-type taskHeap []*task
+// taskHeap is a binary heap of a peer's tasks: priority, highest first,
+// then arrival. Each slot holds its task's sort key, so comparisons do not
+// chase pointers.
+type taskHeap []heapSlot
 
-func (h taskHeap) Len() int { return len(h) }
-func (h taskHeap) Less(i, j int) bool {
+type heapSlot struct {
+	priority int32
+	seq      uint64
+	t        *task
+}
+
+func (h taskHeap) less(i, j int) bool {
 	if h[i].priority != h[j].priority {
 		return h[i].priority > h[j].priority
 	}
 	return h[i].seq < h[j].seq
 }
-func (h taskHeap) Swap(i, j int) {
+
+func (h taskHeap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
+	h[i].t.index = i
+	h[j].t.index = j
 }
-func (h *taskHeap) Push(x any) {
-	t := x.(*task)
+
+func (h *taskHeap) push(t *task) {
 	t.index = len(*h)
-	*h = append(*h, t)
+	*h = append(*h, heapSlot{t.priority, t.seq, t})
+	h.up(t.index)
 }
-func (h *taskHeap) Pop() any {
+
+// remove takes out the task at i and returns it.
+func (h *taskHeap) remove(i int) *task {
 	old := *h
 	n := len(old) - 1
-	t := old[n]
-	old[n] = nil
+	t := old[i].t
+	if i != n {
+		old.swap(i, n)
+	}
+	old[n] = heapSlot{}
 	*h = old[:n]
+	if i != n {
+		h.fix(i)
+	}
 	t.index = -1
 	return t
+}
+
+// fix restores the order after the key of the task at i changed.
+func (h taskHeap) fix(i int) {
+	h[i].priority, h[i].seq = h[i].t.priority, h[i].t.seq
+	if !h.down(i) {
+		h.up(i)
+	}
+}
+
+func (h taskHeap) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !h.less(i, parent) {
+			return
+		}
+		h.swap(i, parent)
+		i = parent
+	}
+}
+
+// down sifts i down and reports whether it moved.
+func (h taskHeap) down(i0 int) bool {
+	i, n := i0, len(h)
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if r := c + 1; r < n && h.less(r, c) {
+			c = r
+		}
+		if !h.less(c, i) {
+			break
+		}
+		h.swap(i, c)
+		i = c
+	}
+	return i > i0
 }
 
 // peerTasks is one peer's queue. It exists while the peer has tasks or a
@@ -137,7 +190,7 @@ func (q *taskQueue) push(p peer.ID, t task) bool {
 		old.dontHave = old.dontHave || t.dontHave
 		if old.priority != t.priority {
 			old.priority = t.priority
-			heap.Fix(&pt.heap, old.index)
+			pt.heap.fix(old.index)
 		}
 		return false
 	}
@@ -146,7 +199,7 @@ func (q *taskQueue) push(p peer.ID, t task) bool {
 	*nt = t
 	nt.seq = q.seq
 	pt.byKey[t.key] = nt
-	heap.Push(&pt.heap, nt)
+	pt.heap.push(nt)
 	pt.data += nt.data()
 	q.ntasks++
 	if pt.busy || pt.next != nil {
@@ -166,7 +219,7 @@ func (q *taskQueue) remove(p peer.ID, key string) {
 	if t == nil {
 		return
 	}
-	heap.Remove(&pt.heap, t.index)
+	pt.heap.remove(t.index)
 	delete(pt.byKey, key)
 	pt.data -= t.data()
 	q.ntasks--
@@ -205,12 +258,12 @@ func (q *taskQueue) pop(maxBytes, maxData int) (*peerTasks, []*task) {
 	var out []*task
 	bytes, data := 0, 0
 	for len(pt.heap) > 0 {
-		t := pt.heap[0]
+		t := pt.heap[0].t
 		c, d := t.cost(), t.data()
 		if len(out) > 0 && (bytes+c > maxBytes || data+d > maxData) {
 			break
 		}
-		heap.Pop(&pt.heap)
+		pt.heap.remove(0)
 		delete(pt.byKey, t.key)
 		pt.data -= d
 		q.ntasks--
