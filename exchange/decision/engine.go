@@ -40,9 +40,9 @@ const (
 	// many peers are served at once, and the block data held in memory
 	// for sending is at most Workers x MaxMessageBytes (8 MiB).
 	DefaultWorkers         = 8
-	DefaultMaxMessageBytes = 1 << 20
-	DefaultMaxQueuedBytes  = 1 << 20
-	DefaultInlineHaveLimit = 1024
+	DefaultMaxMessageBytes = 1 << 20 // Config.MaxMessageBytes
+	DefaultMaxQueuedBytes  = 1 << 20 // Config.MaxQueuedBytesPerPeer
+	DefaultInlineHaveLimit = 1024    // Config.InlineHaveLimit
 )
 
 // Config configures an Engine. The zero value gives the defaults.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -199,6 +200,29 @@ func TestCancelRemovesQueuedTask(t *testing.T) {
 		settle()
 		if got := v.net.answers("p"); !slices.Equal(got, []string{"block " + b.CID.String()}) {
 			t.Fatalf("answers %v, want only b", got)
+		}
+	})
+}
+
+// A want-have upgraded to want-block while its HAVE waits is answered
+// with the block alone.
+func TestUpgradeQueuedHave(t *testing.T) {
+	run(t, Config{Workers: 1}, func(t *testing.T, v *env) {
+		release := blockWorker(t, v)
+		big := testCID(t, "big")
+		v.store.putSized(big, 4000)
+		v.receive("p", msg(wantHave(big)))
+		v.receive("p", msg(wantBlock(big)))
+		if s := v.e.Stats(); s.QueuedTasks != 1 {
+			t.Fatalf("%d tasks queued, want 1", s.QueuedTasks)
+		}
+		release()
+		settle()
+		if got := v.net.answers("p"); !slices.Equal(got, []string{"block " + big.String()}) {
+			t.Fatalf("answers %v, want the block alone", got)
+		}
+		if w := wanted(v, "p"); len(w) != 0 {
+			t.Fatalf("wantlist %v after the block was sent", w)
 		}
 	})
 }
@@ -567,6 +591,7 @@ func TestPeerDisconnectedFreesState(t *testing.T) {
 			v.store.putSized(c, 1000)
 		}
 		release := blockWorker(t, v) // tasks stay queued
+		base := heapAlloc()
 		for i := range peers {
 			m := &message.Message{Wants: make([]message.Entry, wants)}
 			for j, c := range cids {
@@ -580,6 +605,7 @@ func TestPeerDisconnectedFreesState(t *testing.T) {
 		if s.Peers != peers+1 || s.Wants != peers*wants+1 || s.QueuedTasks != peers*present {
 			t.Fatalf("before disconnect: %+v", s)
 		}
+		held := heapAlloc() - base
 		for i := range peers {
 			v.e.PeerDisconnected(peer.ID(fmt.Sprint("peer", i)))
 		}
@@ -587,6 +613,12 @@ func TestPeerDisconnectedFreesState(t *testing.T) {
 		s = v.e.Stats()
 		if s.Peers != 0 || s.Wants != 0 || s.QueuedTasks != 0 {
 			t.Fatalf("after disconnect: %+v", s)
+		}
+		// The memory the wants and tasks took is released.
+		kept := heapAlloc() - base
+		t.Logf("heap: %d bytes while connected, %d after disconnect", held, kept)
+		if kept > held/20 {
+			t.Fatalf("%d bytes still held after disconnect", kept)
 		}
 		release()
 		settle()
@@ -612,6 +644,14 @@ func TestPeerDisconnectedFreesState(t *testing.T) {
 			t.Fatalf("after churn: %d queued peers, %d ledgers", left, ledgers)
 		}
 	})
+}
+
+// heapAlloc returns the bytes of live heap objects after a collection.
+func heapAlloc() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
 }
 
 func TestCloseWithBlockedSender(t *testing.T) {
