@@ -697,3 +697,38 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("MaxMessageBytes %d not capped", c.MaxMessageBytes)
 	}
 }
+
+// However blocks and presences mix, no message exceeds the budget.
+func TestMessageBudgetTight(t *testing.T) {
+	const budget = 2000
+	run(t, Config{MaxMessageBytes: budget, InlineHaveLimit: 100}, func(t *testing.T, v *env) {
+		var ws []message.Entry
+		for i := range 60 {
+			c := testCID(t, fmt.Sprint(i))
+			e := wantBlock(c)
+			switch i % 3 {
+			case 0:
+				v.store.putSized(c, 50+i*29%900) // a block
+			case 1:
+				v.store.putSized(c, 5000) // a HAVE
+				e = wantHave(c)
+			case 2:
+				e.SendDontHave = true // a DONT_HAVE
+			}
+			e.Priority = int32(i * 7 % 11)
+			ws = append(ws, e)
+		}
+		v.receive("p", msg(ws...))
+		settle()
+		items := 0
+		for _, m := range v.net.to("p") {
+			if sz := m.Size(message.V120); sz > budget {
+				t.Errorf("message of %d bytes over the %d budget", sz, budget)
+			}
+			items += len(m.Blocks) + len(m.Presences)
+		}
+		if items != 60 {
+			t.Fatalf("%d answers, want 60", items)
+		}
+	})
+}

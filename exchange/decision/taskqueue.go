@@ -15,12 +15,14 @@ const (
 	kindBlock
 )
 
-// Per-item overheads used to estimate a task's encoded size. They are upper
+// Overheads used to estimate a message's encoded size. They are upper
 // bounds of the protobuf framing around a CID or a block (tags, lengths,
-// the CID prefix), so a batch estimated within budget encodes within it.
+// the CID prefix) and of the PendingBytes field, so a batch estimated
+// within budget encodes within it.
 const (
 	presenceOverhead = 8
 	blockOverhead    = 16
+	pendingOverhead  = 8 // a message's PendingBytes field
 )
 
 // task is one answer queued for a peer: a block, a HAVE or a DONT_HAVE for

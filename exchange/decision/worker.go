@@ -22,7 +22,7 @@ func (e *Engine) worker() {
 			e.mu.Unlock()
 			return
 		}
-		pt, tasks := e.queue.pop(e.cfg.MaxMessageBytes, e.cfg.MaxQueuedBytesPerPeer)
+		pt, tasks := e.queue.pop(e.cfg.MaxMessageBytes-pendingOverhead, e.cfg.MaxQueuedBytesPerPeer)
 		pending := pt.data
 		e.mu.Unlock()
 		m := e.build(tasks, pending)
