@@ -2,12 +2,16 @@ package decision
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange/message"
 )
 
 // testCID returns a CIDv1 raw whose sha2-256 digest is that of s.
@@ -275,4 +279,42 @@ func BenchmarkTaskQueue(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*tasks), "ns/task")
+}
+
+// A task's cost bounds the bytes it adds to a message in every version,
+// and pendingOverhead bounds the PendingBytes field.
+func TestTaskCostBoundsEncoding(t *testing.T) {
+	var cids []cid.Cid
+	for _, code := range []uint64{mh.SHA2_256, mh.SHA2_512, mh.BLAKE3} {
+		h, err := mh.Sum([]byte("x"), code, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cids = append(cids, cid.NewCidV1(cid.Raw, h), cid.NewCidV1(cid.DagProtobuf, h))
+		if code == mh.SHA2_256 {
+			cids = append(cids, cid.NewCidV0(h))
+		}
+	}
+	for _, c := range cids {
+		for _, size := range []int{0, 1, 127, 128, 16383, 16384, 2 << 20} {
+			tk := qtask(c, kindBlock, 0, size)
+			m := &message.Message{Blocks: []block.Block{{CID: c, Data: make([]byte, size)}}}
+			for _, ver := range []message.Version{message.V100, message.V110, message.V120} {
+				if n := m.Size(ver); n > tk.cost() {
+					t.Errorf("%v block of %d bytes: %d encoded, cost %d", ver, size, n, tk.cost())
+				}
+			}
+		}
+		for _, kind := range []taskKind{kindHave, kindDontHave} {
+			tk := qtask(c, kind, 0, 0)
+			m := &message.Message{Presences: []message.Presence{{CID: c, Type: message.DontHave}}}
+			if n := m.Size(message.V120); n > tk.cost() {
+				t.Errorf("presence: %d encoded, cost %d", n, tk.cost())
+			}
+		}
+	}
+	m := &message.Message{PendingBytes: math.MaxInt32}
+	if n := m.Size(message.V120); n > pendingOverhead {
+		t.Errorf("PendingBytes: %d encoded, overhead %d", n, pendingOverhead)
+	}
 }
