@@ -1,0 +1,295 @@
+// Package exchange is the Bitswap exchange: it fetches blocks this node
+// wants from its peers and serves the blocks it has to theirs.
+//
+// An Exchange wires the parts together: the network (libp2p streams), the
+// want manager (what we want, per-peer message queues), the decision engine
+// (what peers want from us) and the blockstore both sides share. Blocks that
+// arrive are checked against their CID by the decoder, stored, handed to
+// every waiter once, and cancelled at the other peers.
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange/decision"
+	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/exchange/wantmanager"
+)
+
+// Blockstore is where the exchange reads the blocks it serves and stores the
+// blocks it fetches.
+type Blockstore interface {
+	Get(ctx context.Context, c cid.Cid) (block.Block, error)
+	GetSize(ctx context.Context, c cid.Cid) (int, error)
+	Has(ctx context.Context, c cid.Cid) (bool, error)
+	Put(ctx context.Context, b block.Block) error
+}
+
+// ErrClosed is returned by calls on a closed Exchange.
+var ErrClosed = errors.New("exchange closed")
+
+// Config configures an Exchange. The zero value is usable.
+type Config struct {
+	// Protocols restricts the Bitswap protocol IDs spoken, most preferred
+	// first; empty means all of /ipfs/bitswap/1.2.0, 1.1.0, 1.0.0 and
+	// /ipfs/bitswap.
+	Protocols []protocol.ID
+	Network   network.Config
+	Wants     wantmanager.Config
+	Engine    decision.Config
+	Logger    *slog.Logger
+}
+
+// Stats are the exchange's counters, the figures of `ipfs bitswap stat`.
+type Stats struct {
+	BlocksReceived, DataReceived     uint64 // blocks we wanted, and their bytes
+	DupBlksReceived, DupDataReceived uint64
+	UnwantedBlocks                   uint64 // blocks nobody here asked for
+	InvalidBlocks                    uint64 // blocks refused by the store's checks
+	BlocksSent, DataSent             uint64
+	MessagesReceived                 uint64
+	Wantlist                         int
+	Peers                            []peer.ID
+}
+
+// Exchange is a Bitswap node's exchange.
+type Exchange struct {
+	bs     Blockstore
+	net    *network.Network
+	wm     *wantmanager.WantManager
+	engine *decision.Engine
+	log    *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex // guards the fields below
+	pending pendingWants
+	stats   Stats
+	closed  bool
+}
+
+// New starts an exchange on h over bs.
+func New(h host.Host, bs Blockstore, cfg Config) (*Exchange, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if len(cfg.Protocols) > 0 {
+		cfg.Network.Protocols = cfg.Protocols
+	}
+	if cfg.Network.Logger == nil {
+		cfg.Network.Logger = cfg.Logger
+	}
+	if cfg.Wants.Logger == nil {
+		cfg.Wants.Logger = cfg.Logger
+	}
+	if cfg.Engine.Logger == nil {
+		cfg.Engine.Logger = cfg.Logger
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Exchange{
+		bs:      bs,
+		log:     cfg.Logger,
+		ctx:     ctx,
+		cancel:  cancel,
+		pending: make(pendingWants),
+	}
+	e.net = network.New(h, cfg.Network)
+	e.wm = wantmanager.New(e.net, cfg.Wants)
+	e.engine = decision.New(bs, e.net, cfg.Engine)
+	if err := e.net.Start(receiver{e}); err != nil {
+		e.engine.Close()
+		e.wm.Close()
+		cancel()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Network returns the exchange's network, for connecting to peers.
+func (e *Exchange) Network() *network.Network { return e.net }
+
+// Engine returns the decision engine, whose ledgers are the node's ledgers.
+func (e *Exchange) Engine() *decision.Engine { return e.engine }
+
+// Close stops the exchange and waits for everything it started. Pending
+// GetBlock calls return ErrClosed.
+func (e *Exchange) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.pending.closeAll()
+	e.mu.Unlock()
+	e.cancel()
+	err := errors.Join(e.net.Close(), e.wm.Close(), e.engine.Close())
+	return err
+}
+
+// GetBlock returns the block c from the local store or, failing that, from
+// the peers. It returns when the block arrives or ctx ends (its error then
+// wraps ctx.Err()).
+func (e *Exchange) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error) {
+	ch, err := e.GetBlocks(ctx, []cid.Cid{c})
+	if err != nil {
+		return block.Block{}, err
+	}
+	if b, ok := <-ch; ok {
+		return b, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return block.Block{}, fmt.Errorf("get block %s: %w", c, err)
+	}
+	return block.Block{}, fmt.Errorf("get block %s: %w", c, ErrClosed)
+}
+
+// GetBlocks fetches cids and delivers each block once, in the order they
+// become available, on the returned channel, which is closed when all have
+// been delivered or ctx ends. Every CID is checked first: an unsupported or
+// oversized CID fails the whole call. Callers asking for the same CID at the
+// same time share one want; it is cancelled on the wire once no caller
+// waits for it.
+func (e *Exchange) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+	for _, c := range cids {
+		if err := block.CheckCID(c); err != nil {
+			return nil, fmt.Errorf("get block %s: %w", c, err)
+		}
+	}
+	sub := newSubscription(cids)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	// Subscribe before looking in the store, so a block that arrives in
+	// between is not missed.
+	for _, c := range sub.cids {
+		e.pending.add(c, sub)
+	}
+	e.mu.Unlock()
+
+	out := make(chan block.Block)
+	go e.serveSubscription(ctx, sub, out)
+	return out, nil
+}
+
+func (e *Exchange) serveSubscription(ctx context.Context, sub *subscription, out chan<- block.Block) {
+	defer close(out)
+	defer e.unsubscribe(sub)
+
+	var missing []cid.Cid
+	localHits := 0
+	for _, c := range sub.cids {
+		b, err := e.local(ctx, c)
+		switch {
+		case err == nil:
+			e.mu.Lock()
+			e.pending.remove(c, sub)
+			e.mu.Unlock()
+			if !sub.claim(c) {
+				continue // a peer's copy got there first
+			}
+			localHits++
+			select {
+			case out <- b:
+			case <-ctx.Done():
+				return
+			}
+		case errors.Is(err, block.ErrNotFound):
+			missing = append(missing, c)
+		default:
+			e.log.Warn("bitswap: local read failed, fetching from peers", "cid", c, "err", err)
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		e.wm.Want(missing)
+	}
+	for n := localHits; n < len(sub.cids); n++ {
+		select {
+		case b, ok := <-sub.ch:
+			if !ok {
+				return
+			}
+			select {
+			case out <- b:
+			case <-ctx.Done():
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// local reads c from the store, answering identity CIDs from the CID.
+func (e *Exchange) local(ctx context.Context, c cid.Cid) (block.Block, error) {
+	if block.IsIdentity(c) {
+		return block.Identity(c)
+	}
+	return e.bs.Get(ctx, c)
+}
+
+// unsubscribe removes sub's interest; wants nobody waits for any more are
+// cancelled on the wire.
+func (e *Exchange) unsubscribe(sub *subscription) {
+	e.mu.Lock()
+	var orphaned []cid.Cid
+	for _, c := range sub.cids {
+		if e.pending.remove(c, sub) {
+			orphaned = append(orphaned, c)
+		}
+	}
+	e.mu.Unlock()
+	if len(orphaned) > 0 {
+		e.wm.Cancel(orphaned)
+	}
+}
+
+// NotifyNewBlocks tells the exchange that blks were just put in the store by
+// this node: waiters get them and peers that wanted them are served.
+func (e *Exchange) NotifyNewBlocks(ctx context.Context, blks ...block.Block) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	var done []cid.Cid
+	for _, b := range blks {
+		done = append(done, e.pending.deliver(b)...)
+	}
+	e.mu.Unlock()
+	if len(done) > 0 {
+		e.wm.Cancel(done)
+	}
+	e.engine.BlocksAdded(blks)
+	return nil
+}
+
+// Stats returns the exchange's counters.
+func (e *Exchange) Stats() Stats {
+	e.mu.Lock()
+	s := e.stats
+	e.mu.Unlock()
+	es := e.engine.Stats()
+	s.BlocksSent, s.DataSent = es.BlocksSent, es.BytesSent
+	s.MessagesReceived = e.net.Stats().MessagesReceived
+	s.Wantlist = e.wm.Stats().Wants
+	s.Peers = e.net.Peers()
+	return s
+}
+
+// Wantlist returns the CIDs this node wants, most urgent first.
+func (e *Exchange) Wantlist() []cid.Cid { return e.wm.Wantlist() }

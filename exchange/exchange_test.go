@@ -1,0 +1,327 @@
+package exchange_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	mh "github.com/multiformats/go-multihash"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/network"
+)
+
+// testNode is a real node: a libp2p host on loopback, a flatfs blockstore in
+// a temporary directory and an exchange.
+type testNode struct {
+	host host.Host
+	bs   *blockstore.Blockstore
+	ex   *exchange.Exchange
+}
+
+func newNode(t *testing.T, protocols ...protocol.ID) *testNode {
+	t.Helper()
+	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := exchange.New(h, bs, exchange.Config{Protocols: protocols})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ex.Close()
+		h.Close()
+		bs.Close()
+	})
+	return &testNode{host: h, bs: bs, ex: ex}
+}
+
+func connect(t *testing.T, a, b *testNode) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.host.Connect(ctx, peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// put stores data on n under prefix and returns the block.
+func put(t *testing.T, n *testNode, prefix cid.Prefix, data []byte) block.Block {
+	t.Helper()
+	b, err := block.New(prefix, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.bs.Put(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ex.NotifyNewBlocks(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var (
+	rawV1  = cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}
+	dagPB0 = cid.Prefix{Version: 0, Codec: cid.DagProtobuf, MhType: mh.SHA2_256, MhLength: -1}
+)
+
+// TestExchangeEachVersion fetches blocks between two bsfs nodes, one of them
+// restricted to a single protocol version, in both directions, for CIDv0 and
+// CIDv1 blocks.
+func TestExchangeEachVersion(t *testing.T) {
+	for _, proto := range []protocol.ID{message.Protocol120, message.Protocol110, message.Protocol100} {
+		t.Run(string(proto), func(t *testing.T) {
+			restricted := newNode(t, proto)
+			full := newNode(t)
+			connect(t, full, restricted)
+			for _, pair := range []struct {
+				name     string
+				from, to *testNode
+			}{{"restricted serves", restricted, full}, {"restricted fetches", full, restricted}} {
+				for _, prefix := range []cid.Prefix{rawV1, dagPB0} {
+					b := put(t, pair.from, prefix, randomBytes(t, 100_000))
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					got, err := pair.to.ex.GetBlock(ctx, b.CID)
+					cancel()
+					if err != nil {
+						t.Fatalf("%s, CIDv%d: %v", pair.name, prefix.Version, err)
+					}
+					if !got.CID.Equals(b.CID) || !bytes.Equal(got.Data, b.Data) {
+						t.Fatalf("%s: got %s (%d bytes), want %s", pair.name, got.CID, len(got.Data), b.CID)
+					}
+					if has, _ := pair.to.bs.Has(context.Background(), b.CID); !has {
+						t.Fatalf("%s: fetched block not stored", pair.name)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestGetBlocksMany fetches a thousand blocks in one call and checks each
+// arrives exactly once.
+func TestGetBlocksMany(t *testing.T) {
+	server, client := newNode(t), newNode(t)
+	connect(t, client, server)
+	const n = 1000
+	want := make(map[string][]byte, n)
+	cids := make([]cid.Cid, 0, n)
+	for i := range n {
+		b := put(t, server, rawV1, randomBytes(t, 1024+i))
+		want[b.CID.KeyString()] = b.Data
+		cids = append(cids, b.CID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ch, err := client.ex.GetBlocks(ctx, cids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for b := range ch {
+		data, ok := want[b.CID.KeyString()]
+		if !ok {
+			t.Fatalf("unexpected or repeated block %s", b.CID)
+		}
+		if !bytes.Equal(data, b.Data) {
+			t.Fatalf("block %s: wrong bytes", b.CID)
+		}
+		delete(want, b.CID.KeyString())
+		got++
+	}
+	if got != n {
+		t.Fatalf("got %d blocks, want %d (ctx: %v)", got, n, ctx.Err())
+	}
+	if s := client.ex.Stats(); s.BlocksReceived != n || s.DupBlksReceived != 0 {
+		t.Fatalf("stats: received %d, duplicates %d; want %d, 0", s.BlocksReceived, s.DupBlksReceived, n)
+	}
+}
+
+// TestSharedWant: concurrent callers for one CID share a want and all get
+// the block; identity CIDs are answered locally.
+func TestSharedWantAndIdentity(t *testing.T) {
+	server, client := newNode(t), newNode(t)
+	b := block.Block{}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	data := randomBytes(t, 5000)
+	c, _ := rawV1.Sum(data)
+	errs := make(chan error, 5)
+	for range 5 {
+		go func() {
+			got, err := client.ex.GetBlock(ctx, c)
+			if err == nil && !bytes.Equal(got.Data, data) {
+				err = errors.New("wrong bytes")
+			}
+			errs <- err
+		}()
+	}
+	waitFor(t, "want registered", func() bool { return len(client.ex.Wantlist()) == 1 })
+	b = put(t, server, rawV1, data)
+	connect(t, client, server)
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = b
+
+	id, err := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.IDENTITY, MhLength: -1}.Sum([]byte("inline"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := client.ex.GetBlock(ctx, id)
+	if err != nil || string(got.Data) != "inline" {
+		t.Fatalf("identity CID: %q, %v", got.Data, err)
+	}
+	if len(client.ex.Wantlist()) != 0 {
+		t.Fatalf("wantlist not empty: %v", client.ex.Wantlist())
+	}
+}
+
+// TestCancelSendsCancel: when the only caller gives up, the want leaves the
+// peer's ledger (a CANCEL went over the wire).
+func TestCancelSendsCancel(t *testing.T) {
+	a, b := newNode(t), newNode(t)
+	connect(t, a, b)
+	c, _ := rawV1.Sum([]byte("nobody has this"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.ex.GetBlock(ctx, c)
+		done <- err
+	}()
+	waitFor(t, "want reaches the peer", func() bool { return wantsAt(b, a.host.ID(), c) })
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("GetBlock after cancel: %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("GetBlock did not return after cancel")
+	}
+	waitFor(t, "cancel reaches the peer", func() bool { return !wantsAt(b, a.host.ID(), c) })
+	if len(a.ex.Wantlist()) != 0 {
+		t.Fatalf("wantlist not empty after cancel: %v", a.ex.Wantlist())
+	}
+}
+
+// TestDisconnectMidWant: a peer that leaves while we want a block does not
+// leave the want stuck; a peer that connects later with the block serves it.
+func TestDisconnectMidWant(t *testing.T) {
+	a, empty, holder := newNode(t), newNode(t), newNode(t)
+	connect(t, a, empty)
+	b := put(t, holder, rawV1, randomBytes(t, 2000))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.ex.GetBlock(ctx, b.CID)
+		done <- err
+	}()
+	waitFor(t, "want reaches the first peer", func() bool { return wantsAt(empty, a.host.ID(), b.CID) })
+	if err := empty.host.Network().ClosePeer(a.host.ID()); err != nil {
+		t.Fatal(err)
+	}
+	connect(t, a, holder)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMismatchedBlockNotStored: a peer sends a block whose bytes do not match
+// the CID it claims; it is not stored and the want stays open.
+func TestMismatchedBlockNotStored(t *testing.T) {
+	a := newNode(t)
+	evil, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer evil.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := evil.Connect(ctx, peer.AddrInfo{ID: a.host.ID(), Addrs: a.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	real := randomBytes(t, 1000)
+	c, _ := rawV1.Sum(real)
+	wantCtx, wantCancel := context.WithTimeout(ctx, 3*time.Second)
+	defer wantCancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.ex.GetBlock(wantCtx, c)
+		done <- err
+	}()
+	waitFor(t, "want registered", func() bool { return len(a.ex.Wantlist()) == 1 })
+
+	fake := randomBytes(t, 1000)
+	s, err := evil.NewStream(ctx, a.host.ID(), message.Protocol120)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The block claims c but carries other bytes: the receiver derives the
+	// CID from the bytes, so it cannot satisfy c.
+	m := &message.Message{Blocks: []block.Block{{CID: c, Data: fake}}}
+	if err := message.WriteTo(s, m, message.V120); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	waitFor(t, "message received", func() bool { return a.ex.Stats().UnwantedBlocks == 1 })
+	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("GetBlock: %v, want deadline exceeded", err)
+	}
+	fakeCID, _ := rawV1.Sum(fake)
+	for _, c := range []cid.Cid{c, fakeCID} {
+		if has, _ := a.bs.Has(context.Background(), c); has {
+			t.Fatalf("%s stored", c)
+		}
+	}
+}
+
+// wantsAt reports whether n's ledger for p lists c.
+func wantsAt(n *testNode, p peer.ID, c cid.Cid) bool {
+	for _, e := range n.ex.Engine().WantlistFor(p) {
+		if e.CID.Equals(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFor polls cond every 10 ms for at most 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 1000 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal(fmt.Sprintf("timed out waiting for %s", what))
+}

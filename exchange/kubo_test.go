@@ -1,0 +1,177 @@
+package exchange_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	lnet "github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/multiformats/go-multiaddr"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/internal/kubotest"
+)
+
+// TestKuboInterop exchanges blocks with a real Kubo in both directions over
+// each protocol version: the bsfs node speaks only that version, so the
+// stream Kubo and bsfs negotiate is that version.
+func TestKuboInterop(t *testing.T) {
+	kubo := kubotest.Start(t)
+	for _, proto := range []protocol.ID{message.Protocol120, message.Protocol110, message.Protocol100} {
+		t.Run(string(proto), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			node := newNode(t, proto)
+			connectKubo(ctx, t, node, kubo)
+			// CIDv1 blocks cannot travel in 1.0.0's blocks field: a 1.0.0
+			// peer derives a CIDv0. Use the CIDv0 dag-pb form there.
+			cidVersion, rawLeaves, codec := 1, true, "raw"
+			if proto == message.Protocol100 {
+				cidVersion, rawLeaves, codec = 0, false, "dag-pb"
+			}
+
+			t.Run("kubo block get from bsfs", func(t *testing.T) {
+				prefix := rawV1
+				if codec == "dag-pb" {
+					prefix = dagPB0
+				}
+				b := put(t, node, prefix, randomBytes(t, 50_000))
+				got, err := kubo.BlockGet(ctx, b.CID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, b.Data) {
+					t.Fatalf("kubo got %d bytes, want %d", len(got), len(b.Data))
+				}
+			})
+
+			t.Run("kubo cat of a file only bsfs has", func(t *testing.T) {
+				data := randomBytes(t, 1<<20+12345)
+				root := moveFileToBsfs(ctx, t, kubo, node, data, cidVersion, rawLeaves)
+				got, err := kubo.Cat(ctx, root)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, data) {
+					t.Fatalf("kubo cat returned %d bytes, want %d", len(got), len(data))
+				}
+			})
+
+			t.Run("bsfs fetches from kubo", func(t *testing.T) {
+				data := randomBytes(t, 60_000)
+				var c cid.Cid
+				var err error
+				if codec == "dag-pb" {
+					c, err = kubo.Add(ctx, data[:1000], 0, false) // a one-block CIDv0 dag-pb file
+					data = nil
+				} else {
+					c, err = kubo.BlockPut(ctx, data, "raw", "sha2-256")
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := kubo.BlockGet(ctx, c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if has, _ := node.bs.Has(ctx, c); has {
+					t.Fatal("bsfs already has the block")
+				}
+				got, err := node.ex.GetBlock(ctx, c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !got.CID.Equals(c) || !bytes.Equal(got.Data, want) {
+					t.Fatalf("bsfs got %s (%d bytes), want %s (%d bytes)", got.CID, len(got.Data), c, len(want))
+				}
+				if _, err := block.Verified(c, got.Data); err != nil {
+					t.Fatal(err)
+				}
+			})
+
+			// Every Bitswap stream between the two, either way, speaks proto.
+			streams := 0
+			for _, conn := range node.host.Network().ConnsToPeer(kubo.ID()) {
+				for _, s := range conn.GetStreams() {
+					if strings.HasPrefix(string(s.Protocol()), "/ipfs/bitswap") {
+						streams++
+						if s.Protocol() != proto {
+							t.Errorf("%s stream speaks %s", s.Stat().Direction, s.Protocol())
+						}
+					}
+				}
+			}
+			if streams < 2 {
+				t.Errorf("%d bitswap streams open with kubo, want one each way", streams)
+			}
+		})
+	}
+}
+
+// connectKubo has Kubo dial the bsfs node, and waits until each side sees
+// the other.
+func connectKubo(ctx context.Context, t *testing.T, n *testNode, kubo *kubotest.Node) {
+	t.Helper()
+	addr, err := multiaddr.NewMultiaddr(n.host.Addrs()[0].String() + "/p2p/" + n.host.ID().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kubo.SwarmConnect(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "kubo connected", func() bool {
+		return n.host.Network().Connectedness(kubo.ID()) == lnet.Connected
+	})
+}
+
+// moveFileToBsfs adds data on Kubo, copies every block of the DAG into the
+// bsfs node, then removes the file from Kubo, so only bsfs has it.
+func moveFileToBsfs(ctx context.Context, t *testing.T, kubo *kubotest.Node, n *testNode, data []byte, cidVersion int, rawLeaves bool) cid.Cid {
+	t.Helper()
+	root, err := kubo.Add(ctx, data, cidVersion, rawLeaves)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := kubo.Run(ctx, "refs", "-r", "--unique", root.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cids := []cid.Cid{root}
+	for _, line := range strings.Fields(string(out)) {
+		c, err := cid.Decode(line)
+		if err != nil {
+			t.Fatalf("refs: %q: %v", line, err)
+		}
+		cids = append(cids, c)
+	}
+	for _, c := range cids {
+		raw, err := kubo.BlockGet(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := block.Verified(c, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.bs.Put(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := kubo.Run(ctx, "pin", "rm", root.String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kubo.Run(ctx, "repo", "gc", "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cids {
+		if has, err := kubo.HasLocal(ctx, c); err != nil || has {
+			t.Fatalf("kubo still has %s after gc (%v)", c, err)
+		}
+	}
+	return root
+}

@@ -1,0 +1,106 @@
+package exchange
+
+import (
+	"context"
+	"github.com/ipfs/go-cid"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange/message"
+)
+
+// receiver adapts the Exchange to network.Receiver.
+type receiver struct{ e *Exchange }
+
+func (r receiver) ReceiveMessage(ctx context.Context, p peer.ID, m *message.Message) {
+	r.e.receive(ctx, p, m)
+}
+
+func (r receiver) PeerConnected(p peer.ID) {
+	r.e.engine.PeerConnected(p)
+	r.e.wm.PeerConnected(p)
+}
+
+func (r receiver) PeerDisconnected(p peer.ID) {
+	r.e.wm.PeerDisconnected(p)
+	r.e.engine.PeerDisconnected(p)
+}
+
+// receive handles one message from p: blocks first (they may satisfy our
+// wants and wants of other peers), then p's wantlist changes.
+func (e *Exchange) receive(ctx context.Context, p peer.ID, m *message.Message) {
+	if len(m.Blocks) > 0 {
+		e.receiveBlocks(ctx, p, m.Blocks)
+	}
+	if len(m.Wants) > 0 || m.Full {
+		e.engine.MessageReceived(ctx, p, m)
+	}
+}
+
+// receiveBlocks stores the blocks we want and wakes their waiters. The
+// decoder has already derived each block's CID from its bytes, so a block is
+// wanted exactly when its hash is one we wait for.
+func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Block) {
+	e.engine.BlocksReceived(p, blks)
+	e.mu.Lock()
+	wanted := make([]block.Block, 0, len(blks))
+	var unwanted []block.Block
+	for _, b := range blks {
+		if e.pending.wanted(b.CID) {
+			wanted = append(wanted, b)
+		} else {
+			unwanted = append(unwanted, b)
+		}
+	}
+	e.mu.Unlock()
+
+	stored := wanted[:0]
+	for _, b := range wanted {
+		if err := e.bs.Put(ctx, b); err != nil {
+			e.count(func(s *Stats) { s.InvalidBlocks++ })
+			e.log.Warn("bitswap: block from peer not stored", "cid", b.CID, "peer", p, "err", err)
+			continue
+		}
+		stored = append(stored, b)
+	}
+
+	var satisfied []block.Block
+	var done [][]cid.Cid
+	e.mu.Lock()
+	for _, b := range stored {
+		if cs := e.pending.deliver(b); len(cs) > 0 {
+			satisfied = append(satisfied, b)
+			done = append(done, cs)
+			e.stats.BlocksReceived++
+			e.stats.DataReceived += uint64(len(b.Data))
+		} else {
+			// Another peer's copy was delivered while this one was stored.
+			e.stats.DupBlksReceived++
+			e.stats.DupDataReceived += uint64(len(b.Data))
+		}
+	}
+	e.mu.Unlock()
+
+	for _, b := range unwanted {
+		if has, err := e.bs.Has(ctx, b.CID); err == nil && has {
+			e.count(func(s *Stats) { s.DupBlksReceived++; s.DupDataReceived += uint64(len(b.Data)) })
+			continue
+		}
+		e.count(func(s *Stats) { s.UnwantedBlocks++ })
+		e.log.Debug("bitswap: unwanted block dropped", "cid", b.CID, "peer", p)
+	}
+
+	for _, cs := range done {
+		e.wm.Cancel(cs)
+	}
+	if len(satisfied) > 0 {
+		e.engine.BlocksAdded(satisfied)
+	}
+}
+
+func (e *Exchange) count(f func(*Stats)) {
+	e.mu.Lock()
+	f(&e.stats)
+	e.mu.Unlock()
+}
