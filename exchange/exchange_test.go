@@ -30,7 +30,7 @@ type testNode struct {
 	ex   *exchange.Exchange
 }
 
-func newNode(t *testing.T, protocols ...protocol.ID) *testNode {
+func newNode(t testing.TB, protocols ...protocol.ID) *testNode {
 	t.Helper()
 	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
@@ -52,7 +52,7 @@ func newNode(t *testing.T, protocols ...protocol.ID) *testNode {
 	return &testNode{host: h, bs: bs, ex: ex}
 }
 
-func connect(t *testing.T, a, b *testNode) {
+func connect(t testing.TB, a, b *testNode) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -315,7 +315,7 @@ func wantsAt(n *testNode, p peer.ID, c cid.Cid) bool {
 }
 
 // waitFor polls cond every 10 ms for at most 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for range 1000 {
 		if cond() {

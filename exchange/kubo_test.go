@@ -115,7 +115,7 @@ func TestKuboInterop(t *testing.T) {
 
 // connectKubo has Kubo dial the bsfs node, and waits until each side sees
 // the other.
-func connectKubo(ctx context.Context, t *testing.T, n *testNode, kubo *kubotest.Node) {
+func connectKubo(ctx context.Context, t testing.TB, n *testNode, kubo *kubotest.Node) {
 	t.Helper()
 	addr, err := multiaddr.NewMultiaddr(n.host.Addrs()[0].String() + "/p2p/" + n.host.ID().String())
 	if err != nil {

@@ -1,0 +1,94 @@
+package exchange_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/kubotest"
+)
+
+const (
+	benchBlockSize = 256 << 10
+	benchBlocks    = 256 // 64 MiB
+)
+
+// fetchAll fetches cids into n with one GetBlocks call and fails unless
+// every block arrives.
+func fetchAll(b *testing.B, n *testNode, cids []cid.Cid) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ch, err := n.ex.GetBlocks(ctx, cids)
+	if err != nil {
+		b.Fatal(err)
+	}
+	got := 0
+	for range ch {
+		got++
+	}
+	if got != len(cids) {
+		b.Fatalf("fetched %d of %d blocks: %v", got, len(cids), ctx.Err())
+	}
+}
+
+// BenchmarkFetch64MiBFromBsfs fetches 64 MiB in 256 KiB blocks from another
+// bsfs node over loopback TCP, into a fresh store each iteration.
+func BenchmarkFetch64MiBFromBsfs(b *testing.B) {
+	server := newNode(b)
+	cids := make([]cid.Cid, 0, benchBlocks)
+	for range benchBlocks {
+		blk, err := block.New(rawV1, randomBytes(b, benchBlockSize))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := server.bs.Put(context.Background(), blk); err != nil {
+			b.Fatal(err)
+		}
+		cids = append(cids, blk.CID)
+	}
+	b.SetBytes(benchBlocks * benchBlockSize)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		client := newNode(b)
+		connect(b, client, server)
+		b.StartTimer()
+		fetchAll(b, client, cids)
+	}
+}
+
+// BenchmarkFetch64MiBFromKubo fetches the 256 KiB raw leaves of a 64 MiB
+// file that a Kubo node added.
+func BenchmarkFetch64MiBFromKubo(b *testing.B) {
+	kubo := kubotest.Start(b)
+	ctx := context.Background()
+	root, err := kubo.Add(ctx, randomBytes(b, benchBlocks*benchBlockSize), 1, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := kubo.Run(ctx, "refs", "-r", "--unique", root.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cids []cid.Cid
+	for _, line := range strings.Fields(string(out)) {
+		c, err := cid.Decode(line)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cids = append(cids, c)
+	}
+	b.SetBytes(benchBlocks * benchBlockSize)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		client := newNode(b)
+		connectKubo(ctx, b, client, kubo)
+		b.StartTimer()
+		fetchAll(b, client, cids)
+	}
+}
