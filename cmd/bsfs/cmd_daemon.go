@@ -57,6 +57,12 @@ then the line %q.`, readyLine),
 
 // runDaemon runs the node until ctx ends, then shuts it down.
 func runDaemon(ctx context.Context, out io.Writer, flags daemonFlags) error {
+	if flags.protocols != "" {
+		// Refuse a bad flag before touching the repository.
+		if _, err := bitswapProtocols(strings.Split(flags.protocols, ",")); err != nil {
+			return err
+		}
+	}
 	path, err := repo.DefaultPath()
 	if err != nil {
 		return err

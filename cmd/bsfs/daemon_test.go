@@ -25,7 +25,7 @@ const (
 func TestTwoDaemonsExchangeBlock(t *testing.T) {
 	repoA, repoB := t.TempDir(), t.TempDir()
 	a := startDaemon(t, repoA)
-	b := startDaemon(t, repoB)
+	b := startDaemon(t, repoB, "--listen", "/ip4/127.0.0.1/tcp/0", "--bitswap-protocols", "/ipfs/bitswap/1.0.0")
 	if a.id == b.id {
 		t.Fatalf("both daemons have peer ID %s", a.id)
 	}
@@ -83,6 +83,30 @@ func TestSecondDaemonOnRepositoryFails(t *testing.T) {
 	// The first one is unharmed.
 	if got := lines(ok(t, repo, "", "id")); len(got) == 0 || got[0] != d.id {
 		t.Errorf("id after the failed second daemon: %q", got)
+	}
+	d.stopClean(t)
+}
+
+// A daemon that holds the repository but does not answer is reported, not
+// waited for.
+func TestUnresponsiveDaemon(t *testing.T) {
+	repo := t.TempDir()
+	d := startDaemon(t, repo)
+	if err := d.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.cmd.Process.Signal(syscall.SIGCONT) })
+	start := time.Now()
+	msg := fails(t, repo, "", "block", "stat", helloCID)
+	if !strings.Contains(msg, "locked") || !strings.Contains(msg, "no daemon answers") {
+		t.Errorf("block stat with a stopped daemon: %q", msg)
+	}
+	if elapsed := time.Since(start); elapsed > 20*time.Second {
+		t.Errorf("took %s to give up", elapsed)
+	}
+	fails(t, repo, "", "swarm", "peers")
+	if err := d.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
 	}
 	d.stopClean(t)
 }

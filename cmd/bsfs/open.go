@@ -14,11 +14,11 @@ import (
 // apiSocketName is the daemon's API socket inside the repository.
 const apiSocketName = "api.sock"
 
-// lockedRetry is how long a command waits for the API of a daemon that
-// holds the repository but may still be starting.
+// startupWait is how long a command waits for the API of a daemon that
+// holds the repository but has no socket yet: it may be starting.
 const (
-	lockedRetries  = 15
-	lockedInterval = 200 * time.Millisecond
+	startupWait     = 3 * time.Second
+	startupInterval = 200 * time.Millisecond
 )
 
 // openNode returns the running daemon if one answers on the repository's
@@ -30,7 +30,8 @@ func openNode(ctx context.Context) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c, ok := dialDaemon(ctx, path); ok {
+	c, sockExisted := dialDaemon(ctx, path)
+	if c != nil {
 		return c, nil
 	}
 	r, err := repo.Open(path)
@@ -40,18 +41,26 @@ func openNode(ctx context.Context) (node, error) {
 	if !errors.Is(err, repo.ErrLocked) {
 		return nil, err
 	}
+	sock := filepath.Join(path, apiSocketName)
+	if sockExisted {
+		return nil, fmt.Errorf("%w, and no daemon answers on %s", err, sock)
+	}
 	// A daemon may hold the lock and not serve its API yet.
-	for range lockedRetries {
+	wait, cancel := context.WithTimeout(ctx, startupWait)
+	defer cancel()
+	for {
 		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(lockedInterval):
+		case <-wait.Done():
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%w, and no daemon answers on %s", err, sock)
+		case <-time.After(startupInterval):
 		}
-		if c, ok := dialDaemon(ctx, path); ok {
+		if c, _ := dialDaemon(wait, path); c != nil {
 			return c, nil
 		}
 	}
-	return nil, fmt.Errorf("%w, and no daemon answers on %s", err, filepath.Join(path, apiSocketName))
 }
 
 // requireDaemon returns the running daemon, or errNoDaemon.
@@ -60,14 +69,14 @@ func requireDaemon(ctx context.Context) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c, ok := dialDaemon(ctx, path); ok {
+	if c, _ := dialDaemon(ctx, path); c != nil {
 		return c, nil
 	}
 	return nil, errNoDaemon
 }
 
-// dialDaemon returns a client of the daemon serving the repository at path,
-// if its socket exists and answers.
+// dialDaemon returns a client of the daemon serving the repository at path
+// if its socket answers, and whether the socket exists.
 func dialDaemon(ctx context.Context, path string) (*apiClient, bool) {
 	sock := filepath.Join(path, apiSocketName)
 	if _, err := os.Stat(sock); err != nil {
@@ -76,7 +85,7 @@ func dialDaemon(ctx context.Context, path string) (*apiClient, bool) {
 	c := newAPIClient(sock)
 	if !c.probe(ctx) {
 		c.Close()
-		return nil, false
+		return nil, true
 	}
 	return c, true
 }
