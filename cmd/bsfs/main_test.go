@@ -33,7 +33,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bsfsBin = filepath.Join(dir, "bsfs")
-	if out, err := exec.Command("go", "build", "-o", bsfsBin, ".").CombinedOutput(); err != nil {
+	args := []string{"build", "-o", bsfsBin}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building bsfs: %v\n%s", err, out)
 		os.RemoveAll(dir)
 		os.Exit(1)
