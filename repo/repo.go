@@ -102,7 +102,12 @@ func open(path string, mustCreate bool) (_ *Repo, err error) {
 		return nil, fmt.Errorf("repository %s: %w", abs, err)
 	}
 
-	bs, err := blockstore.Open(filepath.Join(abs, blocksDir), blockstore.Config{})
+	// Blocks are written without fsync, as Kubo does: flatfs renames a
+	// complete temporary file into place, so a crash leaves no torn block,
+	// and every read checks the hash, so a block a power loss damaged is
+	// detected and fetched again. With fsync a 256 KiB write costs three
+	// times as much here, which would cap fetches near 30 MB/s.
+	bs, err := blockstore.Open(filepath.Join(abs, blocksDir), blockstore.Config{NoSync: true})
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", abs, err)
 	}
@@ -131,9 +136,13 @@ func (r *Repo) PrivKey() (crypto.PrivKey, error) { return r.Config.Identity.priv
 // Blockstore returns the repository's block store. It is closed by Close.
 func (r *Repo) Blockstore() *blockstore.Blockstore { return r.bs }
 
+// APISocketPath returns the path of the API socket of the repository at
+// path, for clients that look for a daemon before opening the repository.
+func APISocketPath(path string) string { return filepath.Join(path, apiSocket) }
+
 // APISocket returns the path of the Unix socket on which a running daemon
 // serves its local API.
-func (r *Repo) APISocket() string { return filepath.Join(r.Path, apiSocket) }
+func (r *Repo) APISocket() string { return APISocketPath(r.Path) }
 
 // SetConfig checks cfg, fills in its defaults, writes it atomically to the
 // config file and makes it r.Config. The running process does not apply

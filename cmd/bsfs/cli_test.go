@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	repopkg "github.com/bsfs/bsfs/repo"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -172,13 +174,13 @@ func TestBlockPutSizeLimit(t *testing.T) {
 func TestStaleSocketIgnored(t *testing.T) {
 	repo := t.TempDir()
 	ok(t, repo, "", "init")
-	ln, err := net.Listen("unix", filepath.Join(repo, apiSocketName))
+	ln, err := net.Listen("unix", repopkg.APISocketPath(repo))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	ln.Close()
-	if _, err := os.Stat(filepath.Join(repo, apiSocketName)); err != nil {
+	if _, err := os.Stat(repopkg.APISocketPath(repo)); err != nil {
 		t.Fatalf("stale socket not left in place: %v", err)
 	}
 	if got := ok(t, repo, "hello", "block", "put"); got != helloCID+"\n" {

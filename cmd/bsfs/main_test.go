@@ -13,7 +13,10 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
 	"time"
+
+	repopkg "github.com/bsfs/bsfs/repo"
 )
 
 // bsfsBin is the binary under test, built once by TestMain.
@@ -229,7 +232,7 @@ func (d *daemon) stopClean(t *testing.T) {
 	if code := d.stop(t, syscall.SIGINT); code != 0 {
 		t.Errorf("daemon exit code %d after SIGINT, want 0; stderr: %s", code, d.stderr)
 	}
-	if _, err := os.Stat(filepath.Join(d.repo, apiSocketName)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(repopkg.APISocketPath(d.repo)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("API socket after shutdown: %v, want it removed", err)
 	}
 }

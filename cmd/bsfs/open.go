@@ -5,14 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/bsfs/bsfs/repo"
 )
-
-// apiSocketName is the daemon's API socket inside the repository.
-const apiSocketName = "api.sock"
 
 // startupWait is how long a command waits for the API of a daemon that
 // holds the repository but has no socket yet: it may be starting.
@@ -41,7 +37,7 @@ func openNode(ctx context.Context) (node, error) {
 	if !errors.Is(err, repo.ErrLocked) {
 		return nil, err
 	}
-	sock := filepath.Join(path, apiSocketName)
+	sock := repo.APISocketPath(path)
 	if sockExisted {
 		return nil, fmt.Errorf("%w, and no daemon answers on %s", err, sock)
 	}
@@ -78,7 +74,7 @@ func requireDaemon(ctx context.Context) (node, error) {
 // dialDaemon returns a client of the daemon serving the repository at path
 // if its socket answers, and whether the socket exists.
 func dialDaemon(ctx context.Context, path string) (*apiClient, bool) {
-	sock := filepath.Join(path, apiSocketName)
+	sock := repo.APISocketPath(path)
 	if _, err := os.Stat(sock); err != nil {
 		return nil, false
 	}
