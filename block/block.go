@@ -67,7 +67,18 @@ func CheckCID(c cid.Cid) error {
 	if !supportedHashes[dec.Code] {
 		return fmt.Errorf("%w: hash function %s (0x%x)", ErrUnsupportedCID, mh.Codes[dec.Code], dec.Code)
 	}
-	if dec.Code != mh.IDENTITY {
+	switch dec.Code {
+	case mh.IDENTITY:
+		if dec.Length > MaxIdentityDigest {
+			return fmt.Errorf("%w: identity digest of %d bytes", ErrUnsupportedCID, dec.Length)
+		}
+	case mh.BLAKE3:
+		// blake3 is an extendable-output function: any length from 1 up is
+		// a valid digest, but not none.
+		if dec.Length == 0 {
+			return fmt.Errorf("%w: empty blake3 digest", ErrUnsupportedCID)
+		}
+	default:
 		if want, ok := mh.DefaultLengths[dec.Code]; ok && dec.Length != want {
 			return fmt.Errorf("%w: %s digest of %d bytes, want %d", ErrUnsupportedCID, mh.Codes[dec.Code], dec.Length, want)
 		}
