@@ -262,28 +262,47 @@ func (n *Network) handleStream(s lnet.Stream) {
 		s.Reset()
 		return
 	}
-	br := bufio.NewReaderSize(s, 64<<10)
-	for {
-		m, err := n.readFrame(s, br)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				s.Close()
+	// One goroutine reads and decodes while this one delivers, so the next
+	// message (and its hashing) overlaps the handling of the last one. The
+	// channel holds one decoded message: at most three are in memory.
+	msgs := make(chan *message.Message, 1)
+	var readErr error
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer close(msgs)
+		br := bufio.NewReaderSize(s, 64<<10)
+		for {
+			m, err := n.readFrame(s, br)
+			if err != nil {
+				readErr = err
 				return
 			}
-			n.mu.Lock()
-			n.stats.StreamsReset++
-			n.mu.Unlock()
-			if !errors.Is(err, lnet.ErrReset) && !errors.Is(err, os.ErrDeadlineExceeded) {
-				n.log.Info("bitswap: bad stream from peer, reset", "peer", p, "protocol", s.Protocol(), "err", err)
+			select {
+			case msgs <- m:
+			case <-n.ctx.Done():
+				readErr = n.ctx.Err()
+				return
 			}
-			s.Reset()
-			return
 		}
+	}()
+	for m := range msgs {
 		n.mu.Lock()
 		n.stats.MessagesReceived++
 		n.mu.Unlock()
 		r.ReceiveMessage(n.ctx, p, m)
 	}
+	if errors.Is(readErr, io.EOF) {
+		s.Close()
+		return
+	}
+	n.mu.Lock()
+	n.stats.StreamsReset++
+	n.mu.Unlock()
+	if !errors.Is(readErr, lnet.ErrReset) && !errors.Is(readErr, os.ErrDeadlineExceeded) && !errors.Is(readErr, context.Canceled) {
+		n.log.Info("bitswap: bad stream from peer, reset", "peer", p, "protocol", s.Protocol(), "err", readErr)
+	}
+	s.Reset()
 }
 
 const serviceName = "bitswap"
