@@ -113,9 +113,10 @@ func TestSendNegotiatesVersion(t *testing.T) {
 		presences int
 	}{
 		{message.Protocol120, message.V120, 2, 1},
-		{message.Protocol110, message.V110, 1, 0},
-		{message.Protocol100, message.V100, 1, 0},
-		{message.ProtocolBitswap, message.V100, 1, 0},
+		// Older versions cannot carry want-have: it becomes want-block.
+		{message.Protocol110, message.V110, 2, 0},
+		{message.Protocol100, message.V100, 2, 0},
+		{message.ProtocolBitswap, message.V100, 2, 0},
 	} {
 		t.Run(string(tc.proto), func(t *testing.T) {
 			sender, _, sh := newTestNetwork(t)
@@ -138,6 +139,11 @@ func TestSendNegotiatesVersion(t *testing.T) {
 			got := msgs[1]
 			if len(got.Wants) != tc.wants || len(got.Presences) != tc.presences || len(got.Blocks) != 1 {
 				t.Fatalf("got %d wants, %d presences, %d blocks; want %d, %d, 1", len(got.Wants), len(got.Presences), len(got.Blocks), tc.wants, tc.presences)
+			}
+			for _, e := range got.Wants {
+				if !tc.version.SupportsHave() && e.WantType != message.WantBlock {
+					t.Fatalf("a %v peer was sent %+v", tc.version, e)
+				}
 			}
 			if !got.Blocks[0].CID.Equals(b.CID) || string(got.Blocks[0].Data) != string(data) {
 				t.Fatalf("block arrived as %s %q", got.Blocks[0].CID, got.Blocks[0].Data)

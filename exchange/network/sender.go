@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -135,10 +136,31 @@ func (n *Network) write(ctx context.Context, s *sender, m *message.Message) erro
 	st := s.stream
 	stop := context.AfterFunc(ctx, func() { _ = st.SetWriteDeadline(time.Now()) })
 	defer stop()
-	for _, part := range message.Split(m, s.version, message.MaxMessageSize) {
+	for _, part := range message.Split(forVersion(m, s.version), s.version, message.MaxMessageSize) {
 		if err := message.WriteTo(st, part, s.version); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// forVersion adapts m to a peer whose protocol cannot carry want-have: it
+// asks for those blocks with want-block instead, so the wants are not lost
+// (the encoder would drop them). Other messages are returned as they are.
+func forVersion(m *message.Message, v message.Version) *message.Message {
+	if v.SupportsHave() {
+		return m
+	}
+	i := slices.IndexFunc(m.Wants, func(e message.Entry) bool { return !e.Cancel && e.WantType == message.WantHave })
+	if i < 0 {
+		return m
+	}
+	out := *m
+	out.Wants = slices.Clone(m.Wants)
+	for j := i; j < len(out.Wants); j++ {
+		if e := &out.Wants[j]; !e.Cancel && e.WantType == message.WantHave {
+			e.WantType, e.SendDontHave = message.WantBlock, false
+		}
+	}
+	return &out
 }

@@ -18,6 +18,7 @@ import (
 type entry struct {
 	c        cid.Cid
 	priority int32
+	t        message.WantType
 }
 
 // MessageQueue batches wantlist changes for one peer and sends them from its
@@ -63,14 +64,27 @@ func (q *MessageQueue) signal() {
 	}
 }
 
-func (q *MessageQueue) add(k string, c cid.Cid, priority int32) {
+// add records a want for the peer. A want-have already sent is upgraded by
+// sending the entry again as want-block.
+func (q *MessageQueue) add(k string, c cid.Cid, priority int32, t message.WantType) {
 	q.mu.Lock()
-	if _, ok := q.wanted[k]; !ok {
-		q.wanted[k] = entry{c: c, priority: priority}
+	old, ok := q.wanted[k]
+	switch {
+	case !ok:
+		q.wanted[k] = entry{c: c, priority: priority, t: t}
 		delete(q.cancels, k)
 		if _, sent := q.sent[k]; !sent {
 			q.backlog = append(q.backlog, k)
 		}
+	case old.t == message.WantHave && t == message.WantBlock:
+		q.wanted[k] = entry{c: c, priority: priority, t: t}
+		if _, sent := q.sent[k]; sent {
+			delete(q.sent, k)
+			q.backlog = append(q.backlog, k)
+		}
+	default:
+		q.mu.Unlock()
+		return
 	}
 	q.mu.Unlock()
 	q.signal()
@@ -215,7 +229,7 @@ func (q *MessageQueue) failed(err error) {
 }
 
 func wantEntry(e entry) message.Entry {
-	return message.Entry{CID: e.c, Priority: e.priority, WantType: message.WantBlock}
+	return message.Entry{CID: e.c, Priority: e.priority, WantType: e.t, SendDontHave: e.t == message.WantHave}
 }
 
 func sortWants(ws []*want) {

@@ -61,15 +61,25 @@ type Stats struct {
 	Rebroadcasts uint64
 }
 
-// want is one block the node wants.
+// want is one block the node wants, and how it is asked of each peer.
 type want struct {
 	c        cid.Cid
 	priority int32
-	// peers scopes the want; nil means every connected peer.
-	peers map[peer.ID]bool
+	// broadcast: every connected peer is asked, with want-block.
+	broadcast bool
+	// peers holds the peers asked individually and the type each is
+	// asked with (a broadcast want-block overrides a want-have).
+	peers map[peer.ID]message.WantType
 }
 
-func (w *want) appliesTo(p peer.ID) bool { return w.peers == nil || w.peers[p] }
+// typeFor returns how p is asked for w, and whether it is asked at all.
+func (w *want) typeFor(p peer.ID) (message.WantType, bool) {
+	if w.broadcast {
+		return message.WantBlock, true
+	}
+	t, ok := w.peers[p]
+	return t, ok
+}
 
 // WantManager holds the node's wants and the per-peer message queues.
 type WantManager struct {
@@ -120,10 +130,25 @@ func New(net Network, cfg Config) *WantManager {
 	}
 }
 
-// Want adds wants for cids. With no peers the wants go to every connected
-// peer (and to peers that connect later); otherwise only to the given peers.
-// Wanting a CID already wanted widens its scope.
+// Want asks for cids with want-block. With no peers the wants go to every
+// connected peer (and to peers that connect later); otherwise only to the
+// given peers. Wanting a CID already wanted widens its scope.
 func (wm *WantManager) Want(cids []cid.Cid, peers ...peer.ID) {
+	wm.want(cids, message.WantBlock, peers)
+}
+
+// WantHave asks peers whether they have cids (want-have, with
+// send-dont-have set), without asking for the blocks. A peer already asked
+// for a block with want-block is not asked again. Peers whose protocol
+// cannot carry want-have are sent want-block instead by the network.
+func (wm *WantManager) WantHave(cids []cid.Cid, peers ...peer.ID) {
+	if len(peers) == 0 {
+		return
+	}
+	wm.want(cids, message.WantHave, peers)
+}
+
+func (wm *WantManager) want(cids []cid.Cid, t message.WantType, peers []peer.ID) {
 	wm.mu.Lock()
 	defer wm.mu.Unlock()
 	if wm.closed {
@@ -132,28 +157,31 @@ func (wm *WantManager) Want(cids []cid.Cid, peers ...peer.ID) {
 	for _, c := range cids {
 		k := c.KeyString()
 		w := wm.wants[k]
-		switch {
-		case w == nil:
+		if w == nil {
 			w = &want{c: c, priority: wm.nextPriority()}
-			if len(peers) > 0 {
-				w.peers = make(map[peer.ID]bool, len(peers))
-				for _, p := range peers {
-					w.peers[p] = true
-				}
-			}
 			wm.wants[k] = w
-		case w.peers == nil:
-			continue // already broadcast
-		case len(peers) == 0:
-			w.peers = nil
-		default:
-			for _, p := range peers {
-				w.peers[p] = true
-			}
 		}
-		for p, q := range wm.queues {
-			if w.appliesTo(p) {
-				q.add(k, w.c, w.priority)
+		if w.broadcast {
+			continue
+		}
+		if len(peers) == 0 {
+			w.broadcast = true
+			w.peers = nil
+			for _, q := range wm.queues {
+				q.add(k, w.c, w.priority, message.WantBlock)
+			}
+			continue
+		}
+		if w.peers == nil {
+			w.peers = make(map[peer.ID]message.WantType, len(peers))
+		}
+		for _, p := range peers {
+			if old, ok := w.peers[p]; ok && old == message.WantBlock {
+				continue
+			}
+			w.peers[p] = t
+			if q := wm.queues[p]; q != nil {
+				q.add(k, w.c, w.priority, t)
 			}
 		}
 	}
@@ -211,13 +239,14 @@ func (wm *WantManager) PeerConnected(p peer.ID) {
 	q := newMessageQueue(wm, p)
 	ws := make([]*want, 0, len(wm.wants))
 	for _, w := range wm.wants {
-		if w.appliesTo(p) {
+		if _, ok := w.typeFor(p); ok {
 			ws = append(ws, w)
 		}
 	}
 	sortWants(ws)
 	for _, w := range ws {
-		q.add(w.c.KeyString(), w.c, w.priority)
+		t, _ := w.typeFor(p)
+		q.add(w.c.KeyString(), w.c, w.priority, t)
 	}
 	wm.queues[p] = q
 	wm.wg.Add(1)
@@ -231,9 +260,7 @@ func (wm *WantManager) PeerDisconnected(p peer.ID) {
 	q := wm.queues[p]
 	delete(wm.queues, p)
 	for _, w := range wm.wants {
-		if w.peers != nil {
-			delete(w.peers, p)
-		}
+		delete(w.peers, p)
 	}
 	wm.mu.Unlock()
 	if q != nil {

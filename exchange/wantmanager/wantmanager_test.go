@@ -274,3 +274,44 @@ func TestDisconnectKeepsWants(t *testing.T) {
 		}
 	})
 }
+
+// TestWantHaveThenBlock: a want-have goes only to the peers named, with
+// send-dont-have; upgrading to want-block re-sends the entry.
+func TestWantHaveThenBlock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newRecorder()
+		wm := New(net, Config{})
+		defer wm.Close()
+		wm.PeerConnected(peerA)
+		wm.PeerConnected(peerB)
+		cs := testCIDs(1)
+		wm.WantHave(cs, peerA, peerB)
+		synctest.Wait()
+		for _, p := range []peer.ID{peerA, peerB} {
+			msgs := net.messages(p)
+			if len(msgs) != 1 || len(msgs[0].Wants) != 1 {
+				t.Fatalf("%s: %d messages, want one with one entry", p, len(msgs))
+			}
+			if e := msgs[0].Wants[0]; e.WantType != message.WantHave || !e.SendDontHave {
+				t.Fatalf("%s was sent %+v, want want-have with send-dont-have", p, e)
+			}
+		}
+		wm.Want(cs, peerA)
+		wm.WantHave(cs, peerA) // no downgrade
+		synctest.Wait()
+		msgs := net.messages(peerA)
+		if len(msgs) != 2 || msgs[1].Wants[0].WantType != message.WantBlock {
+			t.Fatalf("peer A: %d messages; want the entry re-sent as want-block", len(msgs))
+		}
+		if n := len(net.messages(peerB)); n != 1 {
+			t.Fatalf("peer B got %d messages, want 1 (the upgrade was scoped to A)", n)
+		}
+		wm.Cancel(cs)
+		synctest.Wait()
+		for _, p := range []peer.ID{peerA, peerB} {
+			if v := net.viewOf(p); len(v) != 0 {
+				t.Fatalf("%s still sees %d wants after cancel", p, len(v))
+			}
+		}
+	})
+}
