@@ -1,0 +1,113 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/ipfs/go-cid"
+
+	"github.com/bsfs/bsfs/unixfs"
+)
+
+// openFlags keep the kernel's page cache of a file across opens: content
+// addressed by a CID never changes.
+const openFlags = fuse.FOPEN_KEEP_CACHE
+
+// fileNode is a UnixFS file, or any block that is not UnixFS, read as its
+// bytes.
+type fileNode struct {
+	fs.Inode
+	m    *mnt
+	node unixfs.Node
+}
+
+// Getattr reports the size and mode recorded in the DAG's root.
+func (f *fileNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fillAttr(f.node, &out.Attr)
+	return 0
+}
+
+// Open opens the DAG for reading; it fails with EROFS for writing.
+func (f *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		return nil, 0, syscall.EROFS
+	}
+	ctx, cancel := f.m.fetchCtx(ctx)
+	defer cancel()
+	uf, err := f.m.r.Open(ctx, f.node.CID)
+	if err != nil {
+		return nil, 0, f.m.errno(err, "open", f.node.CID)
+	}
+	return &fileHandle{m: f.m, f: uf}, openFlags, 0
+}
+
+// fileHandle is one open file. The kernel may send reads on it
+// concurrently; unixfs.File serves them in parallel.
+type fileHandle struct {
+	m *mnt
+	f *unixfs.File
+}
+
+// Read fills dest from off, fetching the leaves it covers. The kernel
+// interrupting the reader cancels ctx.
+func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	ctx, cancel := h.m.fetchCtx(ctx)
+	defer cancel()
+	n, err := h.f.ReadAt(ctx, dest, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, h.m.errno(err, "read", h.f.Node().CID)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+// Release closes the file, ending its prefetch.
+func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
+	if err := h.f.Close(); err != nil {
+		return h.m.errno(err, "close", h.f.Node().CID)
+	}
+	return 0
+}
+
+// rawNode is a block's bytes, whatever its codec.
+type rawNode struct {
+	fs.Inode
+	m    *mnt
+	c    cid.Cid
+	size uint64
+}
+
+// Getattr reports the block's length.
+func (r *rawNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	fillAttr(unixfs.Node{CID: r.c, Kind: unixfs.KindOpaque, Size: r.size}, &out.Attr)
+	return 0
+}
+
+// Open fetches the block; the handle keeps it until released.
+func (r *rawNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		return nil, 0, syscall.EROFS
+	}
+	ctx, cancel := r.m.fetchCtx(ctx)
+	defer cancel()
+	b, err := r.m.g.GetBlock(ctx, r.c)
+	if err != nil {
+		return nil, 0, r.m.errno(err, "get block", r.c)
+	}
+	return rawHandle(b.Data), openFlags, 0
+}
+
+// rawHandle is an open raw block: its bytes.
+type rawHandle []byte
+
+// Read serves the bytes Open fetched.
+func (h rawHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if off >= int64(len(h)) {
+		return fuse.ReadResultData(nil), 0
+	}
+	end := min(off+int64(len(dest)), int64(len(h)))
+	return fuse.ReadResultData(h[off:end]), 0
+}

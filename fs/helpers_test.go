@@ -1,0 +1,290 @@
+package fs_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dag "github.com/ipfs/boxo/ipld/merkledag"
+	ft "github.com/ipfs/boxo/ipld/unixfs"
+	"github.com/ipfs/go-cid"
+	format "github.com/ipfs/go-ipld-format"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/exchange/network"
+	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/unixfs"
+)
+
+// Bounds of the tests' waits.
+const (
+	waitTimeout = 10 * time.Second
+	pollEvery   = 20 * time.Millisecond
+)
+
+var (
+	rawPrefix   = cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}
+	dagPBPrefix = cid.Prefix{Version: 1, Codec: cid.DagProtobuf, MhType: mh.SHA2_256, MhLength: -1}
+)
+
+// testNode is a real node: a libp2p host on loopback, a flatfs blockstore in
+// a temporary directory and an exchange.
+type testNode struct {
+	host host.Host
+	bs   *blockstore.Blockstore
+	ex   *exchange.Exchange
+}
+
+func newNode(t testing.TB) *testNode {
+	t.Helper()
+	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := exchange.New(h, bs, exchange.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ex.Close()
+		h.Close()
+		bs.Close()
+	})
+	return &testNode{host: h, bs: bs, ex: ex}
+}
+
+func connect(t testing.TB, a, b *testNode) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := a.host.Connect(ctx, peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// put stores blocks on n.
+func (n *testNode) put(t testing.TB, blks ...block.Block) {
+	t.Helper()
+	for _, b := range blks {
+		if err := n.bs.Put(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitWantlistEmpty fails unless n's wantlist empties within waitTimeout.
+func (n *testNode) waitWantlistEmpty(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for len(n.ex.Wantlist()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("wantlist still %v after %s", n.ex.Wantlist(), waitTimeout)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// waitWanted fails unless n wants c within waitTimeout.
+func (n *testNode) waitWanted(t *testing.T, c cid.Cid) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		for _, w := range n.ex.Wantlist() {
+			if w.Equals(c) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not in the wantlist within %s (wantlist %v)", c, waitTimeout, n.ex.Wantlist())
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func newBlock(t testing.TB, prefix cid.Prefix, data []byte) block.Block {
+	t.Helper()
+	b, err := block.New(prefix, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// protoBlock encodes a dag-pb node with UnixFS data and links.
+func protoBlock(t testing.TB, data []byte, links ...*format.Link) block.Block {
+	t.Helper()
+	pn := dag.NodeWithData(data)
+	if err := pn.SetCidBuilder(dagPBPrefix); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		if err := pn.AddRawLink(l.Name, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := block.Verified(pn.Cid(), pn.RawData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// dagFile is a UnixFS file built by hand: raw leaves under dag-pb nodes.
+type dagFile struct {
+	root   block.Block
+	leaves []block.Block // in file order
+	blocks []block.Block // every block, root last
+}
+
+// buildFile splits data into leaves of the given sizes (cycled) and links
+// them under intermediate nodes of fanout leaves each, under one root, so
+// that reads cross leaf and subtree boundaries.
+func buildFile(t testing.TB, data []byte, leafSizes []int, fanout int) dagFile {
+	t.Helper()
+	var f dagFile
+	type sub struct {
+		b    block.Block
+		size uint64
+	}
+	var level []sub
+	for off, i := 0, 0; off < len(data); i++ {
+		n := min(leafSizes[i%len(leafSizes)], len(data)-off)
+		b := newBlock(t, rawPrefix, data[off:off+n])
+		f.leaves = append(f.leaves, b)
+		f.blocks = append(f.blocks, b)
+		level = append(level, sub{b, uint64(n)})
+		off += n
+	}
+	for len(level) > 1 {
+		var next []sub
+		for i := 0; i < len(level); i += fanout {
+			group := level[i:min(i+fanout, len(level))]
+			fsn := ft.NewFSNode(ft.TFile)
+			var links []*format.Link
+			var total uint64
+			for _, s := range group {
+				fsn.AddBlockSize(s.size)
+				links = append(links, &format.Link{Cid: s.b.CID, Size: uint64(len(s.b.Data))})
+				total += s.size
+			}
+			pbData, err := fsn.GetBytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := protoBlock(t, pbData, links...)
+			f.blocks = append(f.blocks, b)
+			next = append(next, sub{b, total})
+		}
+		level = next
+	}
+	f.root = level[0].b
+	return f
+}
+
+// dirBlock builds a UnixFS directory of the named children.
+func dirBlock(t testing.TB, mode os.FileMode, mtime time.Time, children map[string]cid.Cid) block.Block {
+	t.Helper()
+	var links []*format.Link
+	for name, c := range children {
+		links = append(links, &format.Link{Name: name, Cid: c})
+	}
+	return protoBlock(t, ft.FolderPBDataWithStat(mode, mtime), links...)
+}
+
+// requireFUSE skips the test when FUSE is not available here, or fails it
+// under BSFS_REQUIRE_FUSE=1.
+func requireFUSE(t testing.TB) {
+	t.Helper()
+	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err == nil {
+		f.Close()
+		return
+	}
+	skipFUSE(t, "/dev/fuse: "+err.Error())
+}
+
+func skipFUSE(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("BSFS_REQUIRE_FUSE") == "1" {
+		t.Fatalf("FUSE required (BSFS_REQUIRE_FUSE=1) but unavailable: %s", why)
+	}
+	t.Skipf("FUSE unavailable (%s); set BSFS_REQUIRE_FUSE=1 to fail instead", why)
+}
+
+// testLog collects the mount's log lines.
+type testLog struct {
+	buf syncBuffer
+}
+
+func (l *testLog) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(&l.buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// mount mounts g in a temporary directory and unmounts it at cleanup.
+func mount(t testing.TB, g unixfs.BlockGetter, cfg bsfs.Config) string {
+	t.Helper()
+	dir := t.TempDir()
+	mountAt(t, dir, g, cfg)
+	return dir
+}
+
+// mountAt mounts g at dir and unmounts it at cleanup.
+func mountAt(t testing.TB, dir string, g unixfs.BlockGetter, cfg bsfs.Config) {
+	t.Helper()
+	requireFUSE(t)
+	srv, err := bsfs.Mount(dir, g, cfg)
+	if err != nil {
+		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+			skipFUSE(t, err.Error())
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// unixfsConfig reads through n's exchange and tells local blocks by n's store.
+func unixfsConfig(n *testNode) unixfs.Config { return unixfs.Config{Haser: n.bs} }

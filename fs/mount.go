@@ -1,0 +1,164 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/ipfs/go-cid"
+
+	"github.com/bsfs/bsfs/unixfs"
+)
+
+// Roots lists the CIDs shown at the top of the mount: the roots this node
+// added.
+type Roots interface {
+	Roots(ctx context.Context) ([]cid.Cid, error)
+}
+
+// Config configures a mount. The zero value is usable.
+type Config struct {
+	// UnixFS configures the DAG reader: prefetch window, listing
+	// parallelism, and the Haser behind user.bsfs.local.
+	UnixFS unixfs.Config
+	// Roots is listed at the top of the mount; nil lists nothing.
+	Roots Roots
+	// ReadTimeout bounds each operation that fetches blocks (lookup,
+	// listing, open, read); when it passes the operation fails with EIO
+	// and the CID is logged. Zero means no bound: a read waits for its
+	// blocks until the reader is interrupted or the mount ends.
+	ReadTimeout time.Duration
+	// CacheTimeout is how long the kernel keeps names and attributes;
+	// zero means an hour. Content never changes, so only memory bounds it.
+	CacheTimeout time.Duration
+	// Logger receives errors worth a line (time-outs, failed fetches,
+	// panics); nil means slog.Default().
+	Logger *slog.Logger
+	// Debug logs every FUSE request.
+	Debug bool
+}
+
+// maxRequest is the largest read the kernel is asked to send at once.
+const maxRequest = 1 << 20
+
+// Server is a mounted bsfs namespace.
+type Server struct {
+	srv *fuse.Server
+	dir string
+}
+
+// Mount serves the content g fetches at dir, which must be an existing
+// directory, until Unmount. A stale mount left at dir by a killed process
+// is detached first. As root the kernel is asked directly; otherwise
+// through fusermount3.
+func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.CacheTimeout == 0 {
+		cfg.CacheTimeout = time.Hour
+	}
+	cleaned, err := CleanStale(dir)
+	if err != nil {
+		return nil, err
+	}
+	if cleaned {
+		cfg.Logger.Warn("removed a stale mount left by a process that ended without unmounting", "dir", dir)
+	}
+	m := &mnt{
+		r:           unixfs.New(g, cfg.UnixFS),
+		g:           g,
+		haser:       cfg.UnixFS.Haser,
+		roots:       cfg.Roots,
+		readTimeout: cfg.ReadTimeout,
+		log:         cfg.Logger,
+	}
+	timeout := cfg.CacheTimeout
+	root := &rootNode{m: m}
+	asRoot := os.Geteuid() == 0
+	opts := &fs.Options{
+		EntryTimeout:    &timeout,
+		AttrTimeout:     &timeout,
+		NegativeTimeout: &timeout,
+		UID:             uint32(os.Getuid()),
+		GID:             uint32(os.Getgid()),
+		MountOptions: fuse.MountOptions{
+			FsName:               "bsfs",
+			Name:                 "bsfs",
+			Options:              []string{"ro"},
+			MaxWrite:             maxRequest,
+			MaxReadAhead:         maxRequest,
+			MaxBackground:        64,
+			IgnoreSecurityLabels: true,
+			DirectMount:          asRoot,
+			DirectMountStrict:    asRoot,
+			Debug:                cfg.Debug,
+			Logger:               slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+			PanicHandler: func(v any) fuse.Status {
+				cfg.Logger.Error("panic in a FUSE handler; the call fails with EIO", "panic", v, "stack", string(debug.Stack()))
+				return fuse.EIO
+			},
+		},
+	}
+	srv, err := fs.Mount(dir, root, opts)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	return &Server{srv: srv, dir: dir}, nil
+}
+
+// Wait returns when the mount has been unmounted, by Unmount or by
+// someone else.
+func (s *Server) Wait() { s.srv.Wait() }
+
+// Unmount unmounts and waits for the request loops to end. When the mount
+// is busy (a process has a file open there, or its working directory) it
+// is detached instead: it disappears from the namespace now, and the
+// kernel drops it once the last user lets go; their later requests fail
+// with ENOTCONN when this process exits.
+func (s *Server) Unmount() error {
+	err := s.srv.Unmount()
+	if err == nil {
+		return nil
+	}
+	if derr := detach(s.dir); derr != nil {
+		return errors.Join(fmt.Errorf("unmount %s: %w", s.dir, err), derr)
+	}
+	return nil
+}
+
+// CleanStale detaches a FUSE mount at dir whose server is gone (stat
+// fails with ENOTCONN) and reports whether it did.
+func CleanStale(dir string) (bool, error) {
+	_, err := os.Stat(dir)
+	if !errors.Is(err, syscall.ENOTCONN) {
+		return false, nil
+	}
+	if err := detach(dir); err != nil {
+		return false, fmt.Errorf("stale mount at %s: %w", dir, err)
+	}
+	return true, nil
+}
+
+// detach lazily unmounts dir.
+func detach(dir string) error {
+	if os.Geteuid() == 0 {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmount %s: %w", dir, err)
+		}
+		return nil
+	}
+	out, err := exec.Command("fusermount3", "-u", "-z", dir).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("fusermount3 -u -z %s: %w: %s", dir, err, out)
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/ipfs/go-cid"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/unixfs"
+)
+
+// rawName is the directory of raw blocks at the top of the mount.
+const rawName = "raw"
+
+// rootNode is the top of the mount: every CID is a name in it, and its
+// listing is the roots this node added.
+type rootNode struct {
+	fs.Inode
+	m *mnt
+}
+
+// Getattr reports a read-only directory.
+func (r *rootNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	out.Mode = syscall.S_IFDIR | dirMode
+	out.Nlink = 2
+	return 0
+}
+
+// Lookup resolves a CID to its content, and "raw" to the raw blocks. A
+// name that is not a CID bsfs can fetch is ENOENT without a fetch.
+func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if name == rawName {
+		out.Mode = syscall.S_IFDIR | dirMode
+		out.Nlink = 2
+		return r.NewInode(ctx, &rawDir{m: r.m}, fs.StableAttr{Mode: syscall.S_IFDIR}), 0
+	}
+	c, ok := parseCID(name)
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	ctx, cancel := r.m.fetchCtx(ctx)
+	defer cancel()
+	n, err := r.m.r.Stat(ctx, c)
+	if err != nil {
+		return nil, r.m.errno(err, "stat", c)
+	}
+	return r.m.newChild(ctx, r.EmbeddedInode(), n, out), 0
+}
+
+// Readdir lists the roots this node added, each with its type.
+func (r *rootNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	if r.m.roots == nil {
+		return fs.NewListDirStream(nil), 0
+	}
+	ctx, cancel := r.m.fetchCtx(ctx)
+	defer cancel()
+	roots, err := r.m.roots.Roots(ctx)
+	if err != nil {
+		return nil, r.m.errno(err, "list roots", cid.Undef)
+	}
+	nodes, errs := r.m.r.StatMany(ctx, roots)
+	seen := make(map[string]bool, len(roots))
+	list := make([]fuse.DirEntry, 0, len(roots))
+	for i, c := range roots {
+		name := c.String()
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		if errs[i] != nil {
+			if ctx.Err() != nil {
+				return nil, r.m.errno(errs[i], "stat", c)
+			}
+			list = append(list, fuse.DirEntry{Name: name}) // type unknown
+			continue
+		}
+		list = append(list, dirEntry(name, nodes[i]))
+	}
+	return fs.NewListDirStream(list), 0
+}
+
+// parseCID accepts a CID in any multibase, version 0 or 1, that bsfs can
+// fetch.
+func parseCID(name string) (cid.Cid, bool) {
+	c, err := cid.Decode(name)
+	if err != nil || block.CheckCID(c) != nil {
+		return cid.Undef, false
+	}
+	return c, true
+}
+
+// rawDir holds every block as a file of its bytes, whatever its codec.
+type rawDir struct {
+	fs.Inode
+	m *mnt
+}
+
+// Getattr reports a read-only directory.
+func (d *rawDir) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	out.Mode = syscall.S_IFDIR | dirMode
+	out.Nlink = 2
+	return 0
+}
+
+// Readdir lists nothing: any block may be looked up.
+func (d *rawDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
+	return fs.NewListDirStream(nil), 0
+}
+
+// Lookup fetches the block to learn its size.
+func (d *rawDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	c, ok := parseCID(name)
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	ctx, cancel := d.m.fetchCtx(ctx)
+	defer cancel()
+	b, err := d.m.g.GetBlock(ctx, c)
+	if err != nil {
+		return nil, d.m.errno(err, "get block", c)
+	}
+	n := unixfs.Node{CID: c, Kind: unixfs.KindOpaque, Size: uint64(len(b.Data))}
+	fillAttr(n, &out.Attr)
+	return d.NewInode(ctx, &rawNode{m: d.m, c: c, size: n.Size}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: ino(inoRaw, c)}), 0
+}
