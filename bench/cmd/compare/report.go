@@ -1,0 +1,192 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// The two tables of the results: fetches between two daemons, one column
+// per pairing; and reads through FUSE mounts, one column per mount.
+const (
+	tablePairs  = "pairs"
+	tableMounts = "mounts"
+)
+
+// results holds every row measured, in order.
+type results struct {
+	rows []*row
+}
+
+// row is one measured quantity and its samples per column.
+type row struct {
+	table        string
+	name, unit   string
+	higherBetter bool
+	cells        map[string]*cell
+}
+
+// cell is a column's samples, or why there are none.
+type cell struct {
+	samples []float64
+	skipped string
+	errs    []string
+}
+
+func (res *results) row(table, name, unit string, higherBetter bool) *row {
+	r := &row{table: table, name: name, unit: unit, higherBetter: higherBetter, cells: map[string]*cell{}}
+	res.rows = append(res.rows, r)
+	return r
+}
+
+func (r *row) cell(col string) *cell {
+	c := r.cells[col]
+	if c == nil {
+		c = &cell{}
+		r.cells[col] = c
+	}
+	return c
+}
+
+func (r *row) add(col string, v float64)   { c := r.cell(col); c.samples = append(c.samples, v) }
+func (r *row) skip(col string, why string) { r.cell(col).skipped = why }
+func (r *row) fail(col string, err error) {
+	c := r.cell(col)
+	c.errs = append(c.errs, oneLine(err.Error()))
+}
+func (r *row) median(col string) (float64, bool) {
+	c := r.cells[col]
+	if c == nil || len(c.samples) == 0 {
+		return 0, false
+	}
+	return median(c.samples), true
+}
+
+// median of a non-empty sample.
+func median(s []float64) float64 {
+	s = slices.Sorted(slices.Values(s))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// format prints a cell: the median, and with more than one sample the
+// range, as "62.1 (58.0–66.3)".
+func (c *cell) format() string {
+	switch {
+	case c == nil:
+		return "–"
+	case len(c.samples) == 0 && c.skipped != "":
+		return c.skipped
+	case len(c.samples) == 0 && len(c.errs) > 0:
+		return "failed"
+	case len(c.samples) == 0:
+		return "–"
+	}
+	s := num(median(c.samples))
+	if len(c.samples) > 1 {
+		s += fmt.Sprintf(" (%s–%s)", num(slices.Min(c.samples)), num(slices.Max(c.samples)))
+	}
+	if len(c.errs) > 0 {
+		s += fmt.Sprintf(", %d failed", len(c.errs))
+	}
+	return s
+}
+
+// num prints with three significant digits or so.
+func num(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+// ratio prints the median of col over the median of base, with a mark
+// saying whether bsfs is better ("▲") or worse ("▼") by more than 5%.
+func (r *row) ratio(col, base string) string {
+	a, ok1 := r.median(col)
+	b, ok2 := r.median(base)
+	if !ok1 || !ok2 || b == 0 {
+		return "–"
+	}
+	q := a / b
+	mark := ""
+	switch better := q > 1 == r.higherBetter; {
+	case q > 0.95 && q < 1.05:
+	case better:
+		mark = " ▲"
+	default:
+		mark = " ▼"
+	}
+	return fmt.Sprintf("%.2f%s", q, mark)
+}
+
+// ratios are the quotient columns of a table: a column over its base.
+type ratio struct{ title, col, base string }
+
+func (res *results) writeTable(w io.Writer, table string, cols []string, ratios []ratio) {
+	head := append([]string{"", "unit", "better"}, cols...)
+	for _, q := range ratios {
+		head = append(head, q.title)
+	}
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(head, " | "), strings.Repeat(" --- |", len(head)))
+	for _, r := range res.rows {
+		if r.table != table {
+			continue
+		}
+		better := "lower"
+		if r.higherBetter {
+			better = "higher"
+		}
+		line := []string{r.name, r.unit, better}
+		for _, c := range cols {
+			line = append(line, r.cells[c].format())
+		}
+		for _, q := range ratios {
+			line = append(line, r.ratio(q.col, q.base))
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(line, " | "))
+	}
+}
+
+// writeErrors lists every failure met, so that a "failed" cell has its
+// reason in the file.
+func (res *results) writeErrors(w io.Writer) {
+	first := true
+	for _, r := range res.rows {
+		for _, col := range slices.Sorted(maps.Keys(r.cells)) {
+			for _, e := range r.cells[col].errs {
+				if first {
+					fmt.Fprintf(w, "\n### Failures\n\n")
+					first = false
+				}
+				fmt.Fprintf(w, "- %s, %s: %s\n", r.name, col, e)
+			}
+		}
+	}
+}
+
+// parseMounts returns the mount points under dir in a /proc/mounts text,
+// deepest first.
+func parseMounts(mounts, dir string) []string {
+	var out []string
+	for line := range strings.SplitSeq(mounts, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.HasPrefix(f[2], "fuse") {
+			continue
+		}
+		if f[1] == dir || strings.HasPrefix(f[1], dir+"/") {
+			out = append(out, f[1])
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}

@@ -1,0 +1,522 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ipfs/go-cid"
+)
+
+// pairing is a server and a client; the client fetches from the server.
+type pairing struct{ server, client impl }
+
+func (p pairing) String() string { return fmt.Sprintf("%s→%s", p.server, p.client) }
+
+// pairings, in the order of the table's columns.
+var pairings = []pairing{{kubo, kubo}, {bsfs, bsfs}, {kubo, bsfs}, {bsfs, kubo}}
+
+// rotate returns s starting at its i-th element, so that successive runs
+// change which case goes first and drift hits all alike.
+func rotate[T any](s []T, i int) []T {
+	i %= len(s)
+	return append(slices.Clone(s[i:]), s[:i]...)
+}
+
+// newNode makes a fresh repository.
+func (r *runner) newNode(ctx context.Context, im impl, role string) (*node, error) {
+	r.seq++
+	name := fmt.Sprintf("%s-%s-%d", im, role, r.seq)
+	n := &node{impl: im, bin: r.bin(im), dir: filepath.Join(r.work, name), name: name}
+	return n, n.initRepo(ctx)
+}
+
+// serverNode is the prepared repository holding the data sets.
+func (r *runner) serverNode(im impl) *node {
+	r.seq++
+	return &node{impl: im, bin: r.bin(im), dir: r.data.server[im], name: fmt.Sprintf("%s-server-%d", im, r.seq)}
+}
+
+// pair starts the server on its prepared repository and a fresh client,
+// connected to it. Mounts are made under the work directory when asked.
+// done stops both and deletes the client's repository.
+func (r *runner) pair(ctx context.Context, p pairing, mount bool) (srv, cli *node, done func(), err error) {
+	srv = r.serverNode(p.server)
+	cli, err = r.newNode(ctx, p.client, "client")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	done = func() {
+		r.note(cli.stop(r.procs))
+		r.note(srv.stop(r.procs))
+		unmountUnder(r.work)
+		os.RemoveAll(cli.dir)
+	}
+	var srvMnt, cliMnt string
+	if mount {
+		srvMnt, cliMnt = srv.dir+".mnt", cli.dir+".mnt"
+	}
+	if err = srv.start(ctx, r.procs, srvMnt); err == nil {
+		if err = cli.start(ctx, r.procs, cliMnt); err == nil {
+			err = cli.connect(ctx, srv)
+		}
+	}
+	if err != nil {
+		done()
+		return nil, nil, nil, err
+	}
+	return srv, cli, done, nil
+}
+
+// note records an error met while cleaning up.
+func (r *runner) note(err error) {
+	if err != nil {
+		r.logf("warning: %v", err)
+	}
+}
+
+// clientLacks says why a pairing cannot run when bsfs lacks a command.
+func (r *runner) clientLacks(p pairing, command string) string {
+	if p.client == bsfs && !r.bsfsHas[command] {
+		return "n/a: bsfs lacks " + command
+	}
+	return ""
+}
+
+// rowCat fetches the big file with `cat` and records MB/s and each
+// daemon's peak memory afterwards.
+func (r *runner) rowCat(ctx context.Context) {
+	mbps := r.res.row(tablePairs, fmt.Sprintf("`cat` %d MiB file", r.cfg.fileMiB), "MB/s", true)
+	srvMem := r.res.row(tablePairs, "peak memory of the server after it (VmHWM)", "MiB", false)
+	cliMem := r.res.row(tablePairs, "peak memory of the client after it (VmHWM)", "MiB", false)
+	size := int64(r.cfg.fileMiB) << 20
+	for run := range r.cfg.runs {
+		for _, p := range rotate(pairings, run) {
+			col := p.String()
+			if why := r.clientLacks(p, "cat"); why != "" {
+				mbps.skip(col, why)
+				srvMem.skip(col, why)
+				cliMem.skip(col, why)
+				continue
+			}
+			err := func() error {
+				srv, cli, done, err := r.pair(ctx, p, false)
+				if err != nil {
+					return err
+				}
+				defer done()
+				if r.cfg.profile != "" && p == (pairing{bsfs, bsfs}) && run == 0 {
+					defer r.profile(ctx, srv, cli)()
+				}
+				d, n, err := timedCount(ctx, cli.env(), cli.bin, cli.catArgs(r.data.big.String())...)
+				if err != nil {
+					return err
+				}
+				if n != size {
+					return fmt.Errorf("cat wrote %d bytes, want %d", n, size)
+				}
+				mbps.add(col, float64(size)/1e6/d.Seconds())
+				r.logf("cat %s run %d: %.1f MB/s", col, run, float64(size)/1e6/d.Seconds())
+				for _, m := range []struct {
+					row *row
+					n   *node
+				}{{srvMem, srv}, {cliMem, cli}} {
+					rss, err := m.n.d.peakRSS()
+					if err != nil {
+						return err
+					}
+					m.row.add(col, float64(rss)/(1<<20))
+				}
+				return nil
+			}()
+			if err != nil {
+				mbps.fail(col, err)
+				r.logf("cat %s run %d: %v", col, run, err)
+			}
+		}
+	}
+}
+
+// rowDir fetches the directory of small files with `get`: blocks/s.
+func (r *runner) rowDir(ctx context.Context) {
+	row := r.res.row(tablePairs, fmt.Sprintf("`get` directory of %d files of 4 KiB (%d blocks)", r.cfg.dirFiles, r.data.dirBlocks), "blocks/s", true)
+	for run := range r.cfg.dirRuns {
+		for _, p := range rotate(pairings, run) {
+			col := p.String()
+			if why := r.clientLacks(p, "get"); why != "" {
+				row.skip(col, why)
+				continue
+			}
+			err := func() error {
+				_, cli, done, err := r.pair(ctx, p, false)
+				if err != nil {
+					return err
+				}
+				defer done()
+				out := cli.dir + ".get"
+				defer os.RemoveAll(out)
+				start := time.Now()
+				if _, err := cli.cli(ctx, cli.getArgs(r.data.dir.String(), out)...); err != nil {
+					return err
+				}
+				d := time.Since(start)
+				ents, err := os.ReadDir(out)
+				if err != nil {
+					return err
+				}
+				if len(ents) != r.cfg.dirFiles {
+					return fmt.Errorf("get wrote %d entries, want %d", len(ents), r.cfg.dirFiles)
+				}
+				v := float64(r.data.dirBlocks) / d.Seconds()
+				row.add(col, v)
+				r.logf("get %s run %d: %.1f blocks/s (%v)", col, run, v, d.Round(time.Millisecond))
+				return nil
+			}()
+			if err != nil {
+				row.fail(col, err)
+				r.logf("get %s run %d: %v", col, run, err)
+			}
+		}
+	}
+}
+
+// rowLatency fetches single 1 KiB blocks from a connected peer, each one
+// new to the client: the median of the samples, with the command line and
+// through the daemon's API.
+func (r *runner) rowLatency(ctx context.Context) {
+	cliRow := r.res.row(tablePairs, fmt.Sprintf("`block get` 1 KiB, command line (median of %d)", r.cfg.samples), "ms", false)
+	apiRow := r.res.row(tablePairs, fmt.Sprintf("`block get` 1 KiB, API: Kubo RPC over TCP, bsfs local API over its socket (median of %d)", r.cfg.samples), "ms", false)
+	for run := range r.cfg.runs {
+		for _, p := range rotate(pairings, run) {
+			col := p.String()
+			err := func() error {
+				srv, cli, done, err := r.pair(ctx, p, false)
+				if err != nil {
+					return err
+				}
+				defer done()
+				cids := make([]cid.Cid, 2*r.cfg.samples+1)
+				for i := range cids {
+					data := make([]byte, 1024)
+					rand.Read(data)
+					if cids[i], err = srv.putBlock(ctx, data); err != nil {
+						return err
+					}
+				}
+				// The first fetch of a connection may set up more than the
+				// others: not counted.
+				if _, err := cli.getBlockAPI(ctx, cids[0]); err != nil {
+					return err
+				}
+				var viaCLI, viaAPI []float64
+				for _, c := range cids[1 : 1+r.cfg.samples] {
+					d, n, err := timedCount(ctx, cli.env(), cli.bin, "block", "get", c.String())
+					if err != nil {
+						return err
+					}
+					if n != 1024 {
+						return fmt.Errorf("block get wrote %d bytes, want 1024", n)
+					}
+					viaCLI = append(viaCLI, ms(d))
+				}
+				for _, c := range cids[1+r.cfg.samples:] {
+					start := time.Now()
+					data, err := cli.getBlockAPI(ctx, c)
+					if err != nil {
+						return err
+					}
+					d := time.Since(start)
+					if len(data) != 1024 {
+						return fmt.Errorf("API block get answered %d bytes, want 1024", len(data))
+					}
+					viaAPI = append(viaAPI, ms(d))
+				}
+				cliRow.add(col, median(viaCLI))
+				apiRow.add(col, median(viaAPI))
+				r.logf("block get %s run %d: CLI %.1f ms, API %.1f ms", col, run, median(viaCLI), median(viaAPI))
+				return nil
+			}()
+			if err != nil {
+				cliRow.fail(col, err)
+				apiRow.fail(col, err)
+				r.logf("block get %s run %d: %v", col, run, err)
+			}
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// rowSwarm has many fresh clients fetch the same file from one server at
+// once: the server's total MB/s and the slowest client's time over the
+// fastest's.
+func (r *runner) rowSwarm(ctx context.Context) {
+	n := r.cfg.swarmClients
+	total := r.res.row(tablePairs, fmt.Sprintf("%d clients `cat` the same %d MiB at once: server's total", n, r.cfg.swarmMiB), "MB/s", true)
+	spread := r.res.row(tablePairs, "... slowest client's time / fastest's", "×", false)
+	mem := r.res.row(tablePairs, "... peak memory of the server (VmHWM)", "MiB", false)
+	size := int64(r.cfg.swarmMiB) << 20
+	for run := range r.cfg.swarmRuns {
+		for _, p := range rotate(pairings, run) {
+			col := p.String()
+			if why := r.clientLacks(p, "cat"); why != "" {
+				total.skip(col, why)
+				spread.skip(col, why)
+				mem.skip(col, why)
+				continue
+			}
+			err := func() error {
+				srv := r.serverNode(p.server)
+				if err := srv.start(ctx, r.procs, ""); err != nil {
+					return err
+				}
+				defer func() { r.note(srv.stop(r.procs)) }()
+				clients := make([]*node, n)
+				errs := make([]error, n)
+				var wg sync.WaitGroup
+				sem := make(chan struct{}, 4)
+				for i := range clients {
+					wg.Go(func() {
+						sem <- struct{}{}
+						defer func() { <-sem }()
+						c := &node{impl: p.client, bin: r.bin(p.client), dir: filepath.Join(r.work, fmt.Sprintf("%s-swarm-%d-%d", p.client, run, i))}
+						c.name = filepath.Base(c.dir)
+						clients[i] = c
+						if errs[i] = c.initRepo(ctx); errs[i] == nil {
+							if errs[i] = c.start(ctx, r.procs, ""); errs[i] == nil {
+								errs[i] = c.connect(ctx, srv)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				defer func() {
+					var wg sync.WaitGroup
+					for _, c := range clients {
+						wg.Go(func() {
+							r.note(c.stop(r.procs))
+							os.RemoveAll(c.dir)
+						})
+					}
+					wg.Wait()
+				}()
+				if err := errors.Join(errs...); err != nil {
+					return err
+				}
+				times := make([]float64, n)
+				start := time.Now()
+				for i, c := range clients {
+					wg.Go(func() {
+						var got int64
+						var d time.Duration
+						d, got, errs[i] = timedCount(ctx, c.env(), c.bin, c.catArgs(r.data.swarm.String())...)
+						if errs[i] == nil && got != size {
+							errs[i] = fmt.Errorf("%s: cat wrote %d bytes, want %d", c.name, got, size)
+						}
+						times[i] = d.Seconds()
+					})
+				}
+				wg.Wait()
+				wall := time.Since(start)
+				if err := errors.Join(errs...); err != nil {
+					return err
+				}
+				v := float64(int64(n)*size) / 1e6 / wall.Seconds()
+				total.add(col, v)
+				spread.add(col, slices.Max(times)/slices.Min(times))
+				rss, err := srv.d.peakRSS()
+				if err != nil {
+					return err
+				}
+				mem.add(col, float64(rss)/(1<<20))
+				r.logf("swarm %s run %d: %.1f MB/s, slowest/fastest %.2f", col, run, v, slices.Max(times)/slices.Min(times))
+				return nil
+			}()
+			if err != nil {
+				total.fail(col, err)
+				r.logf("swarm %s run %d: %v", col, run, err)
+			}
+		}
+	}
+}
+
+// Columns of the mount table.
+const (
+	colKuboMount = "Kubo mount"
+	colBsfsMount = "bsfs mount"
+	colMemfile   = "go-fuse file in memory"
+)
+
+// rowMount reads the big file through FUSE mounts: fetched from a peer
+// through a fresh client's mount, then again with the page cache dropped,
+// when its blocks are local; and `ls -l` of the directory through the
+// server's mount (local blocks) with the caches dropped.
+func (r *runner) rowMount(ctx context.Context) {
+	fetched := r.res.row(tableMounts, fmt.Sprintf("`cat` %d MiB, fetched from a peer", r.cfg.fileMiB), "MB/s", true)
+	local := r.res.row(tableMounts, fmt.Sprintf("`cat` %d MiB, local, page cache dropped", r.cfg.fileMiB), "MB/s", true)
+	ls := r.res.row(tableMounts, fmt.Sprintf("`ls -l` of the %d-entry directory, local, caches dropped", r.cfg.dirFiles), "ms", false)
+	size := int64(r.cfg.fileMiB) << 20
+	fetched.skip(colMemfile, "n/a: nothing to fetch")
+	if r.dropErr != nil {
+		r.logf("warning: cannot drop the page cache: %v", r.dropErr)
+	}
+	for run := range r.cfg.runs {
+		for _, col := range rotate([]string{colKuboMount, colBsfsMount, colMemfile}, run) {
+			if col == colBsfsMount && !r.bsfsHas["mount"] {
+				for _, row := range []*row{fetched, local, ls} {
+					row.skip(col, "n/a: bsfs lacks mount")
+				}
+				continue
+			}
+			err := func() error {
+				var fileFetched, fileLocal, dir string
+				switch col {
+				case colMemfile:
+					mnt := filepath.Join(r.work, fmt.Sprintf("memfile-%d.mnt", run))
+					if err := os.MkdirAll(mnt, 0o755); err != nil {
+						return err
+					}
+					cmd := exec.Command(r.cfg.memfile, "-size", fmt.Sprint(size), "-files", fmt.Sprint(r.cfg.dirFiles), mnt)
+					d, err := r.procs.start(ctx, "memfile", cmd, mnt+".log", "ready")
+					if err != nil {
+						return err
+					}
+					defer func() {
+						r.note(r.procs.stop(d))
+						unmountUnder(r.work)
+					}()
+					fileLocal, dir = filepath.Join(mnt, "file"), filepath.Join(mnt, "dir")
+				default:
+					im := kubo
+					if col == colBsfsMount {
+						im = bsfs
+					}
+					srv, cli, done, err := r.pair(ctx, pairing{im, im}, true)
+					if err != nil {
+						return err
+					}
+					defer done()
+					fileFetched = mountPath(cli, r.data.big)
+					fileLocal = fileFetched
+					dir = mountPath(srv, r.data.dir)
+				}
+				if fileFetched != "" {
+					d, n, err := timedCount(ctx, nil, "cat", fileFetched)
+					if err != nil {
+						return err
+					}
+					if n != size {
+						return fmt.Errorf("cat read %d bytes, want %d", n, size)
+					}
+					fetched.add(col, float64(size)/1e6/d.Seconds())
+				}
+				r.dropCaches()
+				d, n, err := timedCount(ctx, nil, "cat", fileLocal)
+				if err != nil {
+					return err
+				}
+				if n != size {
+					return fmt.Errorf("cat read %d bytes, want %d", n, size)
+				}
+				local.add(col, float64(size)/1e6/d.Seconds())
+				r.dropCaches()
+				d, n, err = timedCount(ctx, []string{"LC_ALL=C"}, "ls", "-l", dir)
+				if err != nil {
+					return err
+				}
+				if n < int64(r.cfg.dirFiles)*20 {
+					return fmt.Errorf("ls -l wrote %d bytes for %d entries", n, r.cfg.dirFiles)
+				}
+				ls.add(col, ms(d))
+				r.logf("mount %s run %d: done", col, run)
+				return nil
+			}()
+			if err != nil {
+				fetched.fail(col, err)
+				r.logf("mount %s run %d: %v", col, run, err)
+			}
+		}
+	}
+}
+
+// mountPath is c's path under the node's mount.
+func mountPath(n *node, c cid.Cid) string {
+	if n.impl == kubo {
+		return filepath.Join(n.dir+".mnt", "ipfs", c.String())
+	}
+	return filepath.Join(n.dir+".mnt", c.String())
+}
+
+// dropCaches writes back dirty pages and drops the page, dentry and inode
+// caches, so that the next read goes through the file system again.
+func (r *runner) dropCaches() {
+	syscall.Sync()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0); err != nil && r.dropErr == nil {
+		r.dropErr = err
+		r.logf("warning: cannot drop caches: %v", err)
+	}
+}
+
+// unmountUnder lazily unmounts every FUSE mount left under dir, such as
+// those of a daemon that was killed.
+func unmountUnder(dir string) {
+	raw, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return
+	}
+	for _, m := range parseMounts(string(raw), dir) {
+		exec.Command("fusermount3", "-u", "-z", m).Run()
+	}
+}
+
+// profileSeconds is the length of the CPU profiles taken with -profile.
+const profileSeconds = 10
+
+// profile starts CPU profiles of the bsfs daemons given, through
+// /debug/pprof/ on their API sockets; the function it returns waits for
+// them and then takes allocation profiles. A daemon without the endpoint
+// is noted and skipped.
+func (r *runner) profile(ctx context.Context, nodes ...*node) (wait func()) {
+	if err := os.MkdirAll(r.cfg.profile, 0o755); err != nil {
+		r.logf("profile: %v", err)
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	var ok []*node
+	for _, n := range nodes {
+		if _, err := n.debug(ctx, "/debug/pprof/"); err != nil {
+			r.logf("profile: %s serves no /debug/pprof/: %v", n.name, err)
+			continue
+		}
+		ok = append(ok, n)
+		wg.Go(func() {
+			r.saveProfile(ctx, n, fmt.Sprintf("/debug/pprof/profile?seconds=%d", profileSeconds), "cpu")
+		})
+	}
+	return func() {
+		wg.Wait()
+		for _, n := range ok {
+			r.saveProfile(ctx, n, "/debug/pprof/allocs", "allocs")
+		}
+	}
+}
+
+func (r *runner) saveProfile(ctx context.Context, n *node, path, kind string) {
+	raw, err := n.debug(ctx, path)
+	if err == nil {
+		file := filepath.Join(r.cfg.profile, fmt.Sprintf("%s.%s.pprof", n.name, kind))
+		err = os.WriteFile(file, raw, 0o644)
+		r.logf("profile: wrote %s", file)
+	}
+	if err != nil {
+		r.logf("profile: %s %s: %v", n.name, kind, err)
+	}
+}
