@@ -96,7 +96,11 @@ func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 			Options:              []string{"ro"},
 			MaxWrite:             maxRequest,
 			MaxReadAhead:         maxRequest,
-			MaxBackground:        64,
+			// Reads in the reader's own context: the kernel interrupts
+			// them when the reader gets a signal. Asynchronous read-ahead
+			// requests are never interrupted, and would keep a want alive
+			// after the reader is gone; unixfs prefetches ahead instead.
+			SyncRead: true,
 			IgnoreSecurityLabels: true,
 			DirectMount:          asRoot,
 			DirectMountStrict:    asRoot,

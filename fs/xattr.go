@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"syscall"
-
 )
 
 // The extended attributes of every file and directory.
@@ -105,4 +104,3 @@ func (r *rawNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint3
 func (r *rawNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
 	return listxattr(dest, xattrCID, xattrLocal)
 }
-

@@ -1,0 +1,59 @@
+package fs_test
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	bsfs "github.com/bsfs/bsfs/fs"
+)
+
+// BenchmarkCat64MiB reads a 64 MiB file (256 KiB leaves, as `ipfs add`
+// makes them) through the mount from the local store, as cat does, with
+// the kernel's page cache of the file dropped before each read.
+func BenchmarkCat64MiB(b *testing.B) {
+	for _, bufSize := range []int{128 << 10, 1 << 20} {
+		b.Run(sizeName(bufSize), func(b *testing.B) {
+			benchCat(b, bufSize)
+		})
+	}
+}
+
+func sizeName(n int) string {
+	if n >= 1<<20 {
+		return "read1MiB"
+	}
+	return "read128KiB"
+}
+
+func benchCat(b *testing.B, bufSize int) {
+	n := newNode(b)
+	data := randomBytes(b, 64<<20)
+	f := buildFile(b, data, []int{256 << 10}, 174)
+	n.put(b, f.blocks...)
+	dir := mount(b, n.ex, bsfs.Config{})
+	path := filepath.Join(dir, f.root.CID.String())
+	buf := make([]byte, bufSize)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for b.Loop() {
+		fh, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := unix.Fadvise(int(fh.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+			b.Fatal(err)
+		}
+		k, err := io.CopyBuffer(io.Discard, onlyReader{fh}, buf)
+		fh.Close()
+		if err != nil || k != int64(len(data)) {
+			b.Fatalf("read %d bytes, %v; want %d", k, err, len(data))
+		}
+	}
+}
+
+// onlyReader hides os.File's WriteTo, so that reads use the buffer given.
+type onlyReader struct{ io.Reader }

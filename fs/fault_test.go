@@ -1,0 +1,227 @@
+package fs_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/bsfs/bsfs/block"
+	bsfs "github.com/bsfs/bsfs/fs"
+)
+
+// catInterrupted starts `cat path`, waits until want is on n's wantlist
+// (cat is blocked in the fetch), interrupts cat as Ctrl-C would, and checks
+// that cat ends promptly and the want leaves the wantlist.
+func catInterrupted(t *testing.T, n *testNode, path string, want cid.Cid) {
+	t.Helper()
+	cmd := exec.Command("cat", path)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = new(bytes.Buffer), &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	n.waitWanted(t, want)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		if err == nil {
+			t.Fatalf("cat %s succeeded after SIGINT", path)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("cat %s still running %s after SIGINT", path, waitTimeout)
+	}
+	n.waitWantlistEmpty(t)
+}
+
+// TestInterrupt interrupts a cat blocked on a root nobody has (in lookup)
+// and on a leaf nobody has (in read), then checks the mount still serves
+// the content once it arrives.
+func TestInterrupt(t *testing.T) {
+	n := newNode(t)
+	dir := mount(t, n.ex, bsfs.Config{})
+
+	missing := newBlock(t, rawPrefix, []byte("nobody has this block"))
+	catInterrupted(t, n, filepath.Join(dir, missing.CID.String()), missing.CID)
+	catInterrupted(t, n, filepath.Join(dir, "raw", missing.CID.String()), missing.CID)
+
+	data := randomBytes(t, 5000)
+	f := buildFile(t, data, []int{1000}, 8)
+	n.put(t, f.root, f.leaves[0], f.leaves[1], f.leaves[3], f.leaves[4])
+	path := filepath.Join(dir, f.root.CID.String())
+	catInterrupted(t, n, path, f.leaves[2].CID)
+
+	n.put(t, f.leaves[2], missing)
+	for p, want := range map[string][]byte{path: data, filepath.Join(dir, missing.CID.String()): missing.Data} {
+		got, err := os.ReadFile(p)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("read %s once its blocks are local: %d bytes, %v; want %d bytes", p, len(got), err, len(want))
+		}
+	}
+}
+
+// TestReadTimeout checks that a read waiting longer than the time-out fails
+// with EIO, logs the CID and drops its want.
+func TestReadTimeout(t *testing.T) {
+	n := newNode(t)
+	var log testLog
+	dir := mount(t, n.ex, bsfs.Config{ReadTimeout: 200 * time.Millisecond, Logger: log.logger()})
+	data := randomBytes(t, 3000)
+	f := buildFile(t, data, []int{1000}, 8)
+	n.put(t, f.root, f.leaves[0], f.leaves[2])
+	path := filepath.Join(dir, f.root.CID.String())
+	if _, err := os.ReadFile(path); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("read with a missing leaf: %v, want EIO", err)
+	}
+	if !strings.Contains(log.buf.String(), f.root.CID.String()) {
+		t.Errorf("log does not name %s:\n%s", f.root.CID, log.buf.String())
+	}
+	missing := newBlock(t, rawPrefix, []byte("nobody has this block either"))
+	if _, err := os.Stat(filepath.Join(dir, missing.CID.String())); !errors.Is(err, syscall.EIO) {
+		t.Errorf("stat of a missing root: %v, want EIO", err)
+	}
+	if !strings.Contains(log.buf.String(), missing.CID.String()) {
+		t.Errorf("log does not name %s:\n%s", missing.CID, log.buf.String())
+	}
+	n.waitWantlistEmpty(t)
+	// A failure is not cached: the read succeeds once the leaf is here.
+	n.put(t, f.leaves[1])
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("read once the leaf is local: %d bytes, %v", len(got), err)
+	}
+}
+
+// panicGetter injects a fault: a block getter that panics for one CID.
+type panicGetter struct {
+	*testNode
+	bad cid.Cid
+}
+
+func (g panicGetter) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error) {
+	if c.Equals(g.bad) {
+		panic("injected fault")
+	}
+	return g.ex.GetBlock(ctx, c)
+}
+
+func (g panicGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+	return g.ex.GetBlocks(ctx, cids)
+}
+
+// TestPanicIsEIO checks that a handler's panic fails that call with EIO
+// and leaves the mount working.
+func TestPanicIsEIO(t *testing.T) {
+	n := newNode(t)
+	bad := newBlock(t, rawPrefix, []byte("bad"))
+	good := newBlock(t, rawPrefix, []byte("good"))
+	n.put(t, bad, good)
+	var log testLog
+	dir := mount(t, panicGetter{n, bad.CID}, bsfs.Config{Logger: log.logger()})
+	for range 2 {
+		if _, err := os.ReadFile(filepath.Join(dir, "raw", bad.CID.String())); !errors.Is(err, syscall.EIO) {
+			t.Errorf("read of the panicking block: %v, want EIO", err)
+		}
+		if got, err := os.ReadFile(filepath.Join(dir, "raw", good.CID.String())); err != nil || string(got) != "good" {
+			t.Errorf("read after a panic: %q, %v", got, err)
+		}
+	}
+	if !strings.Contains(log.buf.String(), "injected fault") {
+		t.Errorf("the panic is not logged:\n%s", log.buf.String())
+	}
+}
+
+// helperEnv makes the test binary a process that mounts at the directory
+// it names and serves until killed.
+const helperEnv = "BSFS_FS_TEST_MOUNT"
+
+func TestHelperMount(t *testing.T) {
+	dir := os.Getenv(helperEnv)
+	if dir == "" {
+		t.Skip("helper process for TestStaleMount")
+	}
+	n := newNode(t)
+	if _, err := bsfs.Mount(dir, n.ex, bsfs.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	os.Stdout.WriteString("mounted\n")
+	time.Sleep(time.Hour) // until killed
+}
+
+// TestStaleMount kills a process serving a mount, as kill -9 would, and
+// mounts again at the same place: the dead mount is detached, with a
+// message.
+func TestStaleMount(t *testing.T) {
+	requireFUSE(t)
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperMount$", "-test.timeout=5m")
+	cmd.Env = append(os.Environ(), helperEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	mounted := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "mounted" {
+				mounted <- true
+				return
+			}
+		}
+		mounted <- false
+	}()
+	select {
+	case ok := <-mounted:
+		if !ok {
+			cmd.Wait()
+			if strings.Contains(stderr.String(), "SKIP") || strings.Contains(stderr.String(), "permission") {
+				skipFUSE(t, "helper could not mount: "+stderr.String())
+			}
+			t.Fatalf("helper did not mount; stderr: %s", stderr.String())
+		}
+	case <-time.After(waitTimeout):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("helper did not mount within %s", waitTimeout)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if _, err := os.Stat(dir); !errors.Is(err, syscall.ENOTCONN) {
+		t.Fatalf("stat of the dead mount: %v, want ENOTCONN", err)
+	}
+
+	n := newNode(t)
+	b := newBlock(t, rawPrefix, []byte("served by the new mount"))
+	n.put(t, b)
+	var log testLog
+	mountAt(t, dir, n.ex, bsfs.Config{Logger: log.logger()})
+	if got, err := os.ReadFile(filepath.Join(dir, b.CID.String())); err != nil || !bytes.Equal(got, b.Data) {
+		t.Errorf("read through the new mount: %q, %v", got, err)
+	}
+	if !strings.Contains(log.buf.String(), "stale mount") {
+		t.Errorf("no message about the stale mount in the log:\n%s", log.buf.String())
+	}
+}
