@@ -91,16 +91,16 @@ func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 		UID:             uint32(os.Getuid()),
 		GID:             uint32(os.Getgid()),
 		MountOptions: fuse.MountOptions{
-			FsName:               "bsfs",
-			Name:                 "bsfs",
-			Options:              []string{"ro"},
-			MaxWrite:             maxRequest,
-			MaxReadAhead:         maxRequest,
+			FsName:       "bsfs",
+			Name:         "bsfs",
+			Options:      []string{"ro"},
+			MaxWrite:     maxRequest,
+			MaxReadAhead: maxRequest,
 			// Reads in the reader's own context: the kernel interrupts
 			// them when the reader gets a signal. Asynchronous read-ahead
 			// requests are never interrupted, and would keep a want alive
 			// after the reader is gone; unixfs prefetches ahead instead.
-			SyncRead: true,
+			SyncRead:             true,
 			IgnoreSecurityLabels: true,
 			DirectMount:          asRoot,
 			DirectMountStrict:    asRoot,
