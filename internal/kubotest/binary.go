@@ -7,6 +7,8 @@
 // (no bootstrap peers, no MDNS, no DHT or delegated routing, no AutoNAT,
 // relays, hole punching, UPnP or telemetry). Bitswap stays on, so a peer
 // connected with [Node.SwarmConnect] exchanges blocks with it.
+// [StartWith] can turn Kubo's DHT on; it still has no bootstrap peers, so
+// its network is the peers the test connects it to.
 //
 // Tests find the binary with [Binary]: `$BSFS_KUBO`, else the path where
 // `.ci/install-kubo` caches it, else `ipfs` on PATH if it is the pinned

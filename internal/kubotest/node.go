@@ -49,6 +49,23 @@ type Node struct {
 // the daemon's log is printed if the test fails.
 func Start(t testing.TB) *Node {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// Options configures a daemon started by StartWith. The zero value is
+// Start's daemon.
+type Options struct {
+	// Routing is Kubo's Routing.Type. Empty means "none", no routing at
+	// all. A DHT type ("dht", "dhtserver", "dhtclient") runs Kubo's dual
+	// DHT with no bootstrap peers (connect the daemon to its network with
+	// SwarmConnect), loopback addresses kept on the LAN DHT, providing
+	// turned on, and `ipfs add` announcing its root before it returns.
+	Routing string
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, opts Options) *Node {
+	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
 	n := &Node{
@@ -63,7 +80,7 @@ func Start(t testing.TB) *Node {
 	if out, err := n.Run(ctx, "init", "--profile=test", "--empty-repo"); err != nil {
 		t.Fatalf("kubotest: ipfs init: %v\n%s", err, out)
 	}
-	if err := n.configure(); err != nil {
+	if err := n.configure(opts); err != nil {
 		t.Fatalf("kubotest: configure %s: %v", n.path, err)
 	}
 
@@ -119,7 +136,7 @@ func Start(t testing.TB) *Node {
 // configure edits the repository's config file, which the daemon reads at
 // start, so that everything stays on 127.0.0.1 and nothing leaves the
 // machine while Bitswap keeps working between directly connected peers.
-func (n *Node) configure() error {
+func (n *Node) configure(opts Options) error {
 	file := filepath.Join(n.path, "config")
 	raw, err := os.ReadFile(file)
 	if err != nil {
@@ -157,6 +174,19 @@ func (n *Node) configure() error {
 		{"Swarm.RelayService.Enabled", false},
 		{"Swarm.Transports.Network.Relay", false},
 		{"Plugins.Plugins.telemetry.Config.Mode", "off"},
+	}
+	if opts.Routing != "" {
+		settings = append(settings, []struct {
+			key   string
+			value any
+		}{
+			{"Routing.Type", opts.Routing},
+			// The LAN DHT otherwise drops 127.0.0.1, the only address here.
+			{"Routing.LoopbackAddressesOnLanDHT", true},
+			{"Provide.Enabled", true},
+			{"Import.FastProvideRoot", true},
+			{"Import.FastProvideWait", true},
+		}...)
 	}
 	for _, s := range settings {
 		if err := setPath(cfg, s.key, s.value); err != nil {

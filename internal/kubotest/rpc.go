@@ -191,6 +191,36 @@ func (n *Node) SwarmPeers(ctx context.Context) ([]peer.ID, error) {
 	return ids, nil
 }
 
+// DHTPeers returns the peers in the routing table of one of the node's
+// DHTs, "lan" or "wan" (as `ipfs stat dht` names them). The node must run
+// a DHT (see Options.Routing).
+func (n *Node) DHTPeers(ctx context.Context, dht string) ([]peer.ID, error) {
+	out, err := n.call(ctx, "stats/dht", url.Values{"arg": {dht}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	var ids []peer.ID
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var st struct {
+			Buckets []struct{ Peers []struct{ ID string } }
+		}
+		if err := dec.Decode(&st); err != nil {
+			return nil, fmt.Errorf("kubo rpc stats/dht: decoding %q: %w", truncate(out), err)
+		}
+		for _, b := range st.Buckets {
+			for _, p := range b.Peers {
+				id, err := peer.Decode(p.ID)
+				if err != nil {
+					return nil, fmt.Errorf("kubo rpc stats/dht: %q: %w", p.ID, err)
+				}
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, nil
+}
+
 // nonNil makes an empty payload still travel as a (empty) file part.
 func nonNil(b []byte) []byte {
 	if b == nil {

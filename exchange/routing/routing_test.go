@@ -1,0 +1,329 @@
+package routing_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	lnet "github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+	mh "github.com/multiformats/go-multihash"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/exchange/routing"
+	"github.com/bsfs/bsfs/internal/kubotest"
+)
+
+// testTimeout bounds each test's network work; a DHT of a handful of nodes
+// on loopback answers in well under a second.
+const testTimeout = 60 * time.Second
+
+var rawV1 = cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}
+
+// node is a bsfs node: a libp2p host on loopback, a flatfs blockstore, an
+// exchange and a Router.
+type node struct {
+	host host.Host
+	bs   *blockstore.Blockstore
+	ex   *exchange.Exchange
+	r    *routing.Router
+}
+
+// newNode starts a node whose DHT keeps loopback addresses, with cfg's
+// other settings.
+func newNode(t *testing.T, cfg routing.Config) *node {
+	t.Helper()
+	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := exchange.New(h, bs, exchange.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LoopbackOnLAN = true
+	r, err := routing.New(t.Context(), h, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("router close: %v", err)
+		}
+		ex.Close()
+		h.Close()
+		bs.Close()
+	})
+	return &node{host: h, bs: bs, ex: ex, r: r}
+}
+
+func (n *node) info() peer.AddrInfo {
+	return peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+}
+
+// put stores a random block of size bytes on n.
+func (n *node) put(t *testing.T, size int) block.Block {
+	t.Helper()
+	data := make([]byte, size)
+	rand.Read(data)
+	b, err := block.New(rawV1, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.bs.Put(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// waitFor polls cond every 50ms until it holds, failing the test after 20s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	const every, limit = 50 * time.Millisecond, 20 * time.Second
+	for range int(limit / every) {
+		if cond() {
+			return
+		}
+		time.Sleep(every)
+	}
+	t.Fatalf("%s: not after %v", what, limit)
+}
+
+// disconnect closes every connection between a and b and checks they are
+// apart.
+func disconnect(t *testing.T, a host.Host, b peer.ID) {
+	t.Helper()
+	if err := a.Network().ClosePeer(b); err != nil {
+		t.Fatal(err)
+	}
+	if c := a.Network().Connectedness(b); c == lnet.Connected {
+		t.Fatalf("%s still connected to %s", a.ID(), b)
+	}
+}
+
+// findOne looks up c's providers from n and returns the first.
+func findOne(ctx context.Context, t *testing.T, n *node, c cid.Cid) peer.AddrInfo {
+	t.Helper()
+	var got []peer.AddrInfo
+	for ai := range n.r.FindProviders(ctx, c, 1) {
+		got = append(got, ai)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("FindProviders %s: %v", c, ctx.Err())
+	}
+	if len(got) != 1 {
+		t.Fatalf("FindProviders %s with max 1: %d providers", c, len(got))
+	}
+	return got[0]
+}
+
+// fetch does what the exchange does with an unanswered want: connect to the
+// provider the DHT named, then get the block over Bitswap.
+func fetch(ctx context.Context, t *testing.T, n *node, prov peer.AddrInfo, c cid.Cid, want []byte) {
+	t.Helper()
+	if len(prov.Addrs) == 0 {
+		t.Fatalf("provider %s found without addresses", prov.ID)
+	}
+	if err := n.host.Connect(ctx, prov); err != nil {
+		t.Fatalf("connect to provider %s at %v: %v", prov.ID, prov.Addrs, err)
+	}
+	got, err := n.ex.GetBlock(ctx, c)
+	if err != nil {
+		t.Fatalf("GetBlock %s: %v", c, err)
+	}
+	if !got.CID.Equals(c) || !bytes.Equal(got.Data, want) {
+		t.Fatalf("got block %s of %d bytes, want %s of %d", got.CID, len(got.Data), c, len(want))
+	}
+}
+
+// TestFindThroughDHT builds a chain of six nodes on loopback, one of them
+// Kubo: wanter - b1 - b2 - kubo - b3 - holder. Each holder announces a
+// block; the wanter, not connected to it, finds it through the DHT (whose
+// lookups pass through Kubo), connects and fetches the block. Kubo finds
+// the bsfs holder's record too.
+func TestFindThroughDHT(t *testing.T) {
+	kubo := kubotest.StartWith(t, kubotest.Options{Routing: "dhtserver"})
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+
+	wanter := newNode(t, routing.Config{})
+	b1 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{wanter.info()}})
+	b2 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{b1.info()}})
+	kuboInfo := peer.AddrInfo{ID: kubo.ID(), Addrs: kubo.Addrs()[:1]}
+	b3 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{kuboInfo}})
+	holder := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{b3.info()}})
+	for _, n := range []*node{b1, b2, b3, holder} {
+		if err := n.r.Bootstrap(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b2Addr, err := multiaddr.NewMultiaddr(b2.host.Addrs()[0].String() + "/p2p/" + b2.host.ID().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kubo.SwarmConnect(ctx, b2Addr); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every link of the chain in both routing tables.
+	chain := []*node{wanter, b1, b2, nil, b3, holder} // nil is Kubo
+	id := func(n *node) peer.ID {
+		if n == nil {
+			return kubo.ID()
+		}
+		return n.host.ID()
+	}
+	inTable := func(n *node, p peer.ID) bool {
+		if n != nil {
+			return n.r.InLANTable(p)
+		}
+		peers, err := kubo.DHTPeers(ctx, "lan")
+		return err == nil && slices.Contains(peers, p)
+	}
+	for i := 1; i < len(chain); i++ {
+		a, b := chain[i-1], chain[i]
+		waitFor(t, fmt.Sprintf("routing tables of link %d (%v %v)", i, inTable(a, id(b)), inTable(b, id(a))), func() bool {
+			return inTable(a, id(b)) && inTable(b, id(a))
+		})
+	}
+
+	t.Run("bsfs holder", func(t *testing.T) {
+		b := holder.put(t, 100_000)
+		if err := holder.r.Provide(ctx, b.CID); err != nil {
+			t.Fatal(err)
+		}
+		// Announcing dialled the whole network: cut the wanter off again.
+		disconnect(t, wanter.host, holder.host.ID())
+		prov := findOne(ctx, t, wanter, b.CID)
+		if prov.ID != holder.host.ID() {
+			t.Fatalf("provider %s, want the holder %s", prov.ID, holder.host.ID())
+		}
+		fetch(ctx, t, wanter, prov, b.CID, b.Data)
+
+		out, err := kubo.Run(ctx, "routing", "findprovs", "--num-providers=1", b.CID.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(out)); got != holder.host.ID().String() {
+			t.Fatalf("kubo routing findprovs: %q, want %s", got, holder.host.ID())
+		}
+	})
+
+	t.Run("kubo holder", func(t *testing.T) {
+		data := make([]byte, 200_000) // one chunk: with raw leaves the root is the raw block
+		rand.Read(data)
+		c, err := kubo.Add(ctx, data, 1, true) // returns once the root is announced
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Prefix().Codec != cid.Raw {
+			t.Fatalf("kubo add gave %s, want a raw CID", c)
+		}
+		disconnect(t, wanter.host, kubo.ID())
+		prov := findOne(ctx, t, wanter, c)
+		if prov.ID != kubo.ID() {
+			t.Fatalf("provider %s, want Kubo %s", prov.ID, kubo.ID())
+		}
+		fetch(ctx, t, wanter, prov, c, data)
+	})
+}
+
+// TestOffline runs a Router with no bootstrap peers: Bootstrap succeeds,
+// Provide succeeds without sending anything, and FindProviders ends at once
+// with nothing.
+func TestOffline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	n := newNode(t, routing.Config{})
+	if err := n.r.Bootstrap(ctx); err != nil {
+		t.Fatalf("Bootstrap with no peers: %v", err)
+	}
+	b := n.put(t, 1000)
+	if err := n.r.Provide(ctx, b.CID); err != nil {
+		t.Fatalf("Provide offline: %v", err)
+	}
+	for ai := range n.r.FindProviders(ctx, b.CID, 10) {
+		t.Errorf("offline node found provider %s", ai.ID)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("FindProviders offline did not end by itself: %v", ctx.Err())
+	}
+}
+
+// TestBootstrapUnreachable fails Bootstrap when no bootstrap peer answers.
+func TestBootstrapUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	gone := newNode(t, routing.Config{})
+	info := gone.info()
+	if err := gone.host.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{info}})
+	if err := n.r.Bootstrap(ctx); err == nil {
+		t.Fatal("Bootstrap to a closed peer succeeded")
+	}
+}
+
+// TestDeferredProvide announces CIDs provided while offline: once the node
+// has peers, after Bootstrap, or at the next reprovide.
+func TestDeferredProvide(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	hub := newNode(t, routing.Config{})
+	seeker := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{hub.info()}})
+	if err := seeker.r.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	found := func(c cid.Cid, p peer.ID) bool {
+		for ai := range seeker.r.FindProviders(ctx, c, 1) {
+			if ai.ID == p {
+				return true
+			}
+		}
+		return false
+	}
+
+	t.Run("after Bootstrap", func(t *testing.T) {
+		n := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{hub.info()}, ReprovideInterval: -1})
+		b := n.put(t, 1000)
+		if err := n.r.Provide(ctx, b.CID); err != nil {
+			t.Fatal(err)
+		}
+		if found(b.CID, n.host.ID()) {
+			t.Fatal("found before the provider had any peer")
+		}
+		if err := n.r.Bootstrap(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "provider found after Bootstrap", func() bool { return found(b.CID, n.host.ID()) })
+	})
+
+	t.Run("at reprovide", func(t *testing.T) {
+		n := newNode(t, routing.Config{ReprovideInterval: 200 * time.Millisecond})
+		b := n.put(t, 1000)
+		if err := n.r.Provide(ctx, b.CID); err != nil {
+			t.Fatal(err)
+		}
+		// A plain connection, no Bootstrap: only the reprovider announces.
+		if err := n.host.Connect(ctx, hub.info()); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "provider found after a reprovide", func() bool { return found(b.CID, n.host.ID()) })
+	})
+}
