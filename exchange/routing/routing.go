@@ -48,6 +48,9 @@ const (
 	provideTimeout = 2 * time.Minute
 	// provideWorkers is how many CIDs a reprovide announces at once.
 	provideWorkers = 8
+	// findPeerTimeout bounds the search for the addresses of a provider
+	// whose record came without any.
+	findPeerTimeout = 10 * time.Second
 	// bootstrapSettle bounds how long Bootstrap waits, after connecting,
 	// for the routing tables to take in the bootstrap peers.
 	bootstrapSettle = 10 * time.Second
@@ -115,7 +118,8 @@ type Router struct {
 	closed   bool
 }
 
-// New starts the DHT on h. The Router does not own h: close the Router
+// New starts the DHT on h. The Router runs until Close, whatever becomes of
+// ctx, whose values it keeps. The Router does not own h: close the Router
 // before the host.
 func New(ctx context.Context, h host.Host, cfg Config) (*Router, error) {
 	log := cfg.Logger
@@ -167,8 +171,9 @@ func New(ctx context.Context, h host.Host, cfg Config) (*Router, error) {
 
 // FindProviders looks up peers that provide c, up to max of them (every
 // one the lookup finds when max <= 0), and sends each once with the
-// addresses to dial it at. This node is never among them. The channel is
-// closed when the lookup ends, ctx ends or the Router is closed.
+// addresses to dial it at; a provider whose addresses cannot be found is
+// left out, and so is this node. The channel is closed when the lookup
+// ends, ctx ends or the Router is closed.
 func (r *Router) FindProviders(ctx context.Context, c cid.Cid, max int) <-chan peer.AddrInfo {
 	out := make(chan peer.AddrInfo)
 	r.mu.Lock()
@@ -196,7 +201,9 @@ func (r *Router) FindProviders(ctx context.Context, c cid.Cid, max int) <-chan p
 			if ai.ID == r.host.ID() {
 				continue
 			}
-			ai = r.withAddrs(ctx, ai)
+			if ai = r.withAddrs(ctx, ai); len(ai.Addrs) == 0 {
+				continue
+			}
 			select {
 			case out <- ai:
 			case <-ctx.Done():
@@ -221,6 +228,8 @@ func (r *Router) withAddrs(ctx context.Context, ai peer.AddrInfo) peer.AddrInfo 
 		ai.Addrs = addrs
 		return ai
 	}
+	ctx, cancel := context.WithTimeout(ctx, findPeerTimeout)
+	defer cancel()
 	found, err := r.dht.FindPeer(ctx, ai.ID)
 	if err != nil {
 		r.log.Debug("provider without addresses", "peer", ai.ID, "err", err)
@@ -294,13 +303,16 @@ func (r *Router) Bootstrap(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	connected := 0
+	others, connected := 0, 0
 	for i, ai := range r.bootstrap {
-		if errs[i] == nil && ai.ID != r.host.ID() {
-			connected++
+		if ai.ID != r.host.ID() {
+			others++
+			if errs[i] == nil {
+				connected++
+			}
 		}
 	}
-	if len(r.bootstrap) > 0 && connected == 0 {
+	if others > 0 && connected == 0 {
 		return fmt.Errorf("routing: no bootstrap peer reachable: %w", errors.Join(errs...))
 	}
 	if connected > 0 {

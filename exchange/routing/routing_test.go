@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -42,7 +43,7 @@ type node struct {
 
 // newNode starts a node whose DHT keeps loopback addresses, with cfg's
 // other settings.
-func newNode(t *testing.T, cfg routing.Config) *node {
+func newNode(t testing.TB, cfg routing.Config) *node {
 	t.Helper()
 	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
@@ -77,10 +78,10 @@ func (n *node) info() peer.AddrInfo {
 }
 
 // put stores a random block of size bytes on n.
-func (n *node) put(t *testing.T, size int) block.Block {
+func (n *node) put(t testing.TB, size int) block.Block {
 	t.Helper()
 	data := make([]byte, size)
-	rand.Read(data)
+	_, _ = rand.Read(data)
 	b, err := block.New(rawV1, data)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +93,7 @@ func (n *node) put(t *testing.T, size int) block.Block {
 }
 
 // waitFor polls cond every 50ms until it holds, failing the test after 20s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	const every, limit = 50 * time.Millisecond, 20 * time.Second
 	for range int(limit / every) {
@@ -226,7 +227,7 @@ func TestFindThroughDHT(t *testing.T) {
 
 	t.Run("kubo holder", func(t *testing.T) {
 		data := make([]byte, 200_000) // one chunk: with raw leaves the root is the raw block
-		rand.Read(data)
+		_, _ = rand.Read(data)
 		c, err := kubo.Add(ctx, data, 1, true) // returns once the root is announced
 		if err != nil {
 			t.Fatal(err)
@@ -326,4 +327,80 @@ func TestDeferredProvide(t *testing.T) {
 		}
 		waitFor(t, "provider found after a reprovide", func() bool { return found(b.CID, n.host.ID()) })
 	})
+}
+
+// TestClosed checks a closed Router refuses work without blocking.
+func TestClosed(t *testing.T) {
+	n := newNode(t, routing.Config{})
+	b := n.put(t, 100)
+	if err := n.r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.r.Provide(t.Context(), b.CID); !errors.Is(err, routing.ErrClosed) {
+		t.Fatalf("Provide after Close: %v, want ErrClosed", err)
+	}
+	for ai := range n.r.FindProviders(t.Context(), b.CID, 1) {
+		t.Fatalf("closed router found %s", ai.ID)
+	}
+	if err := n.r.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// bsfsChain starts n bsfs nodes, each bootstrapped from the one before, and
+// waits until each link is in both LAN routing tables.
+func bsfsChain(tb testing.TB, n int) []*node {
+	tb.Helper()
+	nodes := []*node{newNode(tb, routing.Config{})}
+	for i := 1; i < n; i++ {
+		prev := nodes[i-1]
+		nd := newNode(tb, routing.Config{Bootstrap: []peer.AddrInfo{prev.info()}})
+		if err := nd.r.Bootstrap(tb.Context()); err != nil {
+			tb.Fatal(err)
+		}
+		waitFor(tb, "routing tables of the chain", func() bool {
+			return nd.r.InLANTable(prev.host.ID()) && prev.r.InLANTable(nd.host.ID())
+		})
+		nodes = append(nodes, nd)
+	}
+	return nodes
+}
+
+// BenchmarkFindProviders measures one provider lookup, from one end of a
+// chain of six bsfs nodes on loopback for a block the other end announced.
+func BenchmarkFindProviders(b *testing.B) {
+	nodes := bsfsChain(b, 6)
+	wanter, holder := nodes[0], nodes[len(nodes)-1]
+	const nblocks = 64
+	cids := make([]cid.Cid, nblocks)
+	for i := range cids {
+		cids[i] = holder.put(b, 100).CID
+		if err := holder.r.Provide(b.Context(), cids[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; b.Loop(); i++ {
+		found := false
+		for ai := range wanter.r.FindProviders(b.Context(), cids[i%nblocks], 1) {
+			found = ai.ID == holder.host.ID()
+		}
+		if !found {
+			b.Fatal("provider not found")
+		}
+	}
+}
+
+// BenchmarkProvide measures one announcement (a lookup of the closest peers
+// and a record sent to each) in a chain of six bsfs nodes on loopback.
+func BenchmarkProvide(b *testing.B) {
+	nodes := bsfsChain(b, 6)
+	holder := nodes[len(nodes)-1]
+	for b.Loop() {
+		b.StopTimer()
+		c := holder.put(b, 100).CID
+		b.StartTimer()
+		if err := holder.r.Provide(b.Context(), c); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
