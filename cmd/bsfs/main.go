@@ -67,6 +67,7 @@ repository directly, offline.`,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newInitCmd(), newIDCmd(), newDaemonCmd(), newBlockCmd(), newSwarmCmd(), newBitswapCmd())
+	root.AddCommand(newMountCmd())
 	return root
 }
 

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/spf13/cobra"
+
+	mountfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/repo"
+	"github.com/bsfs/bsfs/unixfs"
+)
+
+// mountedLine starts the line `bsfs mount` prints once the mount is ready.
+const mountedLine = "Mounted at "
+
+// defaultReadTimeout bounds each fetching file system operation. Readers
+// that can be interrupted (Ctrl-C) never need it; it is for those that
+// cannot, such as a file manager or an indexer walking the mount, which
+// would otherwise wait for content nobody has until the mount ends. Two
+// minutes outlast several rebroadcasts of a want, and each read of a large
+// file is bounded separately.
+const defaultReadTimeout = 2 * time.Minute
+
+// mountFlags are `bsfs mount`'s flags.
+type mountFlags struct {
+	node        daemonFlags // for the node it runs when no daemon does
+	readTimeout time.Duration
+	debug       bool
+}
+
+func newMountCmd() *cobra.Command {
+	var flags mountFlags
+	cmd := &cobra.Command{
+		Use:   "mount DIR",
+		Short: "Mount IPFS content at DIR, read-only (FUSE)",
+		Long: fmt.Sprintf(`Mount IPFS content at the existing directory DIR until SIGINT or SIGTERM,
+then unmount.
+
+  DIR/<cid>      the content: a UnixFS file's bytes, a directory with nested
+                 paths, a symlink; any other block as its bytes
+  DIR/raw/<cid>  the block itself
+  ls DIR         the roots this node added
+
+Blocks missing locally are fetched from peers as they are read; interrupting
+a reader (Ctrl-C) cancels its fetch. The extended attributes user.bsfs.cid and
+user.bsfs.local (the fraction of a file stored locally) show a fetch's
+progress, e.g. getfattr -d DIR/<cid>.
+
+When a daemon runs on the repository, the mount uses its node through the
+API. Otherwise it runs the node itself, with the daemon's flags, and prints
+the peer ID and listen addresses as the daemon does. It prints a line
+starting %q once mounted. A mount left behind by a killed process is
+removed first. As root the kernel is asked directly; otherwise FUSE's
+fusermount3 mounts.`, mountedLine),
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			nodeFlags := cmd.Flags().Changed("listen") || cmd.Flags().Changed("bitswap-protocols")
+			return runMount(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], flags, nodeFlags)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&flags.node.listen, "listen", nil, "when no daemon runs: multiaddr to listen on, instead of the config's Addresses.Swarm (repeatable)")
+	f.StringVar(&flags.node.protocols, "bitswap-protocols", "", "when no daemon runs: comma-separated Bitswap protocol IDs to speak, instead of the config's Bitswap.Protocols")
+	f.DurationVar(&flags.readTimeout, "read-timeout", defaultReadTimeout, "fail a file system operation waiting longer than this for blocks with EIO, logging the CID (0: wait until interrupted)")
+	f.BoolVar(&flags.debug, "debug", false, "log every FUSE request")
+	return cmd
+}
+
+// runMount mounts at dir until ctx ends or someone else unmounts dir.
+// nodeFlags says whether flags.node was set on the command line.
+func runMount(ctx context.Context, out, errOut io.Writer, dir string, flags mountFlags, nodeFlags bool) error {
+	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("mount point %s does not exist", dir)
+	} else if err == nil && !fi.IsDir() {
+		return fmt.Errorf("mount point %s is not a directory", dir)
+	}
+	cfg := mountfs.Config{
+		ReadTimeout: flags.readTimeout,
+		Logger:      slog.New(slog.NewTextHandler(errOut, nil)),
+		Debug:       flags.debug,
+	}
+	path, err := repo.DefaultPath()
+	if err != nil {
+		return err
+	}
+	if c, _ := dialDaemon(ctx, path); c != nil {
+		defer c.Close()
+		if nodeFlags {
+			return errors.New("a daemon runs on this repository: --listen and --bitswap-protocols apply only when the mount runs its own node")
+		}
+		fmt.Fprintf(out, "Using the daemon's node (API %s)\n", repo.APISocketPath(path))
+		blocks := apiBlocks{c}
+		cfg.UnixFS.Haser = blocks
+		if roots, ok := node(c).(mountfs.Roots); ok {
+			cfg.Roots = roots
+		}
+		return serveMount(ctx, out, dir, blocks, cfg)
+	}
+	r, err := repo.Open(path)
+	if err != nil {
+		if errors.Is(err, repo.ErrLocked) {
+			return fmt.Errorf("%w, and no daemon answers on %s", err, repo.APISocketPath(path))
+		}
+		return err
+	}
+	n, err := startNode(r, flags.node)
+	if err != nil {
+		return errors.Join(err, r.Close())
+	}
+	id := hostIdentity(n.host)
+	fmt.Fprintf(out, "PeerID: %s\n", id.ID)
+	for _, a := range id.Addrs {
+		fmt.Fprintf(out, "Swarm listening on %s\n", a)
+	}
+	cfg.UnixFS.Haser = r.Blockstore()
+	cfg.Roots = repoRoots{r}
+	err = serveMount(ctx, out, dir, n.ex, cfg)
+	return errors.Join(err, n.Close())
+}
+
+// serveMount mounts g at dir and unmounts when ctx ends.
+func serveMount(ctx context.Context, out io.Writer, dir string, g unixfs.BlockGetter, cfg mountfs.Config) error {
+	srv, err := mountfs.Mount(dir, g, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s%s\n", mountedLine, dir)
+	// Ends when the process does if a busy mount is only detached.
+	unmounted := make(chan struct{})
+	go func() {
+		srv.Wait()
+		close(unmounted)
+	}()
+	select {
+	case <-ctx.Done():
+		return srv.Unmount()
+	case <-unmounted:
+		fmt.Fprintf(out, "%s was unmounted\n", dir)
+		return nil
+	}
+}
+
+// repoRoots lists the roots recorded in the repository.
+type repoRoots struct{ r *repo.Repo }
+
+// Roots returns the roots `bsfs add` recorded.
+func (r repoRoots) Roots(context.Context) ([]cid.Cid, error) { return r.r.Roots() }

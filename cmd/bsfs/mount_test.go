@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	repopkg "github.com/bsfs/bsfs/repo"
+)
+
+// requireFUSE skips the test when FUSE is not available, or fails it under
+// BSFS_REQUIRE_FUSE=1.
+func requireFUSE(t *testing.T) {
+	t.Helper()
+	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err == nil {
+		f.Close()
+		return
+	}
+	if os.Getenv("BSFS_REQUIRE_FUSE") == "1" {
+		t.Fatalf("FUSE required (BSFS_REQUIRE_FUSE=1) but /dev/fuse: %v", err)
+	}
+	t.Skipf("FUSE unavailable (/dev/fuse: %v); set BSFS_REQUIRE_FUSE=1 to fail instead", err)
+}
+
+// startMount runs `bsfs mount dir args...` on repoPath and waits until it
+// has mounted. The test's cleanup kills it if the test did not stop it.
+func startMount(t *testing.T, repoPath, dir string, args ...string) *daemon {
+	t.Helper()
+	requireFUSE(t)
+	cmd := exec.Command(bsfsBin, append([]string{"mount", dir}, args...)...)
+	cmd.Env = append(os.Environ(), "BSFS_PATH="+repoPath)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &daemon{repo: repoPath, cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = m.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	mounted := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		ready := false
+		for sc.Scan() {
+			line := sc.Text()
+			if ready {
+				continue
+			}
+			if id, ok := strings.CutPrefix(line, "PeerID: "); ok {
+				m.id = id
+			}
+			if a, ok := strings.CutPrefix(line, "Swarm listening on "); ok {
+				m.addrs = append(m.addrs, a)
+			}
+			if strings.HasPrefix(line, mountedLine) {
+				ready = true
+				mounted <- true
+			}
+		}
+		m.err = cmd.Wait()
+		close(m.exited)
+		if !ready {
+			mounted <- false
+		}
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-m.exited:
+		default:
+			cmd.Process.Kill()
+			<-m.exited
+		}
+		if isMounted(t, dir) {
+			exec.Command("umount", "-l", dir).Run()
+		}
+	})
+	select {
+	case ok := <-mounted:
+		if !ok {
+			t.Fatalf("bsfs mount exited before mounting (%v); stderr: %s", m.err, m.stderr)
+		}
+	case <-time.After(readyTimeout):
+		t.Fatalf("bsfs mount not mounted within %s; stderr: %s", readyTimeout, m.stderr)
+	}
+	return m
+}
+
+// isMounted reports whether a mount sits at dir.
+func isMounted(t *testing.T, dir string) bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// stopMount stops a mount with sig and checks it exits 0 and unmounts.
+func stopMount(t *testing.T, m *daemon, dir string, sig os.Signal) {
+	t.Helper()
+	if code := m.stop(t, sig); code != 0 {
+		t.Errorf("bsfs mount exit code %d after %v; stderr: %s", code, sig, m.stderr)
+	}
+	if isMounted(t, dir) {
+		t.Errorf("%s still mounted after %v", dir, sig)
+	}
+}
+
+func readMount(t *testing.T, path string, want []byte) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %s: %q, want %q", path, got, want)
+	}
+}
+
+// TestMountThroughDaemon mounts the node of a running daemon: reads go
+// through its API, and interrupting a reader cancels the daemon's want.
+func TestMountThroughDaemon(t *testing.T) {
+	requireFUSE(t)
+	repo, dir := t.TempDir(), t.TempDir()
+	startDaemon(t, repo)
+	data := []byte("a block in the daemon's store, " + time.Now().String())
+	c := strings.TrimSpace(ok(t, repo, string(data), "block", "put"))
+
+	msg := fails(t, repo, "", "mount", dir, "--listen", "/ip4/127.0.0.1/tcp/0")
+	if !strings.Contains(msg, "daemon runs") {
+		t.Errorf("mount --listen with a daemon running: %q", msg)
+	}
+
+	m := startMount(t, repo, dir)
+	readMount(t, filepath.Join(dir, c), data)
+	readMount(t, filepath.Join(dir, "raw", c), data)
+	buf := make([]byte, 64)
+	k, err := syscall.Getxattr(filepath.Join(dir, c), "user.bsfs.local", buf)
+	if err != nil || string(buf[:k]) != "1" {
+		t.Errorf("user.bsfs.local: %q, %v; want 1", buf[:k], err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "not-a-cid")); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("stat of a name that is not a CID: %v, want ENOENT", err)
+	}
+
+	absent := absentCID(t, "nobody has this block, mounted")
+	cat := exec.Command("cat", filepath.Join(dir, absent.String()))
+	if err := cat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cat.Wait() }()
+	t.Cleanup(func() { cat.Process.Kill(); <-done })
+	waitWantlist(t, repo, []string{absent.String()})
+	if err := cat.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+	case <-time.After(stopTimeout):
+		t.Fatalf("cat still running %s after SIGINT", stopTimeout)
+	}
+	waitWantlist(t, repo, nil)
+
+	stopMount(t, m, dir, syscall.SIGINT)
+}
+
+// TestMountOwnNode mounts with no daemon running: the mount runs the node,
+// fetches over Bitswap, lists the repository's roots, and replaces the
+// mount a killed predecessor left behind.
+func TestMountOwnNode(t *testing.T) {
+	requireFUSE(t)
+	repoA, repoB, dir := t.TempDir(), t.TempDir(), t.TempDir()
+	startDaemon(t, repoA)
+	data := []byte("a block only A has, " + time.Now().String())
+	c := strings.TrimSpace(ok(t, repoA, string(data), "block", "put"))
+	root, err := cid.Decode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repopkg.Open(repoB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddRoot(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	msg := fails(t, repoB, "", "mount", filepath.Join(dir, "missing"))
+	if !strings.Contains(msg, "does not exist") {
+		t.Errorf("mount on a missing directory: %q", msg)
+	}
+
+	m := startMount(t, repoB, dir, "--listen", "/ip4/127.0.0.1/tcp/0")
+	ok(t, repoA, "", "swarm", "connect", m.tcpAddr(t))
+	readMount(t, filepath.Join(dir, c), data)
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 1 || ents[0].Name() != c || !ents[0].Type().IsRegular() {
+		t.Errorf("ls of the mount: %v, %v; want the one root %s, a file", ents, err, c)
+	}
+
+	// Killed, the mount leaves a dead mount point; the next mount removes it.
+	m.cmd.Process.Kill()
+	<-m.exited
+	if _, err := os.Stat(dir); !errors.Is(err, syscall.ENOTCONN) {
+		t.Fatalf("stat of the killed mount: %v, want ENOTCONN", err)
+	}
+	m = startMount(t, repoB, dir, "--listen", "/ip4/127.0.0.1/tcp/0")
+	if !strings.Contains(m.stderr.String(), "stale mount") {
+		t.Errorf("no message about the stale mount; stderr: %s", m.stderr)
+	}
+	readMount(t, filepath.Join(dir, c), data) // stored by the first mount's fetch
+	stopMount(t, m, dir, syscall.SIGTERM)
+}
+
+func TestMountHelp(t *testing.T) {
+	out := ok(t, t.TempDir(), "", "mount", "--help")
+	for _, want := range []string{"bsfs mount DIR", "--read-timeout", "--listen", "user.bsfs.local"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("mount --help lacks %q:\n%s", want, out)
+		}
+	}
+}
