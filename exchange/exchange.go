@@ -23,6 +23,7 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/decision"
 	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/exchange/session"
 	"github.com/bsfs/bsfs/exchange/wantmanager"
 )
 
@@ -47,7 +48,16 @@ type Config struct {
 	Network   network.Config
 	Wants     wantmanager.Config
 	Engine    decision.Config
+	Session   session.Config
+	// Providers, if set, is asked for providers of a block no connected
+	// peer has (after Session.ProviderDelay); the exchange connects to them.
+	Providers ProviderFinder
 	Logger    *slog.Logger
+}
+
+// ProviderFinder finds peers that provide a block: content routing.
+type ProviderFinder interface {
+	FindProviders(ctx context.Context, c cid.Cid, max int) <-chan peer.AddrInfo
 }
 
 // Stats are the exchange's counters, the figures of `ipfs bitswap stat`.
@@ -73,10 +83,14 @@ type Exchange struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu      sync.Mutex // guards the fields below
-	pending pendingWants
-	stats   Stats
-	closed  bool
+	sessionCfg session.Config
+	providers  ProviderFinder
+
+	mu       sync.Mutex // guards the fields below
+	pending  pendingWants
+	sessions map[*session.Session]struct{}
+	stats    Stats
+	closed   bool
 }
 
 // New starts an exchange on h over bs.
@@ -98,11 +112,20 @@ func New(h host.Host, bs Blockstore, cfg Config) (*Exchange, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Exchange{
-		bs:      bs,
-		log:     cfg.Logger,
-		ctx:     ctx,
-		cancel:  cancel,
-		pending: make(pendingWants),
+		bs:         bs,
+		log:        cfg.Logger,
+		ctx:        ctx,
+		cancel:     cancel,
+		pending:    make(pendingWants),
+		sessions:   make(map[*session.Session]struct{}),
+		sessionCfg: cfg.Session,
+		providers:  cfg.Providers,
+	}
+	if e.sessionCfg.Logger == nil {
+		e.sessionCfg.Logger = cfg.Logger
+	}
+	if e.providers != nil && e.sessionCfg.FindProviders == nil {
+		e.sessionCfg.FindProviders = e.findProviders
 	}
 	e.net = network.New(h, cfg.Network)
 	e.wm = wantmanager.New(e.net, cfg.Wants)
@@ -132,8 +155,13 @@ func (e *Exchange) Close() error {
 	}
 	e.closed = true
 	e.pending.closeAll()
+	sessions := e.sessions
+	e.sessions = map[*session.Session]struct{}{}
 	e.mu.Unlock()
 	e.cancel()
+	for s := range sessions {
+		s.Close()
+	}
 	err := errors.Join(e.net.Close(), e.wm.Close(), e.engine.Close())
 	return err
 }
@@ -142,7 +170,26 @@ func (e *Exchange) Close() error {
 // the peers. It returns when the block arrives or ctx ends (its error then
 // wraps ctx.Err()).
 func (e *Exchange) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error) {
-	ch, err := e.GetBlocks(ctx, []cid.Cid{c})
+	return getBlock(ctx, e, c)
+}
+
+// GetBlocks fetches cids and delivers each block once, in the order they
+// become available, on the returned channel, which is closed when all have
+// been delivered or ctx ends. Every CID is checked first: an unsupported or
+// oversized CID fails the whole call. Callers asking for the same CID at the
+// same time share one want; it is cancelled on the wire once no caller
+// waits for it. The call is a session of its own; use NewSession to share
+// what is learnt about peers across calls.
+func (e *Exchange) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+	return e.getBlocks(ctx, cids, nil)
+}
+
+type blockGetter interface {
+	GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error)
+}
+
+func getBlock(ctx context.Context, g blockGetter, c cid.Cid) (block.Block, error) {
+	ch, err := g.GetBlocks(ctx, []cid.Cid{c})
 	if err != nil {
 		return block.Block{}, err
 	}
@@ -155,13 +202,9 @@ func (e *Exchange) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error)
 	return block.Block{}, fmt.Errorf("get block %s: %w", c, ErrClosed)
 }
 
-// GetBlocks fetches cids and delivers each block once, in the order they
-// become available, on the returned channel, which is closed when all have
-// been delivered or ctx ends. Every CID is checked first: an unsupported or
-// oversized CID fails the whole call. Callers asking for the same CID at the
-// same time share one want; it is cancelled on the wire once no caller
-// waits for it.
-func (e *Exchange) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+// getBlocks serves a GetBlocks call; sess asks the peers for what is
+// missing (nil: a session just for this call).
+func (e *Exchange) getBlocks(ctx context.Context, cids []cid.Cid, sess *session.Session) (<-chan block.Block, error) {
 	for _, c := range cids {
 		if err := block.CheckCID(c); err != nil {
 			return nil, fmt.Errorf("get block %s: %w", c, err)
@@ -181,13 +224,13 @@ func (e *Exchange) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.
 	e.mu.Unlock()
 
 	out := make(chan block.Block)
-	go e.serveSubscription(ctx, sub, out)
+	go e.serveSubscription(ctx, sub, sess, out)
 	return out, nil
 }
 
-func (e *Exchange) serveSubscription(ctx context.Context, sub *subscription, out chan<- block.Block) {
+func (e *Exchange) serveSubscription(ctx context.Context, sub *subscription, sess *session.Session, out chan<- block.Block) {
 	defer close(out)
-	defer e.unsubscribe(sub)
+	defer e.unsubscribe(sub, sess)
 
 	var missing []cid.Cid
 	localHits := 0
@@ -215,7 +258,15 @@ func (e *Exchange) serveSubscription(ctx context.Context, sub *subscription, out
 		}
 	}
 	if len(missing) > 0 {
-		e.wm.Want(missing)
+		if sess == nil {
+			s := e.newSession(ctx)
+			if s == nil {
+				return // closed
+			}
+			defer e.closeSession(s)
+			sess = s
+		}
+		sess.Want(missing)
 	}
 	for n := localHits; n < len(sub.cids); n++ {
 		select {
@@ -244,7 +295,7 @@ func (e *Exchange) local(ctx context.Context, c cid.Cid) (block.Block, error) {
 
 // unsubscribe removes sub's interest; wants nobody waits for any more are
 // cancelled on the wire.
-func (e *Exchange) unsubscribe(sub *subscription) {
+func (e *Exchange) unsubscribe(sub *subscription, sess *session.Session) {
 	e.mu.Lock()
 	var orphaned []cid.Cid
 	for _, c := range sub.cids {
@@ -255,6 +306,9 @@ func (e *Exchange) unsubscribe(sub *subscription) {
 	e.mu.Unlock()
 	if len(orphaned) > 0 {
 		e.wm.Cancel(orphaned)
+	}
+	if sess != nil {
+		sess.Cancel(sub.cids)
 	}
 }
 

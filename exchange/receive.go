@@ -8,6 +8,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/session"
 )
 
 // receiver adapts the Exchange to network.Receiver.
@@ -20,18 +21,36 @@ func (r receiver) ReceiveMessage(ctx context.Context, p peer.ID, m *message.Mess
 func (r receiver) PeerConnected(p peer.ID) {
 	r.e.engine.PeerConnected(p)
 	r.e.wm.PeerConnected(p)
+	r.e.eachSession(func(s *session.Session) { s.PeerConnected(p) })
 }
 
 func (r receiver) PeerDisconnected(p peer.ID) {
 	r.e.wm.PeerDisconnected(p)
 	r.e.engine.PeerDisconnected(p)
+	r.e.eachSession(func(s *session.Session) { s.PeerDisconnected(p) })
 }
 
-// receive handles one message from p: blocks first (they may satisfy our
-// wants and wants of other peers), then p's wantlist changes.
+// receive handles one message from p: blocks are stored and delivered
+// first (they may satisfy our wants and wants of other peers), then the
+// sessions hear what p has, then p's wantlist changes are applied.
 func (e *Exchange) receive(ctx context.Context, p peer.ID, m *message.Message) {
 	if len(m.Blocks) > 0 {
 		e.receiveBlocks(ctx, p, m.Blocks)
+	}
+	if len(m.Blocks) > 0 || len(m.Presences) > 0 {
+		blocks := make([]cid.Cid, len(m.Blocks))
+		for i, b := range m.Blocks {
+			blocks[i] = b.CID
+		}
+		var haves, dontHaves []cid.Cid
+		for _, pr := range m.Presences {
+			if pr.Type == message.Have {
+				haves = append(haves, pr.CID)
+			} else if pr.Type == message.DontHave {
+				dontHaves = append(dontHaves, pr.CID)
+			}
+		}
+		e.eachSession(func(s *session.Session) { s.Received(p, blocks, haves, dontHaves) })
 	}
 	if len(m.Wants) > 0 || m.Full {
 		e.engine.MessageReceived(ctx, p, m)

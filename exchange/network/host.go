@@ -19,14 +19,15 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 )
 
-// Per-protocol resource limits for Bitswap streams. A peer needs one stream
-// each way in normal operation (boxo and bsfs both reuse a stream for many
-// messages); the headroom covers reconnects and stream churn. Memory bounds
-// the buffered messages: a few maximum-size messages in flight.
+// Per-protocol resource limits for Bitswap streams. bsfs reuses one stream
+// for many messages, but Kubo's server opens a stream for every message it
+// sends, and a slow reader has many open at once: a refused stream loses the
+// blocks in it (Kubo counts them sent and forgets the want), so the per-peer
+// inbound limit is generous. Memory bounds the buffered messages.
 const (
-	protocolStreams        = 4096
-	protocolPeerStreams    = 32
-	protocolPeerStreamsDir = 16
+	protocolStreams        = 8192
+	protocolPeerStreams    = 288
+	protocolPeerStreamsDir = 256
 	protocolMemory         = 256 << 20
 	protocolPeerMemory     = 64 << 20
 )

@@ -19,6 +19,9 @@ type entry struct {
 	c        cid.Cid
 	priority int32
 	t        message.WantType
+	// sendDontHave asks the peer to say DONT_HAVE rather than stay silent:
+	// set for wants aimed at chosen peers, not for broadcasts.
+	sendDontHave bool
 }
 
 // MessageQueue batches wantlist changes for one peer and sends them from its
@@ -66,18 +69,18 @@ func (q *MessageQueue) signal() {
 
 // add records a want for the peer. A want-have already sent is upgraded by
 // sending the entry again as want-block.
-func (q *MessageQueue) add(k string, c cid.Cid, priority int32, t message.WantType) {
+func (q *MessageQueue) add(k string, c cid.Cid, priority int32, t message.WantType, sendDontHave bool) {
 	q.mu.Lock()
 	old, ok := q.wanted[k]
 	switch {
 	case !ok:
-		q.wanted[k] = entry{c: c, priority: priority, t: t}
+		q.wanted[k] = entry{c: c, priority: priority, t: t, sendDontHave: sendDontHave}
 		delete(q.cancels, k)
 		if _, sent := q.sent[k]; !sent {
 			q.backlog = append(q.backlog, k)
 		}
 	case old.t == message.WantHave && t == message.WantBlock:
-		q.wanted[k] = entry{c: c, priority: priority, t: t}
+		q.wanted[k] = entry{c: c, priority: priority, t: t, sendDontHave: sendDontHave || old.sendDontHave}
 		if _, sent := q.sent[k]; sent {
 			delete(q.sent, k)
 			q.backlog = append(q.backlog, k)
@@ -88,6 +91,20 @@ func (q *MessageQueue) add(k string, c cid.Cid, priority int32, t message.WantTy
 	}
 	q.mu.Unlock()
 	q.signal()
+}
+
+// resend sends a want already sent again in the next message.
+func (q *MessageQueue) resend(k string) {
+	q.mu.Lock()
+	_, sent := q.sent[k]
+	if sent {
+		delete(q.sent, k)
+		q.backlog = append(q.backlog, k)
+	}
+	q.mu.Unlock()
+	if sent {
+		q.signal()
+	}
 }
 
 func (q *MessageQueue) cancel(k string, c cid.Cid) {
@@ -229,7 +246,7 @@ func (q *MessageQueue) failed(err error) {
 }
 
 func wantEntry(e entry) message.Entry {
-	return message.Entry{CID: e.c, Priority: e.priority, WantType: e.t, SendDontHave: e.t == message.WantHave}
+	return message.Entry{CID: e.c, Priority: e.priority, WantType: e.t, SendDontHave: e.sendDontHave}
 }
 
 func sortWants(ws []*want) {

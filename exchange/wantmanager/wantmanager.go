@@ -132,7 +132,9 @@ func New(net Network, cfg Config) *WantManager {
 
 // Want asks for cids with want-block. With no peers the wants go to every
 // connected peer (and to peers that connect later); otherwise only to the
-// given peers. Wanting a CID already wanted widens its scope.
+// given peers, which are asked to answer DONT_HAVE if they lack a block.
+// Naming a peer already sent want-block for a CID sends it again (a peer
+// may drop a want, e.g. when its send failed). Wanting a CID already wanted widens its scope.
 func (wm *WantManager) Want(cids []cid.Cid, peers ...peer.ID) {
 	wm.want(cids, message.WantBlock, peers)
 }
@@ -162,13 +164,23 @@ func (wm *WantManager) want(cids []cid.Cid, t message.WantType, peers []peer.ID)
 			wm.wants[k] = w
 		}
 		if w.broadcast {
+			// Everyone has want-block already; naming peers asks them again
+			// (a peer may have answered a want-block with HAVE when it
+			// raced with an upgrade from want-have).
+			if t == message.WantBlock {
+				for _, p := range peers {
+					if q := wm.queues[p]; q != nil {
+						q.resend(k)
+					}
+				}
+			}
 			continue
 		}
 		if len(peers) == 0 {
 			w.broadcast = true
 			w.peers = nil
 			for _, q := range wm.queues {
-				q.add(k, w.c, w.priority, message.WantBlock)
+				q.add(k, w.c, w.priority, message.WantBlock, false)
 			}
 			continue
 		}
@@ -177,11 +189,14 @@ func (wm *WantManager) want(cids []cid.Cid, t message.WantType, peers []peer.ID)
 		}
 		for _, p := range peers {
 			if old, ok := w.peers[p]; ok && old == message.WantBlock {
+				if q := wm.queues[p]; q != nil && t == message.WantBlock {
+					q.resend(k) // asked again: the peer may have dropped it
+				}
 				continue
 			}
 			w.peers[p] = t
 			if q := wm.queues[p]; q != nil {
-				q.add(k, w.c, w.priority, t)
+				q.add(k, w.c, w.priority, t, true)
 			}
 		}
 	}
@@ -246,7 +261,7 @@ func (wm *WantManager) PeerConnected(p peer.ID) {
 	sortWants(ws)
 	for _, w := range ws {
 		t, _ := w.typeFor(p)
-		q.add(w.c.KeyString(), w.c, w.priority, t)
+		q.add(w.c.KeyString(), w.c, w.priority, t, !w.broadcast)
 	}
 	wm.queues[p] = q
 	wm.wg.Add(1)

@@ -1,0 +1,110 @@
+package exchange
+
+import (
+	"context"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	lnet "github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange/session"
+)
+
+// Session is a group of related fetches (one file, one `get`): it learns
+// which peers have the blocks and asks them rather than everyone.
+type Session struct {
+	e *Exchange
+	s *session.Session
+}
+
+// NewSession starts a session that lasts until ctx ends or Close.
+func (e *Exchange) NewSession(ctx context.Context) *Session {
+	return &Session{e: e, s: e.newSession(ctx)}
+}
+
+// GetBlock is Exchange.GetBlock within the session.
+func (s *Session) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error) {
+	return getBlock(ctx, s, c)
+}
+
+// GetBlocks is Exchange.GetBlocks within the session.
+func (s *Session) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+	if s.s == nil {
+		return nil, ErrClosed
+	}
+	return s.e.getBlocks(ctx, cids, s.s)
+}
+
+// Stats returns what the session learned of its peers.
+func (s *Session) Stats() session.Stats {
+	if s.s == nil {
+		return session.Stats{}
+	}
+	return s.s.Stats()
+}
+
+// Close ends the session.
+func (s *Session) Close() {
+	if s.s != nil {
+		s.e.closeSession(s.s)
+	}
+}
+
+// newSession starts a session and registers it for the events it follows;
+// nil once the exchange is closed.
+func (e *Exchange) newSession(ctx context.Context) *session.Session {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	s := session.New(ctx, e.wm, e.net, e.sessionCfg)
+	e.sessions[s] = struct{}{}
+	return s
+}
+
+func (e *Exchange) closeSession(s *session.Session) {
+	e.mu.Lock()
+	delete(e.sessions, s)
+	e.mu.Unlock()
+	s.Close()
+}
+
+// eachSession calls f for every live session.
+func (e *Exchange) eachSession(f func(*session.Session)) {
+	e.mu.Lock()
+	ss := make([]*session.Session, 0, len(e.sessions))
+	for s := range e.sessions {
+		ss = append(ss, s)
+	}
+	e.mu.Unlock()
+	for _, s := range ss {
+		f(s)
+	}
+}
+
+// providerConnectTimeout bounds dialling one provider.
+const providerConnectTimeout = 10 * time.Second
+
+// maxProviders is how many providers one search connects to.
+const maxProviders = 8
+
+// findProviders asks content routing for providers of c and connects to
+// them; sessions then ask them as new peers.
+func (e *Exchange) findProviders(ctx context.Context, c cid.Cid) {
+	for ai := range e.providers.FindProviders(ctx, c, maxProviders) {
+		h := e.net.Host()
+		if ai.ID == h.ID() || h.Network().Connectedness(ai.ID) == lnet.Connected {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, providerConnectTimeout)
+		err := e.net.Connect(cctx, ai)
+		cancel()
+		if err != nil {
+			e.log.Debug("bitswap: connect to provider failed", "cid", c, "peer", ai.ID, "err", err)
+			continue
+		}
+		e.log.Info("bitswap: connected to provider", "cid", c, "peer", ai.ID)
+	}
+}

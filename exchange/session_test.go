@@ -1,0 +1,147 @@
+package exchange_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/exchange/session"
+)
+
+// newNodeWith is newNode with an exchange configuration.
+func newNodeWith(t testing.TB, cfg exchange.Config) *testNode {
+	t.Helper()
+	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := exchange.New(h, bs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ex.Close()
+		h.Close()
+		bs.Close()
+	})
+	return &testNode{host: h, bs: bs, ex: ex}
+}
+
+// seed gives every server the same n blocks and returns their CIDs.
+func seed(t testing.TB, servers []*testNode, n, size int) []cid.Cid {
+	cids := make([]cid.Cid, 0, n)
+	for range n {
+		b, err := block.New(rawV1, randomBytes(t, size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range servers {
+			if err := s.bs.Put(context.Background(), b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cids = append(cids, b.CID)
+	}
+	return cids
+}
+
+// fetchWith fetches cids through a session of a fresh client connected to
+// every server, and returns the client's stats and its session's.
+func fetchWith(t *testing.T, servers []*testNode, cids []cid.Cid, cfg session.Config) (exchange.Stats, session.Stats) {
+	t.Helper()
+	client := newNodeWith(t, exchange.Config{Session: cfg})
+	for _, s := range servers {
+		connect(t, client, s)
+	}
+	waitFor(t, "peers connected", func() bool { return len(client.host.Network().Peers()) == len(servers) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sess := client.ex.NewSession(ctx)
+	defer sess.Close()
+	ch, err := sess.GetBlocks(ctx, cids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for range ch {
+		got++
+	}
+	if got != len(cids) {
+		t.Fatalf("fetched %d of %d blocks", got, len(cids))
+	}
+	// Let copies still on the wire arrive, so they are counted.
+	time.Sleep(200 * time.Millisecond)
+	return client.ex.Stats(), sess.Stats()
+}
+
+// TestSessionFewerDuplicates fetches the same blocks from three peers that
+// all have them, once with a session and once broadcasting want-block to
+// everyone: the session must receive fewer duplicates, and pull from more
+// than one peer.
+func TestSessionFewerDuplicates(t *testing.T) {
+	servers := []*testNode{newNode(t), newNode(t), newNode(t)}
+	cids := seed(t, servers, 300, 16<<10)
+
+	bst, _ := fetchWith(t, servers, cids, session.Config{BroadcastOnly: true})
+	sst, sess := fetchWith(t, servers, cids, session.Config{})
+	t.Logf("%d blocks from 3 peers: broadcast %d duplicates (%d bytes), session %d duplicates (%d bytes)",
+		len(cids), bst.DupBlksReceived, bst.DupDataReceived, sst.DupBlksReceived, sst.DupDataReceived)
+	for _, p := range sess.Peers {
+		t.Logf("session peer %s: %d blocks, %d HAVEs, %d DONT_HAVEs, latency %v", p.Peer, p.Blocks, p.Haves, p.DontHaves, p.Latency)
+	}
+	if sst.DupBlksReceived >= bst.DupBlksReceived {
+		t.Fatalf("session received %d duplicates, broadcast %d: want fewer", sst.DupBlksReceived, bst.DupBlksReceived)
+	}
+	contributors := 0
+	for _, p := range sess.Peers {
+		if p.Blocks > 0 {
+			contributors++
+		}
+	}
+	if contributors < 2 {
+		t.Fatalf("blocks came from %d peer(s), want the fetch spread over several", contributors)
+	}
+}
+
+// TestSessionFallsBack: when the session's peers do not have a block, it is
+// found at a peer that connects later.
+func TestSessionFallsBack(t *testing.T) {
+	client, member, other := newNode(t), newNode(t), newNode(t)
+	first := seed(t, []*testNode{member}, 1, 1000)
+	late := seed(t, []*testNode{other}, 1, 2000)
+	connect(t, client, member)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sess := client.ex.NewSession(ctx)
+	defer sess.Close()
+	if _, err := sess.GetBlock(ctx, first[0]); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := sess.GetBlock(ctx, late[0])
+		done <- err
+	}()
+	waitFor(t, "member refuses", func() bool {
+		for _, p := range sess.Stats().Peers {
+			if p.Peer == member.host.ID() && p.DontHaves > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	connect(t, client, other)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
