@@ -1,0 +1,250 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// call is one request the session made of the want manager.
+type call struct {
+	have  bool // want-have, else want-block
+	cids  []cid.Cid
+	peers []peer.ID // nil: broadcast
+}
+
+// recorder stands in for the want manager and the network's peer list.
+type recorder struct {
+	mu    sync.Mutex
+	calls []call
+	peers []peer.ID
+}
+
+func (r *recorder) Want(cids []cid.Cid, peers ...peer.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, call{cids: cids, peers: peers})
+}
+
+func (r *recorder) WantHave(cids []cid.Cid, peers ...peer.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, call{have: true, cids: cids, peers: peers})
+}
+
+func (r *recorder) Peers() []peer.ID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.peers)
+}
+
+// take returns the calls made since the last take.
+func (r *recorder) take() []call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.calls
+	r.calls = nil
+	return out
+}
+
+// blocksAsked counts want-block CIDs sent to p (broadcasts excluded).
+func blocksAsked(calls []call, p peer.ID) int {
+	n := 0
+	for _, c := range calls {
+		if !c.have && slices.Contains(c.peers, p) {
+			n += len(c.cids)
+		}
+	}
+	return n
+}
+
+func broadcasts(calls []call) int {
+	n := 0
+	for _, c := range calls {
+		if !c.have && c.peers == nil {
+			n += len(c.cids)
+		}
+	}
+	return n
+}
+
+func cids(n int) []cid.Cid {
+	out := make([]cid.Cid, n)
+	for i := range out {
+		c, err := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}.Sum(fmt.Appendf(nil, "%d", i))
+		if err != nil {
+			panic(err)
+		}
+		out[i] = c
+	}
+	return out
+}
+
+const a, b, c = peer.ID("a"), peer.ID("b"), peer.ID("c")
+
+func newTest(t *testing.T, cfg Config, peers ...peer.ID) (*Session, *recorder) {
+	r := &recorder{peers: peers}
+	s := New(context.Background(), r, r, cfg)
+	t.Cleanup(s.Close)
+	return s, r
+}
+
+func TestAsksEveryoneThenOnePeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, r := newTest(t, Config{}, a, b, c)
+		ws := cids(3)
+		s.Want(ws)
+		synctest.Wait()
+		calls := r.take()
+		if len(calls) != 1 || !calls[0].have || len(calls[0].peers) != 3 || len(calls[0].cids) != 3 {
+			t.Fatalf("first calls %+v: want one want-have of 3 CIDs to 3 peers", calls)
+		}
+		s.Received(a, nil, ws, nil)
+		s.Received(b, nil, ws, nil)
+		synctest.Wait()
+		calls = r.take()
+		if blocksAsked(calls, a) != 3 || blocksAsked(calls, b) != 0 {
+			t.Fatalf("calls %+v: want the 3 blocks asked of a only", calls)
+		}
+		s.Received(a, ws, nil, nil)
+		synctest.Wait()
+		if st := s.Stats(); st.Wants != 0 || len(st.Peers) != 2 || st.Peers[0].Peer != a || st.Peers[0].Blocks != 3 {
+			t.Fatalf("stats %+v", st)
+		}
+		// Members known: a new want goes as want-block to one member and as
+		// want-have to the other, with no broadcast.
+		more := cids(4)[3:]
+		s.Want(more)
+		synctest.Wait()
+		calls = r.take()
+		if blocksAsked(calls, a)+blocksAsked(calls, b) != 1 || broadcasts(calls) != 0 {
+			t.Fatalf("calls %+v: want one targeted want-block", calls)
+		}
+	})
+}
+
+func TestWindowSpreadsOverPeers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, r := newTest(t, Config{PeerWindow: 8}, a, b)
+		ws := cids(20)
+		s.Want(ws)
+		s.Received(a, nil, ws, nil)
+		s.Received(b, nil, ws, nil)
+		synctest.Wait()
+		calls := r.take()
+		if blocksAsked(calls, a) != 8 || blocksAsked(calls, b) != 8 {
+			t.Fatalf("asked a %d, b %d; want 8 each (window)", blocksAsked(calls, a), blocksAsked(calls, b))
+		}
+		// Four blocks from a free room for four more.
+		var got []cid.Cid
+		for _, call := range calls {
+			if !call.have && slices.Contains(call.peers, a) {
+				got = append(got, call.cids...)
+			}
+		}
+		s.Received(a, got[:4], nil, nil)
+		synctest.Wait()
+		if n := blocksAsked(r.take(), a); n != 4 {
+			t.Fatalf("after 4 blocks, a was asked %d more; want 4", n)
+		}
+	})
+}
+
+func TestDontHaveMovesAndBroadcasts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, r := newTest(t, Config{}, a, b)
+		ws := cids(1)
+		s.Want(ws)
+		s.Received(a, nil, ws, nil)
+		s.Received(b, nil, ws, nil)
+		synctest.Wait()
+		r.take()
+		s.Received(a, nil, nil, ws) // a was asked and refuses
+		synctest.Wait()
+		if n := blocksAsked(r.take(), b); n != 1 {
+			t.Fatalf("after a's DONT_HAVE, b asked %d; want 1", n)
+		}
+		s.Received(b, nil, nil, ws)
+		synctest.Wait()
+		if n := broadcasts(r.take()); n != 1 {
+			t.Fatalf("after everyone's DONT_HAVE, %d broadcasts; want 1", n)
+		}
+	})
+}
+
+func TestTimeoutAsksAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, r := newTest(t, Config{BlockTimeout: time.Second}, a)
+		ws := cids(1)
+		s.Want(ws)
+		s.Received(a, nil, ws, nil)
+		synctest.Wait()
+		r.take()
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		if n := blocksAsked(r.take(), a); n != 1 {
+			t.Fatalf("after the time-out a was asked %d times; want once more", n)
+		}
+		if s.Stats().Retargets != 1 {
+			t.Fatalf("retargets %d, want 1", s.Stats().Retargets)
+		}
+	})
+}
+
+func TestNoPeersBroadcastsAndSearches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		searched := 0
+		cfg := Config{
+			BroadcastDelay: time.Second,
+			ProviderDelay:  2 * time.Second,
+			FindProviders:  func(context.Context, cid.Cid) { mu.Lock(); searched++; mu.Unlock() },
+		}
+		s, r := newTest(t, cfg)
+		s.Want(cids(2))
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		if n := broadcasts(r.take()); n != 2 {
+			t.Fatalf("%d broadcasts after the delay; want 2", n)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if searched != 2 {
+			t.Fatalf("%d provider searches; want one a CID", searched)
+		}
+		// A peer that connects is asked about what nobody has.
+		s.PeerConnected(a)
+		synctest.Wait()
+		if calls := r.take(); len(calls) != 0 {
+			t.Fatalf("broadcast wants re-asked of a new peer: %+v", calls)
+		}
+	})
+}
+
+func TestPeerLeavesAfterDontHaves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, _ := newTest(t, Config{MaxDontHaves: 3}, a, b)
+		ws := cids(4)
+		s.Want(ws)
+		s.Received(a, nil, ws[:1], nil) // a joins
+		s.Received(b, nil, ws, nil)
+		synctest.Wait()
+		s.Received(a, nil, nil, ws[1:])
+		synctest.Wait()
+		for _, p := range s.Stats().Peers {
+			if p.Peer == a {
+				t.Fatalf("a still a member after 3 DONT_HAVEs in a row: %+v", p)
+			}
+		}
+	})
+}
