@@ -2,6 +2,7 @@ package exchange_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +91,49 @@ func BenchmarkFetch64MiBFromKubo(b *testing.B) {
 		connectKubo(ctx, b, client, kubo)
 		b.StartTimer()
 		fetchAll(b, client, cids)
+	}
+}
+
+// BenchmarkSessionPeers fetches 8 MiB (128 blocks of 64 KiB) with a session
+// from 1, 2 and 3 peers that all have it, and reports the duplicate blocks
+// received per fetch: they must not rise as peers are added.
+func BenchmarkSessionPeers(b *testing.B) {
+	for _, n := range []int{1, 2, 3} {
+		b.Run(fmt.Sprintf("peers=%d", n), func(b *testing.B) {
+			servers := make([]*testNode, n)
+			for i := range servers {
+				servers[i] = newNode(b)
+			}
+			cids := seed(b, servers, 128, 64<<10)
+			b.SetBytes(128 * 64 << 10)
+			var dups uint64
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				client := newNode(b)
+				for _, s := range servers {
+					connect(b, client, s)
+				}
+				sess := client.ex.NewSession(context.Background())
+				b.StartTimer()
+				ch, err := sess.GetBlocks(context.Background(), cids)
+				if err != nil {
+					b.Fatal(err)
+				}
+				got := 0
+				for range ch {
+					got++
+				}
+				b.StopTimer()
+				if got != len(cids) {
+					b.Fatalf("fetched %d of %d", got, len(cids))
+				}
+				time.Sleep(100 * time.Millisecond) // let copies in flight land
+				dups += client.ex.Stats().DupBlksReceived
+				sess.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(dups)/float64(b.N), "dups/op")
+		})
 	}
 }
