@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,8 +37,19 @@ const (
 	pathSwarmConn   = "/v0/swarm/connect"
 	pathSwarmPeers  = "/v0/swarm/peers"
 	pathWantlist    = "/v0/bitswap/wantlist"
+	pathBlocksGet   = "/v0/blocks/get"
+	pathBlocksPut   = "/v0/blocks/put"
+	pathRoots       = "/v0/roots"
+	pathRootsAdd    = "/v0/roots/add"
 	apiProbeTimeout = 2 * time.Second
+	// maxBlocksGet bounds the CIDs of one blocks/get request.
+	maxBlocksGet = 4096
 )
+
+// blocks/get takes CIDs, one a line, as its body and answers with a stream
+// of frames, one a block as it arrives; blocks/put takes such a stream and
+// answers with the count of blocks stored. A frame is the uvarint length of
+// the binary CID, the CID, the uvarint length of the data, the data.
 
 // newAPIHandler serves n on the local API.
 func newAPIHandler(n node) http.Handler {
@@ -128,19 +141,162 @@ func newAPIHandler(n node) http.Handler {
 		}
 		writeJSON(w, peers)
 	})
+	mux.HandleFunc("POST "+pathBlocksGet, func(w http.ResponseWriter, r *http.Request) {
+		cids, err := readCIDList(http.MaxBytesReader(w, r.Body, maxBlocksGet*(2*block.MaxCIDSize+2)))
+		if err != nil {
+			writeError(w, badRequest(err))
+			return
+		}
+		// The request's context ends when the client goes away or the
+		// handler returns, which cancels the wants.
+		ch, err := n.GetBlocks(r.Context(), cids)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		rc := http.NewResponseController(w)
+		for b := range ch {
+			if err := writeFrame(w, b); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("POST "+pathBlocksPut, func(w http.ResponseWriter, r *http.Request) {
+		bw, err := n.BlockWriter(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		br := bufio.NewReaderSize(r.Body, 1<<20)
+		count := 0
+		for {
+			b, err := readFrame(br)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err == nil {
+				err = bw.Put(r.Context(), b)
+			} else {
+				err = badRequest(err)
+			}
+			if err != nil {
+				writeError(w, errors.Join(err, bw.Close()))
+				return
+			}
+			count++
+		}
+		if err := bw.Close(); err != nil {
+			writeError(w, err)
+			return
+		}
+		io.WriteString(w, strconv.Itoa(count))
+	})
+	mux.HandleFunc("POST "+pathRootsAdd, func(w http.ResponseWriter, r *http.Request) {
+		c, ok := cidArg(w, r)
+		if !ok {
+			return
+		}
+		if err := n.AddRoot(r.Context(), c); err != nil {
+			writeError(w, err)
+		}
+	})
+	mux.HandleFunc("GET "+pathRoots, func(w http.ResponseWriter, r *http.Request) {
+		roots, err := n.Roots(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, cidStrings(roots))
+	})
 	mux.HandleFunc("GET "+pathWantlist, func(w http.ResponseWriter, r *http.Request) {
 		wants, err := n.Wantlist(r.Context())
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		out := make([]string, len(wants))
-		for i, c := range wants {
-			out[i] = c.String()
-		}
-		writeJSON(w, out)
+		writeJSON(w, cidStrings(wants))
 	})
 	return mux
+}
+
+func cidStrings(cids []cid.Cid) []string {
+	out := make([]string, len(cids))
+	for i, c := range cids {
+		out[i] = c.String()
+	}
+	return out
+}
+
+// readCIDList reads CIDs, one a line, at most maxBlocksGet of them.
+func readCIDList(r io.Reader) ([]cid.Cid, error) {
+	var out []cid.Cid
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		if len(out) == maxBlocksGet {
+			return nil, fmt.Errorf("more than %d CIDs", maxBlocksGet)
+		}
+		c, err := cid.Decode(line)
+		if err != nil {
+			return nil, fmt.Errorf("invalid CID %q: %w", line, err)
+		}
+		out = append(out, c)
+	}
+	return out, sc.Err()
+}
+
+// writeFrame writes b as one frame.
+func writeFrame(w io.Writer, b block.Block) error {
+	hdr := binary.AppendUvarint(nil, uint64(b.CID.ByteLen()))
+	hdr = append(hdr, b.CID.Bytes()...)
+	hdr = binary.AppendUvarint(hdr, uint64(len(b.Data)))
+	if _, err := w.Write(hdr); err != nil {
+		return err
+	}
+	_, err := w.Write(b.Data)
+	return err
+}
+
+// readFrame reads one frame and checks the data against the CID. A stream
+// that ends between frames is io.EOF.
+func readFrame(r *bufio.Reader) (block.Block, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return block.Block{}, io.EOF
+		}
+		return block.Block{}, fmt.Errorf("block frame: %w", err)
+	}
+	if n == 0 || n > block.MaxCIDSize {
+		return block.Block{}, fmt.Errorf("block frame: CID of %d bytes", n)
+	}
+	cb := make([]byte, n)
+	if _, err := io.ReadFull(r, cb); err != nil {
+		return block.Block{}, fmt.Errorf("block frame: %w", io.ErrUnexpectedEOF)
+	}
+	c, err := cid.Cast(cb)
+	if err != nil {
+		return block.Block{}, fmt.Errorf("block frame: %w", err)
+	}
+	m, err := binary.ReadUvarint(r)
+	if err != nil {
+		return block.Block{}, fmt.Errorf("block frame: %w", io.ErrUnexpectedEOF)
+	}
+	if m > block.MaxSize {
+		return block.Block{}, fmt.Errorf("%w: frame of %d bytes", block.ErrTooLarge, m)
+	}
+	data := make([]byte, m)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return block.Block{}, fmt.Errorf("block frame: %w", io.ErrUnexpectedEOF)
+	}
+	return block.Verified(c, data)
 }
 
 // errBadRequest marks errors in what the client sent.
@@ -239,9 +395,9 @@ func newAPIClient(socket string) *apiClient {
 	return &apiClient{http: &http.Client{Transport: tr}}
 }
 
-// do sends a request and returns the body of a 2xx answer; other answers
-// become an *apiError.
-func (c *apiClient) do(ctx context.Context, method, path, query string, body io.Reader) ([]byte, error) {
+// open sends a request and returns a 2xx answer, whose body the caller
+// closes; other answers become an *apiError.
+func (c *apiClient) open(ctx context.Context, method, path, query string, body io.Reader) (*http.Response, error) {
 	target := "http://bsfs" + path
 	if query != "" {
 		target += "?" + query
@@ -257,6 +413,25 @@ func (c *apiClient) do(ctx context.Context, method, path, query string, body io.
 		}
 		return nil, fmt.Errorf("daemon API: %w", err)
 	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		msg := strings.TrimSpace(string(data))
+		if msg == "" {
+			msg = resp.Status
+		}
+		return nil, &apiError{status: resp.StatusCode, msg: msg}
+	}
+	return resp, nil
+}
+
+// do sends a request and returns the body of a 2xx answer; other answers
+// become an *apiError.
+func (c *apiClient) do(ctx context.Context, method, path, query string, body io.Reader) ([]byte, error) {
+	resp, err := c.open(ctx, method, path, query, body)
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, block.MaxSize+1))
 	if err != nil {
@@ -264,13 +439,6 @@ func (c *apiClient) do(ctx context.Context, method, path, query string, body io.
 			return nil, ctxErr
 		}
 		return nil, fmt.Errorf("daemon API: %w", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		msg := strings.TrimSpace(string(data))
-		if msg == "" {
-			msg = resp.Status
-		}
-		return nil, &apiError{status: resp.StatusCode, msg: msg}
 	}
 	return data, nil
 }
@@ -334,19 +502,115 @@ func (c *apiClient) Peers(ctx context.Context) ([]string, error) {
 }
 
 func (c *apiClient) Wantlist(ctx context.Context) ([]cid.Cid, error) {
+	return c.getCIDs(ctx, pathWantlist)
+}
+
+// getCIDs gets a JSON list of CIDs.
+func (c *apiClient) getCIDs(ctx context.Context, path string) ([]cid.Cid, error) {
 	var strs []string
-	if err := c.getJSON(ctx, pathWantlist, &strs); err != nil {
+	if err := c.getJSON(ctx, path, &strs); err != nil {
 		return nil, err
 	}
 	out := make([]cid.Cid, 0, len(strs))
 	for _, s := range strs {
 		k, err := cid.Decode(s)
 		if err != nil {
-			return nil, fmt.Errorf("daemon API %s: %w", pathWantlist, err)
+			return nil, fmt.Errorf("daemon API %s: %w", path, err)
 		}
 		out = append(out, k)
 	}
 	return out, nil
+}
+
+// GetBlocks streams the blocks from the daemon, which fetches them from
+// its peers; each is checked against its CID. The stream ends, and the
+// daemon's wants are cancelled, when ctx does.
+func (c *apiClient) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+	var body strings.Builder
+	want := make(map[string]bool, len(cids))
+	for _, k := range cids {
+		if err := block.CheckCID(k); err != nil {
+			return nil, err
+		}
+		want[k.KeyString()] = true
+		body.WriteString(k.String() + "\n")
+	}
+	if len(cids) > maxBlocksGet {
+		return nil, fmt.Errorf("get blocks: %d CIDs, at most %d a call", len(cids), maxBlocksGet)
+	}
+	resp, err := c.open(ctx, http.MethodPost, pathBlocksGet, "", strings.NewReader(body.String()))
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan block.Block)
+	go func() {
+		defer close(out)
+		defer resp.Body.Close()
+		br := bufio.NewReaderSize(resp.Body, 256<<10)
+		for {
+			b, err := readFrame(br)
+			if err != nil || !want[b.CID.KeyString()] {
+				return // the blocks not delivered tell the caller
+			}
+			select {
+			case out <- b:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// BlockWriter streams blocks to the daemon in one request, which stores
+// them and tells its peers.
+func (c *apiClient) BlockWriter(ctx context.Context) (blockWriter, error) {
+	pr, pw := io.Pipe()
+	w := &apiWriter{pw: pw, bw: bufio.NewWriterSize(pw, 1<<20), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		_, w.err = c.do(ctx, http.MethodPost, pathBlocksPut, "", pr)
+		pr.CloseWithError(errors.New("daemon API: upload ended"))
+	}()
+	return w, nil
+}
+
+type apiWriter struct {
+	pw   *io.PipeWriter
+	bw   *bufio.Writer
+	done chan struct{} // closed when the request has ended
+	err  error         // the request's, set before done is closed
+}
+
+func (w *apiWriter) Put(_ context.Context, b block.Block) error {
+	if err := writeFrame(w.bw, b); err != nil {
+		w.pw.Close()
+		<-w.done
+		if w.err != nil {
+			return w.err
+		}
+		return err
+	}
+	return nil
+}
+
+func (w *apiWriter) Close() error {
+	ferr := w.bw.Flush()
+	w.pw.Close()
+	<-w.done
+	if w.err != nil {
+		return w.err
+	}
+	return ferr
+}
+
+func (c *apiClient) AddRoot(ctx context.Context, k cid.Cid) error {
+	_, err := c.do(ctx, http.MethodPost, pathRootsAdd, argQuery(k.String()), nil)
+	return err
+}
+
+func (c *apiClient) Roots(ctx context.Context) ([]cid.Cid, error) {
+	return c.getCIDs(ctx, pathRoots)
 }
 
 func (c *apiClient) Close() error {

@@ -68,6 +68,7 @@ repository directly, offline.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newInitCmd(), newIDCmd(), newDaemonCmd(), newBlockCmd(), newSwarmCmd(), newBitswapCmd())
 	root.AddCommand(newMountCmd())
+	root.AddCommand(newAddCmd(), newCatCmd(), newGetCmd())
 	return root
 }
 

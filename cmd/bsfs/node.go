@@ -15,6 +15,7 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/repo"
+	"github.com/bsfs/bsfs/unixfs"
 )
 
 // connectTimeout bounds one swarm connect.
@@ -45,7 +46,50 @@ type node interface {
 	// Peers returns the remote address of each open connection, with /p2p/.
 	Peers(ctx context.Context) ([]string, error)
 	Wantlist(ctx context.Context) ([]cid.Cid, error)
+	// GetBlocks delivers cids' blocks as they arrive, each checked
+	// against its CID, and closes the channel when all are delivered or
+	// ctx ends; offline, it delivers the local ones.
+	GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error)
+	// BlockWriter stores blocks until closed; a daemon tells its peers.
+	BlockWriter(ctx context.Context) (blockWriter, error)
+	// AddRoot records c among the roots this node added.
+	AddRoot(ctx context.Context, c cid.Cid) error
+	// Roots lists the roots this node added, oldest first.
+	Roots(ctx context.Context) ([]cid.Cid, error)
 	Close() error
+}
+
+// blockWriter stores a stream of blocks. Close ends the stream and
+// returns the first error of storing any of them.
+type blockWriter interface {
+	Put(ctx context.Context, b block.Block) error
+	Close() error
+}
+
+// online reports whether n fetches from peers.
+func online(n node) bool {
+	rn, ok := n.(*repoNode)
+	return !ok || rn.ex != nil
+}
+
+// nodeBlocks reads blocks through n: the unixfs.BlockGetter of add, cat
+// and get.
+type nodeBlocks struct{ n node }
+
+var _ unixfs.BlockGetter = nodeBlocks{}
+
+// GetBlock returns c's block, checked against c.
+func (b nodeBlocks) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error) {
+	data, err := b.n.GetBlock(ctx, c)
+	if err != nil {
+		return block.Block{}, err
+	}
+	return block.Verified(c, data)
+}
+
+// GetBlocks delivers cids' blocks as they arrive.
+func (b nodeBlocks) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+	return b.n.GetBlocks(ctx, cids)
 }
 
 // repoNode is a repository opened in this process. Offline (host and
@@ -183,6 +227,62 @@ func (n *repoNode) Wantlist(ctx context.Context) ([]cid.Cid, error) {
 	}
 	return n.ex.Wantlist(), nil
 }
+
+// GetBlocks fetches through the exchange online, reads the local store
+// offline.
+func (n *repoNode) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+	if n.ex != nil {
+		return n.ex.GetBlocks(ctx, cids)
+	}
+	return unixfs.Local(n.repo.Blockstore()).GetBlocks(ctx, cids)
+}
+
+// notifyBatch is how many added blocks the exchange is told about at once.
+const notifyBatch = 32
+
+// BlockWriter stores blocks in the blockstore and, online, tells the
+// exchange about them a batch at a time.
+func (n *repoNode) BlockWriter(context.Context) (blockWriter, error) {
+	return &repoWriter{n: n}, nil
+}
+
+type repoWriter struct {
+	n       *repoNode
+	ctx     context.Context // of the latest Put, for the last notification
+	pending []block.Block   // stored, not yet notified
+}
+
+func (w *repoWriter) Put(ctx context.Context, b block.Block) error {
+	if err := w.n.repo.Blockstore().Put(ctx, b); err != nil {
+		return err
+	}
+	if w.n.ex == nil {
+		return nil
+	}
+	w.ctx = ctx
+	w.pending = append(w.pending, b)
+	if len(w.pending) < notifyBatch {
+		return nil
+	}
+	return w.notify()
+}
+
+func (w *repoWriter) notify() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	err := w.n.ex.NotifyNewBlocks(w.ctx, w.pending...)
+	w.pending = w.pending[:0]
+	return err
+}
+
+func (w *repoWriter) Close() error { return w.notify() }
+
+// AddRoot records c in the repository's roots.
+func (n *repoNode) AddRoot(_ context.Context, c cid.Cid) error { return n.repo.AddRoot(c) }
+
+// Roots lists the repository's roots.
+func (n *repoNode) Roots(context.Context) ([]cid.Cid, error) { return n.repo.Roots() }
 
 // Close closes the exchange, the host and the repository, in that order.
 func (n *repoNode) Close() error {
