@@ -118,11 +118,6 @@ func run(ctx context.Context, cfg config) error {
 	for _, c := range []string{"add", "cat", "get", "mount"} {
 		r.bsfsHas[c] = probe.hasCommand(ctx, c)
 	}
-	if !r.bsfsHas["mount"] {
-		// The mount may be a daemon flag rather than a command.
-		out, _ := probe.cli(ctx, "daemon", "--help")
-		r.bsfsHas["mount"] = strings.Contains(string(out), strings.Join(bsfsMountArgs("")[:1], ""))
-	}
 	r.logf("bsfs has: %v; work directory %s", r.bsfsHas, r.work)
 
 	if err := r.prepare(ctx); err != nil {

@@ -146,10 +146,13 @@ func setPath(cfg map[string]any, key string, value any) error {
 	return nil
 }
 
-// start runs the node's daemon; with mount set, the daemon also mounts its
-// content there (Kubo: /ipfs at mount/ipfs, as `ipfs daemon --mount`).
+// start runs the node's daemon. With mount set it also mounts the node's
+// content there, in the same process: Kubo runs `ipfs daemon --mount` (/ipfs
+// at mount/ipfs); bsfs runs `bsfs mount`, which then runs its own node and
+// serves no API, so other nodes must dial it.
 func (n *node) start(ctx context.Context, p *procs, mount string) error {
 	var args []string
+	ready := readyLine
 	switch n.impl {
 	case kubo:
 		args = []string{"daemon"}
@@ -168,12 +171,13 @@ func (n *node) start(ctx context.Context, p *procs, mount string) error {
 			if err := os.MkdirAll(mount, 0o755); err != nil {
 				return err
 			}
-			args = append(args, bsfsMountArgs(mount)...)
+			args = []string{"mount", mount, "--listen", "/ip4/127.0.0.1/tcp/0"}
+			ready = bsfsMountedLine
 		}
 	}
 	cmd := exec.Command(n.bin, args...)
 	cmd.Env = n.env()
-	d, err := p.start(ctx, n.name, cmd, n.dir+".log", readyLine)
+	d, err := p.start(ctx, n.name, cmd, n.dir+".log", ready)
 	if err != nil {
 		return err
 	}
@@ -186,8 +190,8 @@ func (n *node) start(ctx context.Context, p *procs, mount string) error {
 	return nil
 }
 
-// bsfsMountArgs are the daemon flags that mount bsfs at dir.
-func bsfsMountArgs(dir string) []string { return []string{"--mount", dir} }
+// bsfsMountedLine is what `bsfs mount` prints once mounted.
+const bsfsMountedLine = "Mounted at "
 
 // discover finds the node's swarm address and API.
 func (n *node) discover(ctx context.Context) error {

@@ -100,6 +100,9 @@ func (r *runner) rowCat(ctx context.Context) {
 	size := int64(r.cfg.fileMiB) << 20
 	for run := range r.cfg.runs {
 		for _, p := range rotate(pairings, run) {
+			if ctx.Err() != nil {
+				return
+			}
 			col := p.String()
 			if why := r.clientLacks(p, "cat"); why != "" {
 				mbps.skip(col, why)
@@ -150,6 +153,9 @@ func (r *runner) rowDir(ctx context.Context) {
 	row := r.res.row(tablePairs, fmt.Sprintf("`get` directory of %d files of 4 KiB (%d blocks)", r.cfg.dirFiles, r.data.dirBlocks), "blocks/s", true)
 	for run := range r.cfg.dirRuns {
 		for _, p := range rotate(pairings, run) {
+			if ctx.Err() != nil {
+				return
+			}
 			col := p.String()
 			if why := r.clientLacks(p, "get"); why != "" {
 				row.skip(col, why)
@@ -196,6 +202,9 @@ func (r *runner) rowLatency(ctx context.Context) {
 	apiRow := r.res.row(tablePairs, fmt.Sprintf("`block get` 1 KiB, API: Kubo RPC over TCP, bsfs local API over its socket (median of %d)", r.cfg.samples), "ms", false)
 	for run := range r.cfg.runs {
 		for _, p := range rotate(pairings, run) {
+			if ctx.Err() != nil {
+				return
+			}
 			col := p.String()
 			err := func() error {
 				srv, cli, done, err := r.pair(ctx, p, false)
@@ -266,6 +275,9 @@ func (r *runner) rowSwarm(ctx context.Context) {
 	size := int64(r.cfg.swarmMiB) << 20
 	for run := range r.cfg.swarmRuns {
 		for _, p := range rotate(pairings, run) {
+			if ctx.Err() != nil {
+				return
+			}
 			col := p.String()
 			if why := r.clientLacks(p, "cat"); why != "" {
 				total.skip(col, why)
@@ -358,7 +370,8 @@ const (
 // rowMount reads the big file through FUSE mounts: fetched from a peer
 // through a fresh client's mount, then again with the page cache dropped,
 // when its blocks are local; and `ls -l` of the directory through the
-// server's mount (local blocks) with the caches dropped.
+// server's mount (local blocks) with the caches dropped. Every mount is
+// served by the process that runs the node.
 func (r *runner) rowMount(ctx context.Context) {
 	fetched := r.res.row(tableMounts, fmt.Sprintf("`cat` %d MiB, fetched from a peer", r.cfg.fileMiB), "MB/s", true)
 	local := r.res.row(tableMounts, fmt.Sprintf("`cat` %d MiB, local, page cache dropped", r.cfg.fileMiB), "MB/s", true)
@@ -370,6 +383,9 @@ func (r *runner) rowMount(ctx context.Context) {
 	}
 	for run := range r.cfg.runs {
 		for _, col := range rotate([]string{colKuboMount, colBsfsMount, colMemfile}, run) {
+			if ctx.Err() != nil {
+				return
+			}
 			if col == colBsfsMount && !r.bsfsHas["mount"] {
 				for _, row := range []*row{fetched, local, ls} {
 					row.skip(col, "n/a: bsfs lacks mount")
@@ -378,6 +394,7 @@ func (r *runner) rowMount(ctx context.Context) {
 			}
 			err := func() error {
 				var fileFetched, fileLocal, dir string
+				beforeLs := func() error { return nil }
 				switch col {
 				case colMemfile:
 					mnt := filepath.Join(r.work, fmt.Sprintf("memfile-%d.mnt", run))
@@ -394,12 +411,8 @@ func (r *runner) rowMount(ctx context.Context) {
 						unmountUnder(r.work)
 					}()
 					fileLocal, dir = filepath.Join(mnt, "file"), filepath.Join(mnt, "dir")
-				default:
-					im := kubo
-					if col == colBsfsMount {
-						im = bsfs
-					}
-					srv, cli, done, err := r.pair(ctx, pairing{im, im}, true)
+				case colKuboMount:
+					srv, cli, done, err := r.pair(ctx, pairing{kubo, kubo}, true)
 					if err != nil {
 						return err
 					}
@@ -407,6 +420,39 @@ func (r *runner) rowMount(ctx context.Context) {
 					fileFetched = mountPath(cli, r.data.big)
 					fileLocal = fileFetched
 					dir = mountPath(srv, r.data.dir)
+				case colBsfsMount:
+					// `bsfs mount` runs its own node but no API: the server,
+					// a daemon, dials it. For `ls -l` the server then runs
+					// `bsfs mount` on its repository instead of the daemon.
+					srv := r.serverNode(bsfs)
+					cli, err := r.newNode(ctx, bsfs, "client")
+					if err != nil {
+						return err
+					}
+					defer func() {
+						r.note(cli.stop(r.procs))
+						r.note(srv.stop(r.procs))
+						unmountUnder(r.work)
+						os.RemoveAll(cli.dir)
+					}()
+					if err := srv.start(ctx, r.procs, ""); err != nil {
+						return err
+					}
+					if err := cli.start(ctx, r.procs, cli.dir+".mnt"); err != nil {
+						return err
+					}
+					if err := srv.connect(ctx, cli); err != nil {
+						return err
+					}
+					fileFetched = mountPath(cli, r.data.big)
+					fileLocal = fileFetched
+					dir = mountPath(srv, r.data.dir)
+					beforeLs = func() error {
+						if err := srv.stop(r.procs); err != nil {
+							return err
+						}
+						return srv.start(ctx, r.procs, srv.dir+".mnt")
+					}
 				}
 				if fileFetched != "" {
 					d, n, err := timedCount(ctx, nil, "cat", fileFetched)
@@ -427,6 +473,9 @@ func (r *runner) rowMount(ctx context.Context) {
 					return fmt.Errorf("cat read %d bytes, want %d", n, size)
 				}
 				local.add(col, float64(size)/1e6/d.Seconds())
+				if err := beforeLs(); err != nil {
+					return err
+				}
 				r.dropCaches()
 				d, n, err = timedCount(ctx, []string{"LC_ALL=C"}, "ls", "-l", dir)
 				if err != nil {
