@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -49,10 +50,19 @@ type Config struct {
 	Wants     wantmanager.Config
 	Engine    decision.Config
 	Session   session.Config
+	// BlockLatency, if set, observes the seconds from a GetBlock(s) call
+	// to the delivery of each block it asked for (a Prometheus histogram
+	// fits).
+	BlockLatency Observer
 	// Providers, if set, is asked for providers of a block no connected
 	// peer has (after Session.ProviderDelay); the exchange connects to them.
 	Providers ProviderFinder
 	Logger    *slog.Logger
+}
+
+// Observer records one measurement.
+type Observer interface {
+	Observe(float64)
 }
 
 // ProviderFinder finds peers that provide a block: content routing.
@@ -67,7 +77,7 @@ type Stats struct {
 	UnwantedBlocks                   uint64 // blocks nobody here asked for
 	InvalidBlocks                    uint64 // blocks refused by the store's checks
 	BlocksSent, DataSent             uint64
-	MessagesReceived                 uint64
+	MessagesReceived, MessagesSent   uint64
 	Wantlist                         int
 	Peers                            []peer.ID
 }
@@ -85,12 +95,14 @@ type Exchange struct {
 
 	sessionCfg session.Config
 	providers  ProviderFinder
+	latency    Observer
 
-	mu       sync.Mutex // guards the fields below
-	pending  pendingWants
-	sessions map[*session.Session]struct{}
-	stats    Stats
-	closed   bool
+	mu         sync.Mutex // guards the fields below
+	pending    pendingWants
+	sessions   map[*session.Session]struct{}
+	sessionSeq uint64
+	stats      Stats
+	closed     bool
 }
 
 // New starts an exchange on h over bs.
@@ -120,6 +132,7 @@ func New(h host.Host, bs Blockstore, cfg Config) (*Exchange, error) {
 		sessions:   make(map[*session.Session]struct{}),
 		sessionCfg: cfg.Session,
 		providers:  cfg.Providers,
+		latency:    cfg.BlockLatency,
 	}
 	if e.sessionCfg.Logger == nil {
 		e.sessionCfg.Logger = cfg.Logger
@@ -225,7 +238,24 @@ func (e *Exchange) getBlocks(ctx context.Context, cids []cid.Cid, sess *session.
 
 	out := make(chan block.Block)
 	go e.serveSubscription(ctx, sub, sess, out)
-	return out, nil
+	if e.latency == nil {
+		return out, nil
+	}
+	timed := make(chan block.Block)
+	go func(start time.Time) {
+		defer close(timed)
+		for b := range out {
+			e.latency.Observe(time.Since(start).Seconds())
+			select {
+			case timed <- b:
+			case <-ctx.Done():
+				for range out { // let serveSubscription finish
+				}
+				return
+			}
+		}
+	}(time.Now())
+	return timed, nil
 }
 
 func (e *Exchange) serveSubscription(ctx context.Context, sub *subscription, sess *session.Session, out chan<- block.Block) {
@@ -339,7 +369,8 @@ func (e *Exchange) Stats() Stats {
 	e.mu.Unlock()
 	es := e.engine.Stats()
 	s.BlocksSent, s.DataSent = es.BlocksSent, es.BytesSent
-	s.MessagesReceived = e.net.Stats().MessagesReceived
+	ns := e.net.Stats()
+	s.MessagesReceived, s.MessagesSent = ns.MessagesReceived, ns.MessagesSent
 	s.Wantlist = e.wm.Stats().Wants
 	s.Peers = e.net.Peers()
 	return s

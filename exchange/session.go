@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -59,7 +60,11 @@ func (e *Exchange) newSession(ctx context.Context) *session.Session {
 	if e.closed {
 		return nil
 	}
-	s := session.New(ctx, e.wm, e.net, e.sessionCfg)
+	cfg := e.sessionCfg
+	e.sessionSeq++
+	cfg.Protector = e.net.Host().ConnManager()
+	cfg.ProtectTag = fmt.Sprintf("bsfs-session-%d", e.sessionSeq)
+	s := session.New(ctx, e.wm, e.net, cfg)
 	e.sessions[s] = struct{}{}
 	return s
 }

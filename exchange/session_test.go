@@ -127,6 +127,8 @@ func TestSessionFallsBack(t *testing.T) {
 	if _, err := sess.GetBlock(ctx, first[0]); err != nil {
 		t.Fatal(err)
 	}
+	cm := client.host.ConnManager()
+	waitFor(t, "useful peer protected", func() bool { return cm.IsProtected(member.host.ID(), "") })
 	done := make(chan error, 1)
 	go func() {
 		_, err := sess.GetBlock(ctx, late[0])
@@ -143,5 +145,9 @@ func TestSessionFallsBack(t *testing.T) {
 	connect(t, client, other)
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	sess.Close()
+	if cm.IsProtected(member.host.ID(), "") {
+		t.Fatal("peer still protected after the session closed")
 	}
 }

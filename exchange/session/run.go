@@ -58,6 +58,7 @@ const tick = 100 * time.Millisecond
 
 func (s *Session) run() {
 	defer close(s.done)
+	defer s.unprotectAll()
 	timer := time.NewTimer(tick)
 	defer timer.Stop()
 	for {
@@ -224,6 +225,9 @@ func (s *Session) received(p peer.ID, blocks, haves, dontHaves []cid.Cid, now ti
 			continue
 		}
 		m := s.join(p)
+		if m.blocks == 0 && s.cfg.Protector != nil {
+			s.cfg.Protector.Protect(p, s.cfg.ProtectTag)
+		}
 		m.blocks++
 		m.dontHaveRun = 0
 		if w.target == p {
@@ -418,8 +422,12 @@ func (s *Session) disconnected(p peer.ID, now time.Time) {
 
 // leave removes p from the members and moves its want-blocks elsewhere.
 func (s *Session) leave(p peer.ID, now time.Time) {
-	if _, ok := s.members[p]; !ok {
+	m, ok := s.members[p]
+	if !ok {
 		return
+	}
+	if m.blocks > 0 && s.cfg.Protector != nil {
+		s.cfg.Protector.Unprotect(p, s.cfg.ProtectTag)
 	}
 	delete(s.members, p)
 	for _, w := range s.want {
@@ -468,4 +476,16 @@ func (s *Session) publish() {
 	s.stats.Peers = ps
 	s.stats.Wants = len(s.want)
 	s.mu.Unlock()
+}
+
+// unprotectAll releases the connection protection the session took.
+func (s *Session) unprotectAll() {
+	if s.cfg.Protector == nil {
+		return
+	}
+	for p, m := range s.members {
+		if m.blocks > 0 {
+			s.cfg.Protector.Unprotect(p, s.cfg.ProtectTag)
+		}
+	}
 }

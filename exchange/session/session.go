@@ -34,6 +34,13 @@ type Wants interface {
 	WantHave(cids []cid.Cid, peers ...peer.ID)
 }
 
+// Protector keeps the connections to useful peers from being trimmed: the
+// libp2p connection manager.
+type Protector interface {
+	Protect(p peer.ID, tag string)
+	Unprotect(p peer.ID, tag string) bool
+}
+
 // Peers lists the peers connected now.
 type Peers interface {
 	Peers() []peer.ID
@@ -76,6 +83,10 @@ type Config struct {
 	// the rest wait for a peer with room, which spreads a large fetch over
 	// every peer that has the blocks.
 	PeerWindow int
+	// Protector, if set, protects the connection to every peer that sent
+	// the session a block, under ProtectTag, until the session ends.
+	Protector  Protector
+	ProtectTag string
 	// BroadcastOnly asks every peer for every block with want-block at
 	// once, learning nothing: what a node without sessions does. For
 	// comparison and diagnosis.
