@@ -23,6 +23,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/decision"
+	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/network"
 	"github.com/bsfs/bsfs/exchange/session"
 	"github.com/bsfs/bsfs/exchange/wantmanager"
@@ -378,3 +379,6 @@ func (e *Exchange) Stats() Stats {
 
 // Wantlist returns the CIDs this node wants, most urgent first.
 func (e *Exchange) Wantlist() []cid.Cid { return e.wm.Wantlist() }
+
+// WantlistSentTo returns our wants as peer p was told of them.
+func (e *Exchange) WantlistSentTo(p peer.ID) []message.Entry { return e.wm.SentTo(p) }

@@ -11,9 +11,11 @@
 package wantmanager
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -240,6 +242,25 @@ func (wm *WantManager) Wantlist() []cid.Cid {
 	for i, w := range ws {
 		out[i] = w.c
 	}
+	return out
+}
+
+// SentTo returns the wants p has been told of and not cancelled, most
+// urgent first: our wantlist as p sees it.
+func (wm *WantManager) SentTo(p peer.ID) []message.Entry {
+	wm.mu.Lock()
+	q := wm.queues[p]
+	wm.mu.Unlock()
+	if q == nil {
+		return nil
+	}
+	q.mu.Lock()
+	out := make([]message.Entry, 0, len(q.sent))
+	for _, e := range q.sent {
+		out = append(out, wantEntry(e))
+	}
+	q.mu.Unlock()
+	slices.SortFunc(out, func(a, b message.Entry) int { return cmp.Compare(b.Priority, a.Priority) })
 	return out
 }
 

@@ -315,3 +315,23 @@ func TestWantHaveThenBlock(t *testing.T) {
 		}
 	})
 }
+
+func TestSentTo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newRecorder()
+		wm := New(net, Config{})
+		defer wm.Close()
+		wm.PeerConnected(peerA)
+		cs := testCIDs(3)
+		wm.Want(cs[:2])
+		wm.WantHave(cs[2:], peerA)
+		synctest.Wait()
+		got := wm.SentTo(peerA)
+		if len(got) != 3 || !got[0].CID.Equals(cs[0]) || got[2].WantType != message.WantHave {
+			t.Fatalf("SentTo = %+v; want 3 entries, oldest first, the last a want-have", got)
+		}
+		if wm.SentTo(peerB) != nil {
+			t.Fatal("SentTo of an unknown peer not nil")
+		}
+	})
+}
