@@ -287,7 +287,7 @@ Measured by `+"`%s`"+` on %s, in %v.
 - Versions: bsfs %s, %s, %s.
 - Each cell is the median of the runs, with their range: `+"`median (min–max)`"+`.
   Runs alternate the pairings (server→client) so that drift hits all alike:
-  %d runs of each for cat, block get and the mounts, %d for the directory,
+  runs of each: %d for cat, block get and the mounts, %d for the directory,
   %d for the many clients. MB is 10^6 bytes.
 - Every node is a fresh daemon on 127.0.0.1, connected over TCP (Kubo
   listens on TCP only); the servers restart for each run from a repository
@@ -322,11 +322,15 @@ Measured by `+"`%s`"+` on %s, in %v.
 	fmt.Fprintf(w, `
 ## Through FUSE mounts
 
-Kubo's mount is `+"`ipfs daemon --mount`"+` (go-fuse); the fetched case reads through
-a fresh client's mount connected to a server, the local ones through the
-server's mount after `+"`echo 3 > /proc/sys/vm/drop_caches`"+`. The go-fuse file is
-bench/cmd/memfile: the same sizes served from memory, the ceiling of a
-FUSE read on this machine.%s
+Each mount is served by the process that runs the node: Kubo's is
+`+"`ipfs daemon --mount`"+`, bsfs's is `+"`bsfs mount`"+` running its own node (not the
+mount through a daemon's API). "Fetched" reads through a fresh client's
+mount connected to a server holding the file; "local" reads the same file
+again once its blocks are stored, after `+"`echo 3 > /proc/sys/vm/drop_caches`"+`;
+`+"`ls -l`"+` lists the directory through the server's mount (for bsfs, `+"`bsfs mount`"+`
+started on the server's repository in place of its daemon), caches dropped.
+The go-fuse file is bench/cmd/memfile: the same sizes served from memory by
+a minimal go-fuse file system, the ceiling of a FUSE read on this machine.%s
 
 `, dropNote(r.dropErr))
 	r.res.writeTable(w, tableMounts, []string{colKuboMount, colBsfsMount, colMemfile},
@@ -348,16 +352,19 @@ const microBenchmarks = `
 
 The packages carry their own benchmarks; this script does not repeat them:
 exchange/message (Marshal, Unmarshal, Size), exchange/wantlist (Wantlist),
-exchange/decision (TaskQueue, Serve), blockstore (Put, Get) and exchange
-(Fetch64MiBFromBsfs, Fetch64MiBFromKubo: 64 MiB in 256 KiB blocks over
-loopback TCP, the second from a real Kubo). To compare two commits with
-benchstat (golang.org/x/perf/cmd/benchstat):
+exchange/decision (TaskQueue, Serve), exchange (Fetch64MiBFromBsfs,
+Fetch64MiBFromKubo: 64 MiB in 256 KiB blocks over loopback TCP, the second
+from a real Kubo; SessionPeers), exchange/routing (FindProviders, Provide),
+blockstore (Put, Get), unixfs (ReadAtSequentialLocal, CatFromPeer) and fs
+(Cat64MiB, Cat64MiBFetched, through a real mount). To compare two commits
+with benchstat (golang.org/x/perf/cmd/benchstat), from a clean tree:
 
 ` + "```sh" + `
-git stash -u; git checkout OLD   # or a second work tree
-go test -run '^$' -bench . -benchmem -count 10 ./exchange/... ./blockstore > old.txt
-git checkout -; git stash pop
-go test -run '^$' -bench . -benchmem -count 10 ./exchange/... ./blockstore > new.txt
+pkgs="./exchange/... ./blockstore ./unixfs ./fs"
+git checkout OLD
+go test -run '^$' -bench . -benchmem -count 10 $pkgs > old.txt
+git checkout -
+go test -run '^$' -bench . -benchmem -count 10 $pkgs > new.txt
 benchstat old.txt new.txt
 ` + "```" + `
 
