@@ -34,6 +34,7 @@ const (
 type File struct {
 	// read-only after Open, no lock
 	r      *Reader
+	g      BlockGetter // the file's session, if the getter has sessions
 	node   Node
 	whole  []byte // the content, when the root block holds all of it
 	root   *inode // otherwise the root node
@@ -148,6 +149,10 @@ func (r *Reader) Open(ctx context.Context, c cid.Cid) (*File, error) {
 		lru:     list.New(),
 		inodes:  make(map[string]*inode),
 		pending: make(map[string]*call),
+	}
+	f.g = r.g
+	if s, ok := r.g.(Sessioner); ok {
+		f.g = s.NewSession(fctx) // ends with Close
 	}
 	if len(d.links) == 0 {
 		if uint64(len(d.data)) != d.node.Size {
@@ -563,7 +568,7 @@ func (f *File) runBatch(ctx context.Context, b *batch) {
 		byKey[block.Key(cl.c)] = cl
 		cids[i] = cl.c
 	}
-	ch, err := f.r.g.GetBlocks(ctx, cids)
+	ch, err := f.g.GetBlocks(ctx, cids)
 	if err == nil {
 		for blk := range ch {
 			cl := byKey[block.Key(blk.CID)]

@@ -33,6 +33,13 @@ type BlockGetter interface {
 	GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error)
 }
 
+// Sessioner is a BlockGetter that can group related fetches (one file's
+// DAG) in a session, which learns which peers have them. The session ends
+// when ctx does.
+type Sessioner interface {
+	NewSession(ctx context.Context) BlockGetter
+}
+
 // Haser answers whether a block is local without fetching it.
 type Haser interface {
 	Has(ctx context.Context, c cid.Cid) (bool, error)
