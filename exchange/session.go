@@ -34,6 +34,11 @@ func (s *Session) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.B
 	if s.s == nil {
 		return nil, ErrClosed
 	}
+	select {
+	case <-s.s.Done():
+		return s.e.getBlocks(ctx, cids, nil) // ended: a session for this call
+	default:
+	}
 	return s.e.getBlocks(ctx, cids, s.s)
 }
 
@@ -66,6 +71,8 @@ func (e *Exchange) newSession(ctx context.Context) *session.Session {
 	cfg.ProtectTag = fmt.Sprintf("bsfs-session-%d", e.sessionSeq)
 	s := session.New(ctx, e.wm, e.net, cfg)
 	e.sessions[s] = struct{}{}
+	// A session whose context ends is forgotten without waiting for Close.
+	context.AfterFunc(ctx, func() { e.closeSession(s) })
 	return s
 }
 
@@ -112,4 +119,11 @@ func (e *Exchange) findProviders(ctx context.Context, c cid.Cid) {
 		}
 		e.log.Info("bitswap: connected to provider", "cid", c, "peer", ai.ID)
 	}
+}
+
+// SessionCount returns the number of live sessions.
+func (e *Exchange) SessionCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.sessions)
 }

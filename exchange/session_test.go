@@ -151,3 +151,22 @@ func TestSessionFallsBack(t *testing.T) {
 		t.Fatal("peer still protected after the session closed")
 	}
 }
+
+// TestSessionEndsWithContext: a session whose context ends stops following
+// events without a Close.
+func TestSessionEndsWithContext(t *testing.T) {
+	n := newNode(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	sess := n.ex.NewSession(ctx)
+	if got := n.ex.SessionCount(); got != 1 {
+		t.Fatalf("%d sessions, want 1", got)
+	}
+	cancel()
+	waitFor(t, "session forgotten", func() bool { return n.ex.SessionCount() == 0 })
+	// An ended session still serves, through a session of the call's own.
+	b := put(t, n, rawV1, []byte("after the end"))
+	got, err := sess.GetBlock(context.Background(), b.CID)
+	if err != nil || string(got.Data) != "after the end" {
+		t.Fatalf("GetBlock on an ended session: %q, %v", got.Data, err)
+	}
+}
