@@ -26,7 +26,32 @@ type Config struct {
 	// connect to on start. An empty list is valid; it is the default.
 	Bootstrap []string
 	Bitswap   BitswapConfig
+	Routing   RoutingConfig
+	Metrics   MetricsConfig
 }
+
+// RoutingConfig chooses how providers are found and announced.
+type RoutingConfig struct {
+	// Type is "dht" (the IPFS DHT, the default) or "none".
+	Type string
+}
+
+// MetricsConfig places the daemon's Prometheus endpoint.
+type MetricsConfig struct {
+	// Address is host:port to serve /metrics on, on loopback unless
+	// Public is set; "" turns metrics off. Absent means DefaultMetricsAddr.
+	Address *string `json:",omitempty"`
+	Public  bool    `json:",omitempty"`
+}
+
+// DefaultMetricsAddr is where the daemon serves metrics by default.
+const DefaultMetricsAddr = "127.0.0.1:5099"
+
+// Routing types.
+const (
+	RoutingDHT  = "dht"
+	RoutingNone = "none"
+)
 
 // IdentityConfig is the node's libp2p identity.
 type IdentityConfig struct {
@@ -136,6 +161,17 @@ func (c *Config) fillDefaults() error {
 		if _, err := peer.AddrInfoFromString(a); err != nil {
 			return fmt.Errorf("%w: Bootstrap %q: %v", ErrConfig, a, err)
 		}
+	}
+	switch c.Routing.Type {
+	case "":
+		c.Routing.Type = RoutingDHT
+	case RoutingDHT, RoutingNone:
+	default:
+		return fmt.Errorf("%w: Routing.Type %q: want %q or %q", ErrConfig, c.Routing.Type, RoutingDHT, RoutingNone)
+	}
+	if c.Metrics.Address == nil {
+		addr := DefaultMetricsAddr
+		c.Metrics.Address = &addr
 	}
 	if c.Bitswap.Protocols == nil {
 		c.Bitswap.Protocols = []string{}

@@ -54,6 +54,7 @@ const (
 // newAPIHandler serves n on the local API.
 func newAPIHandler(n node) http.Handler {
 	mux := http.NewServeMux()
+	registerStatsAPI(mux, n)
 	mux.HandleFunc("GET "+pathID, func(w http.ResponseWriter, r *http.Request) {
 		id, err := n.Identity(r.Context())
 		if err != nil {
@@ -149,7 +150,15 @@ func newAPIHandler(n node) http.Handler {
 		}
 		// The request's context ends when the client goes away or the
 		// handler returns, which cancels the wants.
-		ch, err := n.GetBlocks(r.Context(), cids)
+		var g interface {
+			GetBlocks(context.Context, []cid.Cid) (<-chan block.Block, error)
+		} = n
+		if id := r.URL.Query().Get("session"); id != "" {
+			if sn, ok := n.(sessionServer); ok {
+				g = sn.apiSession(id)
+			}
+		}
+		ch, err := g.GetBlocks(r.Context(), cids)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -443,8 +452,14 @@ func (c *apiClient) do(ctx context.Context, method, path, query string, body io.
 	return data, nil
 }
 
+// getJSON gets path, which may carry a query after "?", and decodes the
+// JSON answer into v.
 func (c *apiClient) getJSON(ctx context.Context, path string, v any) error {
-	data, err := c.do(ctx, http.MethodGet, path, "", nil)
+	query := ""
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path, query = path[:i], path[i+1:]
+	}
+	data, err := c.do(ctx, http.MethodGet, path, query, nil)
 	if err != nil {
 		return err
 	}
@@ -526,6 +541,12 @@ func (c *apiClient) getCIDs(ctx context.Context, path string) ([]cid.Cid, error)
 // its peers; each is checked against its CID. The stream ends, and the
 // daemon's wants are cancelled, when ctx does.
 func (c *apiClient) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+	return c.getBlocks(ctx, cids, "")
+}
+
+// getBlocks is GetBlocks within the daemon's session named session ("" for
+// a session of the call's own).
+func (c *apiClient) getBlocks(ctx context.Context, cids []cid.Cid, session string) (<-chan block.Block, error) {
 	var body strings.Builder
 	want := make(map[string]bool, len(cids))
 	for _, k := range cids {
@@ -538,7 +559,11 @@ func (c *apiClient) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block
 	if len(cids) > maxBlocksGet {
 		return nil, fmt.Errorf("get blocks: %d CIDs, at most %d a call", len(cids), maxBlocksGet)
 	}
-	resp, err := c.open(ctx, http.MethodPost, pathBlocksGet, "", strings.NewReader(body.String()))
+	query := ""
+	if session != "" {
+		query = "session=" + url.QueryEscape(session)
+	}
+	resp, err := c.open(ctx, http.MethodPost, pathBlocksGet, query, strings.NewReader(body.String()))
 	if err != nil {
 		return nil, err
 	}

@@ -66,7 +66,7 @@ func TestHelp(t *testing.T) {
 		"", "init", "id", "daemon",
 		"block", "block put", "block get", "block stat", "block rm",
 		"swarm", "swarm connect", "swarm peers",
-		"bitswap", "bitswap wantlist",
+		"stat", "ledger", "wantlist",
 	} {
 		args := append(strings.Fields(path), "--help")
 		out := ok(t, repo, "", args...)
@@ -102,7 +102,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"swarm", "connect", "/ip4/127.0.0.1/tcp/1"}, "/p2p/"},
 		{[]string{"swarm", "connect", "not-a-multiaddr"}, "multiaddr"},
 		{[]string{"swarm", "peers"}, "bsfs daemon"},
-		{[]string{"bitswap", "wantlist"}, "bsfs daemon"},
+		{[]string{"wantlist"}, "bsfs daemon"},
+		{[]string{"stat"}, "bsfs daemon"},
 		{[]string{"daemon", "--bitswap-protocols", "/ipfs/bitswap/9.9.9"}, "unknown Bitswap protocol"},
 		{[]string{"no-such-command"}, "unknown command"},
 		{[]string{"block", "put", "--no-such-flag"}, "unknown flag"},

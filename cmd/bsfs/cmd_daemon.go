@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,11 +14,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/spf13/cobra"
 
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/exchange/routing"
+	"github.com/bsfs/bsfs/metrics"
 	"github.com/bsfs/bsfs/repo"
 )
 
@@ -31,6 +37,10 @@ const shutdownTimeout = 5 * time.Second
 type daemonFlags struct {
 	listen    []string
 	protocols string
+	routing   string
+	metrics   string
+	// metricsSet: --metrics was given (an empty value turns metrics off).
+	metricsSet bool
 }
 
 func newDaemonCmd() *cobra.Command {
@@ -46,13 +56,21 @@ It prints the peer ID, each listen address ending in /p2p/<peer ID>, and
 then the line %q.`, readyLine),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			flags.metricsSet = cmd.Flags().Changed("metrics")
 			return runDaemon(cmd.Context(), cmd.OutOrStdout(), flags)
 		},
 	}
+	addNodeFlags(cmd, &flags)
+	return cmd
+}
+
+// addNodeFlags adds the flags of a command that runs a node.
+func addNodeFlags(cmd *cobra.Command, flags *daemonFlags) {
 	f := cmd.Flags()
+	f.StringVar(&flags.routing, "routing", "", `"dht" or "none", instead of the config's Routing.Type`)
+	f.StringVar(&flags.metrics, "metrics", "", `host:port to serve Prometheus metrics and pprof on, instead of the config's Metrics.Address ("" turns them off)`)
 	f.StringArrayVar(&flags.listen, "listen", nil, "multiaddr to listen on, instead of the config's Addresses.Swarm (repeatable)")
 	f.StringVar(&flags.protocols, "bitswap-protocols", "", "comma-separated Bitswap protocol IDs to speak, instead of the config's Bitswap.Protocols (e.g. /ipfs/bitswap/1.2.0,/ipfs/bitswap/1.0.0)")
-	return cmd
 }
 
 // runDaemon runs the node until ctx ends, then shuts it down.
@@ -108,6 +126,9 @@ func runDaemon(ctx context.Context, out io.Writer, flags daemonFlags) error {
 		fmt.Fprintf(out, "Swarm listening on %s\n", a)
 	}
 	fmt.Fprintf(out, "API listening on %s\n", sock)
+	if n.metrics != nil {
+		fmt.Fprintf(out, "Metrics on http://%s/metrics\n", n.metrics.Addr())
+	}
 	fmt.Fprintln(out, readyLine)
 
 	var serveErr error
@@ -151,11 +172,105 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	ex, err := exchange.New(h, r.Blockstore(), exchange.Config{Protocols: protos})
-	if err != nil {
-		return nil, errors.Join(err, h.Close())
+	n := &repoNode{repo: r, host: h}
+	fail := func(err error) (*repoNode, error) { return nil, errors.Join(err, n.Close()) }
+	cfg := exchange.Config{Protocols: protos}
+
+	routingType := r.Config.Routing.Type
+	if flags.routing != "" {
+		routingType = flags.routing
 	}
-	return &repoNode{repo: r, host: h, ex: ex}, nil
+	switch routingType {
+	case repo.RoutingDHT:
+		bootstrap, err := bootstrapPeers(r.Config.Bootstrap)
+		if err != nil {
+			return fail(err)
+		}
+		n.router, err = routing.New(context.Background(), h, routing.Config{
+			Bootstrap: bootstrap,
+			// A node that listens on loopback only can reach only peers
+			// on this machine: let their addresses into the LAN DHT.
+			LoopbackOnLAN: loopbackOnly(h),
+			Logger:        slog.Default(),
+		})
+		if err != nil {
+			return fail(err)
+		}
+		cfg.Providers = n.router
+	case repo.RoutingNone:
+	default:
+		return fail(fmt.Errorf("unknown routing %q: want %q or %q", routingType, repo.RoutingDHT, repo.RoutingNone))
+	}
+
+	addr, public := *r.Config.Metrics.Address, r.Config.Metrics.Public
+	if flags.metricsSet {
+		addr = flags.metrics
+	}
+	var m *metrics.Metrics
+	if addr != "" {
+		m = metrics.New()
+		cfg.BlockLatency = m.BlockLatency
+	}
+	n.ex, err = exchange.New(h, r.Blockstore(), cfg)
+	if err != nil {
+		return fail(err)
+	}
+	if m != nil {
+		if err := m.Watch(n.ex); err != nil {
+			return fail(err)
+		}
+		// Metrics are a convenience: a busy port (another daemon on this
+		// machine) is reported, not fatal.
+		if n.metrics, err = m.Serve(addr, public); err != nil {
+			slog.Warn("metrics not served", "err", err)
+		}
+	}
+	if n.router != nil {
+		go n.announce()
+	}
+	return n, nil
+}
+
+// announce joins the DHT and announces the roots this node added.
+func (n *repoNode) announce() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.router.Bootstrap(ctx); err != nil {
+		slog.Warn("routing: bootstrap", "err", err)
+	}
+	roots, err := n.repo.Roots()
+	if err != nil {
+		slog.Warn("routing: reading roots", "err", err)
+		return
+	}
+	for _, c := range roots {
+		if err := n.router.Provide(ctx, c); err != nil {
+			slog.Warn("routing: provide", "cid", c, "err", err)
+		}
+	}
+}
+
+// bootstrapPeers parses the config's Bootstrap list.
+func bootstrapPeers(addrs []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, a := range addrs {
+		ai, err := peer.AddrInfoFromString(a)
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap peer %q: %w", a, err)
+		}
+		out = append(out, *ai)
+	}
+	return out, nil
+}
+
+// loopbackOnly reports whether h listens on loopback addresses only.
+func loopbackOnly(h host.Host) bool {
+	for _, a := range h.Addrs() {
+		if !manet.IsIPLoopback(a) {
+			return false
+		}
+	}
+	return true
 }
 
 // bitswapProtocols checks protocol names against those bsfs speaks.

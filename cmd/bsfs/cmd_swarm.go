@@ -79,28 +79,3 @@ func newSwarmPeersCmd() *cobra.Command {
 		},
 	}
 }
-
-func newBitswapCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "bitswap",
-		Short: "Inspect the Bitswap exchange (needs a running daemon)",
-	}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "wantlist",
-		Short: "List the CIDs this node wants, one a line",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withDaemon(cmd.Context(), func(n node) error {
-				wants, err := n.Wantlist(cmd.Context())
-				if err != nil {
-					return err
-				}
-				for _, c := range wants {
-					fmt.Fprintln(cmd.OutOrStdout(), c)
-				}
-				return nil
-			})
-		},
-	})
-	return cmd
-}

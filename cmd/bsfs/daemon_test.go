@@ -171,7 +171,7 @@ func waitWantlist(t *testing.T, repo string, want []string) {
 	t.Helper()
 	var got []string
 	for range pollAttempts {
-		got = lines(ok(t, repo, "", "bitswap", "wantlist"))
+		got = lines(ok(t, repo, "", "wantlist"))
 		if slices.Equal(got, want) {
 			return
 		}

@@ -66,7 +66,7 @@ repository directly, offline.`,
 		SilenceUsage:  true,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(newInitCmd(), newIDCmd(), newDaemonCmd(), newBlockCmd(), newSwarmCmd(), newBitswapCmd())
+	root.AddCommand(newInitCmd(), newIDCmd(), newDaemonCmd(), newBlockCmd(), newSwarmCmd(), newStatCmd(), newLedgerCmd(), newWantlistCmd())
 	root.AddCommand(newMountCmd())
 	root.AddCommand(newAddCmd(), newCatCmd(), newGetCmd())
 	return root

@@ -127,13 +127,14 @@ func (b *syncBuffer) String() string {
 
 // daemon is a running `bsfs daemon`.
 type daemon struct {
-	repo   string
-	id     string
-	addrs  []string // listen addresses with /p2p/
-	cmd    *exec.Cmd
-	stderr *syncBuffer
-	exited chan struct{} // closed when the process has been waited for
-	err    error         // Wait's error, set before exited is closed
+	repo    string
+	id      string
+	addrs   []string // listen addresses with /p2p/
+	metrics string   // metrics URL, if served
+	cmd     *exec.Cmd
+	stderr  *syncBuffer
+	exited  chan struct{} // closed when the process has been waited for
+	err     error         // Wait's error, set before exited is closed
 }
 
 // startDaemon starts `bsfs daemon` on repoPath, listening on loopback TCP
@@ -192,6 +193,9 @@ func startDaemon(t *testing.T, repoPath string, args ...string) *daemon {
 			}
 			if a, found := strings.CutPrefix(line, "Swarm listening on "); found {
 				d.addrs = append(d.addrs, a)
+			}
+			if u, found := strings.CutPrefix(line, "Metrics on "); found {
+				d.metrics = u
 			}
 			if line == readyLine {
 				if d.id == "" || len(d.addrs) == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -14,6 +15,9 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/exchange/decision"
+	"github.com/bsfs/bsfs/exchange/routing"
+	"github.com/bsfs/bsfs/metrics"
 	"github.com/bsfs/bsfs/repo"
 	"github.com/bsfs/bsfs/unixfs"
 )
@@ -56,6 +60,15 @@ type node interface {
 	AddRoot(ctx context.Context, c cid.Cid) error
 	// Roots lists the roots this node added, oldest first.
 	Roots(ctx context.Context) ([]cid.Cid, error)
+	// Stat returns the exchange's counters (`bsfs stat`).
+	Stat(ctx context.Context) (exchange.Stats, error)
+	// Ledger returns the decision engine's ledger of p.
+	Ledger(ctx context.Context, p peer.ID) (decision.LedgerStat, error)
+	// PeerWantlist returns what p wants from this node.
+	PeerWantlist(ctx context.Context, p peer.ID) ([]cid.Cid, error)
+	// NewSession returns a block getter whose fetches share a session
+	// until ctx ends (offline: the local store).
+	NewSession(ctx context.Context) unixfs.BlockGetter
 	Close() error
 }
 
@@ -96,9 +109,12 @@ func (b nodeBlocks) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block
 // exchange nil) it reads and writes the local blockstore only; the daemon
 // runs it online.
 type repoNode struct {
-	repo *repo.Repo
-	host host.Host          // nil offline
-	ex   *exchange.Exchange // nil offline
+	repo     *repo.Repo
+	host     host.Host          // nil offline
+	ex       *exchange.Exchange // nil offline
+	router   *routing.Router    // nil offline or with routing off
+	metrics  *metrics.Server    // nil offline or with metrics off
+	sessions apiSessions
 }
 
 var _ node = (*repoNode)(nil)
@@ -278,8 +294,23 @@ func (w *repoWriter) notify() error {
 
 func (w *repoWriter) Close() error { return w.notify() }
 
-// AddRoot records c in the repository's roots.
-func (n *repoNode) AddRoot(_ context.Context, c cid.Cid) error { return n.repo.AddRoot(c) }
+// AddRoot records c in the repository's roots and, online, announces it.
+func (n *repoNode) AddRoot(ctx context.Context, c cid.Cid) error {
+	if err := n.repo.AddRoot(c); err != nil {
+		return err
+	}
+	if n.router != nil {
+		// Announcing can take seconds; the add need not wait for it.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+			defer cancel()
+			if err := n.router.Provide(ctx, c); err != nil {
+				slog.Warn("routing: provide", "cid", c, "err", err)
+			}
+		}()
+	}
+	return nil
+}
 
 // Roots lists the repository's roots.
 func (n *repoNode) Roots(context.Context) ([]cid.Cid, error) { return n.repo.Roots() }
@@ -287,8 +318,15 @@ func (n *repoNode) Roots(context.Context) ([]cid.Cid, error) { return n.repo.Roo
 // Close closes the exchange, the host and the repository, in that order.
 func (n *repoNode) Close() error {
 	var errs []error
+	n.closeSessions()
+	if n.metrics != nil {
+		errs = append(errs, n.metrics.Close())
+	}
 	if n.ex != nil {
 		errs = append(errs, n.ex.Close())
+	}
+	if n.router != nil {
+		errs = append(errs, n.router.Close())
 	}
 	if n.host != nil {
 		errs = append(errs, n.host.Close())
