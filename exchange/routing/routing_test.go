@@ -53,12 +53,13 @@ func newNode(t testing.TB, cfg routing.Config) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := exchange.New(h, bs, exchange.Config{})
+	cfg.LoopbackOnLAN = true
+	r, err := routing.New(t.Context(), h, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.LoopbackOnLAN = true
-	r, err := routing.New(t.Context(), h, cfg)
+	// The exchange asks the router for providers of what no peer has.
+	ex, err := exchange.New(h, bs, exchange.Config{Providers: r})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,6 +223,26 @@ func TestFindThroughDHT(t *testing.T) {
 		}
 		if got := strings.TrimSpace(string(out)); got != holder.host.ID().String() {
 			t.Fatalf("kubo routing findprovs: %q, want %s", got, holder.host.ID())
+		}
+	})
+
+	t.Run("the exchange searches by itself", func(t *testing.T) {
+		b := holder.put(t, 50_000)
+		if err := holder.r.Provide(ctx, b.CID); err != nil {
+			t.Fatal(err)
+		}
+		disconnect(t, wanter.host, holder.host.ID())
+		// No lookup by hand: the want goes unanswered by the wanter's
+		// peers, so its session asks the DHT and connects to the holder.
+		got, err := wanter.ex.GetBlock(ctx, b.CID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Data, b.Data) {
+			t.Fatal("wrong bytes")
+		}
+		if wanter.host.Network().Connectedness(holder.host.ID()) != lnet.Connected {
+			t.Fatal("the wanter got the block without connecting to the holder")
 		}
 	})
 
