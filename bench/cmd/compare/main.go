@@ -379,8 +379,9 @@ go tool pprof -top exchange.test cpu.out
 ` + "```" + `
 
 With ` + "`-profile DIR`" + `, bench/run also takes a CPU profile and an allocation
-profile of both bsfs daemons during the first bsfs→bsfs ` + "`cat`" + `, through
-` + "`/debug/pprof/`" + ` on the daemon's API socket, once the daemon serves it.
+profile of both bsfs daemons during the first bsfs→bsfs ` + "`cat`" + `, once the
+daemon serves ` + "`/debug/pprof/`" + ` (on its API socket, or on a loopback HTTP
+address it prints at start).
 `
 
 func cpuModel() string {

@@ -177,7 +177,7 @@ func (n *node) start(ctx context.Context, p *procs, mount string) error {
 	}
 	cmd := exec.Command(n.bin, args...)
 	cmd.Env = n.env()
-	d, err := p.start(ctx, n.name, cmd, n.dir+".log", ready)
+	d, err := p.start(ctx, n.name, cmd, filepath.Join(filepath.Dir(n.dir), n.name+".log"), ready)
 	if err != nil {
 		return err
 	}
@@ -363,11 +363,31 @@ func (n *node) getBlockAPI(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return n.do(req)
 }
 
-// debug GETs a path of the bsfs daemon's API socket.
+// debug GETs a path of the bsfs daemon's debug endpoints: on the first
+// http://127.0.0.1 address the daemon printed at start (a metrics
+// listener), else on its API socket.
 func (n *node) debug(ctx context.Context, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://bsfs"+path, nil)
+	base := "http://bsfs"
+	for _, line := range n.d.startLines() {
+		if i := strings.Index(line, "http://127.0.0.1:"); i >= 0 {
+			base = strings.TrimRight(strings.Fields(line[i:])[0], "/")
+			break
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
 		return nil, err
+	}
+	if base != "http://bsfs" {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%s%s: HTTP %d", base, path, resp.StatusCode)
+		}
+		return io.ReadAll(resp.Body)
 	}
 	return n.do(req)
 }

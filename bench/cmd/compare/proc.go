@@ -117,7 +117,7 @@ func (p *procs) stop(d *daemon) error {
 	var err error
 	select {
 	case <-d.exited:
-		err = fmt.Errorf("%s exited on its own: %v", d.name, d.waitErr)
+		err = fmt.Errorf("%s exited before it was stopped (%v); log %s", d.name, d.cmd.ProcessState, d.logPath)
 	default:
 		_ = d.cmd.Process.Signal(syscall.SIGTERM)
 		select {

@@ -291,6 +291,7 @@ func (r *runner) rowSwarm(ctx context.Context) {
 					return err
 				}
 				defer func() { r.note(srv.stop(r.procs)) }()
+				srvSeq := r.seq // names this run's clients
 				clients := make([]*node, n)
 				errs := make([]error, n)
 				var wg sync.WaitGroup
@@ -299,8 +300,8 @@ func (r *runner) rowSwarm(ctx context.Context) {
 					wg.Go(func() {
 						sem <- struct{}{}
 						defer func() { <-sem }()
-						c := &node{impl: p.client, bin: r.bin(p.client), dir: filepath.Join(r.work, fmt.Sprintf("%s-swarm-%d-%d", p.client, run, i))}
-						c.name = filepath.Base(c.dir)
+						name := fmt.Sprintf("%s-swarm-%d-%d", p.client, srvSeq, i)
+						c := &node{impl: p.client, bin: r.bin(p.client), dir: filepath.Join(r.work, name), name: name}
 						clients[i] = c
 						if errs[i] = c.initRepo(ctx); errs[i] == nil {
 							if errs[i] = c.start(ctx, r.procs, ""); errs[i] == nil {
@@ -529,9 +530,9 @@ func unmountUnder(dir string) {
 // profileSeconds is the length of the CPU profiles taken with -profile.
 const profileSeconds = 10
 
-// profile starts CPU profiles of the bsfs daemons given, through
-// /debug/pprof/ on their API sockets; the function it returns waits for
-// them and then takes allocation profiles. A daemon without the endpoint
+// profile starts CPU profiles of the bsfs daemons given, through their
+// /debug/pprof/ (see node.debug); the function it returns waits for them
+// and then takes allocation profiles. A daemon without the endpoint
 // is noted and skipped.
 func (r *runner) profile(ctx context.Context, nodes ...*node) (wait func()) {
 	if err := os.MkdirAll(r.cfg.profile, 0o755); err != nil {
