@@ -57,3 +57,31 @@ func benchCat(b *testing.B, bufSize int) {
 
 // onlyReader hides os.File's WriteTo, so that reads use the buffer given.
 type onlyReader struct{ io.Reader }
+
+// BenchmarkCat64MiBFetched reads a 64 MiB file through the mount of a node
+// that has none of it, from a peer over loopback TCP: each leaf comes over
+// Bitswap.
+func BenchmarkCat64MiBFetched(b *testing.B) {
+	a := newNode(b)
+	data := randomBytes(b, 64<<20)
+	f := buildFile(b, data, []int{256 << 10}, 174)
+	a.put(b, f.blocks...)
+	buf := make([]byte, 1<<20)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		b.StopTimer()
+		c := newNode(b)
+		connect(b, a, c)
+		dir := mount(b, c.ex, bsfs.Config{})
+		b.StartTimer()
+		fh, err := os.Open(filepath.Join(dir, f.root.CID.String()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		k, err := io.CopyBuffer(io.Discard, onlyReader{fh}, buf)
+		fh.Close()
+		if err != nil || k != int64(len(data)) {
+			b.Fatalf("read %d bytes, %v; want %d", k, err, len(data))
+		}
+	}
+}

@@ -31,7 +31,9 @@ import (
 // Bounds of the tests' waits.
 const (
 	waitTimeout = 10 * time.Second
-	pollEvery   = 20 * time.Millisecond
+	// testReadTimeout bounds the fetches of mounts in tests.
+	testReadTimeout = time.Minute
+	pollEvery       = 20 * time.Millisecond
 )
 
 var (
@@ -250,10 +252,16 @@ func mount(t testing.TB, g unixfs.BlockGetter, cfg bsfs.Config) string {
 	return dir
 }
 
-// mountAt mounts g at dir and unmounts it at cleanup.
+// mountAt mounts g at dir and unmounts it at cleanup. Unless cfg sets
+// one, reads time out after testReadTimeout: a read of this process's own
+// mount that never ends would keep the process from exiting, even when the
+// test binary's time-out fires.
 func mountAt(t testing.TB, dir string, g unixfs.BlockGetter, cfg bsfs.Config) {
 	t.Helper()
 	requireFUSE(t)
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = testReadTimeout
+	}
 	srv, err := bsfs.Mount(dir, g, cfg)
 	if err != nil {
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
