@@ -53,6 +53,7 @@ const maxRequest = 1 << 20
 type Server struct {
 	srv *fuse.Server
 	dir string
+	log *slog.Logger
 }
 
 // Mount serves the content g fetches at dir, which must be an existing
@@ -116,7 +117,7 @@ func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
-	return &Server{srv: srv, dir: dir}, nil
+	return &Server{srv: srv, dir: dir, log: cfg.Logger}, nil
 }
 
 // Wait returns when the mount has been unmounted, by Unmount or by
@@ -136,6 +137,7 @@ func (s *Server) Unmount() error {
 	if derr := detach(s.dir); derr != nil {
 		return errors.Join(fmt.Errorf("unmount %s: %w", s.dir, err), derr)
 	}
+	s.log.Warn("mount busy: detached; files still open there fail once this process exits", "dir", s.dir, "err", err)
 	return nil
 }
 

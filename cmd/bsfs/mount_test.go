@@ -230,7 +230,17 @@ func TestMountOwnNode(t *testing.T) {
 		t.Errorf("no message about the stale mount; stderr: %s", m.stderr)
 	}
 	readMount(t, filepath.Join(dir, c), data) // stored by the first mount's fetch
+
+	// A file held open keeps the mount busy: it is detached instead.
+	held, err := os.Open(filepath.Join(dir, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
 	stopMount(t, m, dir, syscall.SIGTERM)
+	if !strings.Contains(m.stderr.String(), "detached") {
+		t.Errorf("no message about detaching the busy mount; stderr: %s", m.stderr)
+	}
 }
 
 func TestMountHelp(t *testing.T) {
