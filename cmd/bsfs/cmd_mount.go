@@ -13,6 +13,8 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange"
 	mountfs "github.com/bsfs/bsfs/fs"
 	"github.com/bsfs/bsfs/repo"
 	"github.com/bsfs/bsfs/unixfs"
@@ -55,20 +57,21 @@ user.bsfs.local (the fraction of a file stored locally) show a fetch's
 progress, e.g. getfattr -d DIR/<cid>.
 
 When a daemon runs on the repository, the mount uses its node through the
-API. Otherwise it runs the node itself, with the daemon's flags, and prints
-the peer ID and listen addresses as the daemon does. It prints a line
-starting %q once mounted. A mount left behind by a killed process is
-removed first. As root the kernel is asked directly; otherwise FUSE's
+API. Otherwise it runs the node itself, with the daemon's flags (which apply
+only then), and prints the peer ID and listen addresses as the daemon does.
+It prints a line starting %q once mounted. A mount left behind by
+a killed process is removed first. As root the kernel is asked directly; otherwise FUSE's
 fusermount3 mounts.`, mountedLine),
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			nodeFlags := cmd.Flags().Changed("listen") || cmd.Flags().Changed("bitswap-protocols")
+			f := cmd.Flags()
+			flags.node.metricsSet = f.Changed("metrics")
+			nodeFlags := f.Changed("listen") || f.Changed("bitswap-protocols") || f.Changed("routing") || f.Changed("metrics")
 			return runMount(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], flags, nodeFlags)
 		},
 	}
+	addNodeFlags(cmd, &flags.node)
 	f := cmd.Flags()
-	f.StringArrayVar(&flags.node.listen, "listen", nil, "when no daemon runs: multiaddr to listen on, instead of the config's Addresses.Swarm (repeatable)")
-	f.StringVar(&flags.node.protocols, "bitswap-protocols", "", "when no daemon runs: comma-separated Bitswap protocol IDs to speak, instead of the config's Bitswap.Protocols")
 	f.DurationVar(&flags.readTimeout, "read-timeout", defaultReadTimeout, "fail a file system operation waiting longer than this for blocks with EIO, logging the CID (0: wait until interrupted)")
 	f.BoolVar(&flags.debug, "debug", false, "log every FUSE request")
 	return cmd
@@ -94,15 +97,12 @@ func runMount(ctx context.Context, out, errOut io.Writer, dir string, flags moun
 	if c, _ := dialDaemon(ctx, path); c != nil {
 		defer c.Close()
 		if nodeFlags {
-			return errors.New("a daemon runs on this repository: --listen and --bitswap-protocols apply only when the mount runs its own node")
+			return errors.New("a daemon runs on this repository: the node's flags (--listen, --bitswap-protocols, --routing, --metrics) apply only when the mount runs its own node")
 		}
 		fmt.Fprintf(out, "Using the daemon's node (API %s)\n", repo.APISocketPath(path))
-		blocks := apiBlocks{c}
-		cfg.UnixFS.Haser = blocks
-		if roots, ok := node(c).(mountfs.Roots); ok {
-			cfg.Roots = roots
-		}
-		return serveMount(ctx, out, dir, blocks, cfg)
+		cfg.UnixFS.Haser = nodeHaser{c}
+		cfg.Roots = c
+		return serveMount(ctx, out, dir, nodeBlocks{c}, cfg)
 	}
 	r, err := repo.Open(path)
 	if err != nil {
@@ -120,9 +120,12 @@ func runMount(ctx context.Context, out, errOut io.Writer, dir string, flags moun
 	for _, a := range id.Addrs {
 		fmt.Fprintf(out, "Swarm listening on %s\n", a)
 	}
+	if n.metrics != nil {
+		fmt.Fprintf(out, "Metrics on http://%s/metrics\n", n.metrics.Addr())
+	}
 	cfg.UnixFS.Haser = r.Blockstore()
-	cfg.Roots = repoRoots{r}
-	err = serveMount(ctx, out, dir, n.ex, cfg)
+	cfg.Roots = n
+	err = serveMount(ctx, out, dir, exchangeBlocks{n.ex}, cfg)
 	return errors.Join(err, n.Close())
 }
 
@@ -148,8 +151,29 @@ func serveMount(ctx context.Context, out io.Writer, dir string, g unixfs.BlockGe
 	}
 }
 
-// repoRoots lists the roots recorded in the repository.
-type repoRoots struct{ r *repo.Repo }
+// exchangeBlocks is the exchange of the node the mount runs: blocks are
+// checked once, by the exchange, and each open file reads through a
+// session of its own.
+type exchangeBlocks struct{ *exchange.Exchange }
 
-// Roots returns the roots `bsfs add` recorded.
-func (r repoRoots) Roots(context.Context) ([]cid.Cid, error) { return r.r.Roots() }
+// NewSession starts a session for one file's fetches, ended with ctx.
+func (e exchangeBlocks) NewSession(ctx context.Context) unixfs.BlockGetter {
+	return e.Exchange.NewSession(ctx)
+}
+
+var _ unixfs.Sessioner = exchangeBlocks{}
+
+// nodeHaser tells the blocks n stores locally.
+type nodeHaser struct{ n node }
+
+// Has reports whether n stores c, without fetching it.
+func (h nodeHaser) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	_, err := h.n.BlockSize(ctx, c)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, block.ErrNotFound):
+		return false, nil
+	}
+	return false, err
+}

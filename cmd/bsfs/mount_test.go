@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"os"
 	"os/exec"
@@ -149,6 +150,16 @@ func TestMountThroughDaemon(t *testing.T) {
 
 	m := startMount(t, repo, dir)
 	readMount(t, filepath.Join(dir, c), data)
+
+	// A file added while mounted is listed at the top and reads back.
+	file := make([]byte, 600<<10)
+	rand.Read(file)
+	added := strings.TrimSpace(ok(t, repo, "", "add", "-Q", writeFile(t, file)))
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 1 || ents[0].Name() != added || !ents[0].Type().IsRegular() {
+		t.Errorf("ls of the mount: %v, %v; want the added file %s", ents, err, added)
+	}
+	readMount(t, filepath.Join(dir, added), file)
 	readMount(t, filepath.Join(dir, "raw", c), data)
 	buf := make([]byte, 64)
 	k, err := syscall.Getxattr(filepath.Join(dir, c), "user.bsfs.local", buf)
