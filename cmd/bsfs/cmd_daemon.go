@@ -23,6 +23,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/network"
 	"github.com/bsfs/bsfs/exchange/routing"
+	mountfs "github.com/bsfs/bsfs/fs"
 	"github.com/bsfs/bsfs/metrics"
 	"github.com/bsfs/bsfs/repo"
 )
@@ -41,6 +42,8 @@ type daemonFlags struct {
 	metrics   string
 	// metricsSet: --metrics was given (an empty value turns metrics off).
 	metricsSet bool
+	// mount is a directory the daemon mounts its content at (daemon only).
+	mount string
 }
 
 func newDaemonCmd() *cobra.Command {
@@ -61,6 +64,7 @@ then the line %q.`, readyLine),
 		},
 	}
 	addNodeFlags(cmd, &flags)
+	cmd.Flags().StringVar(&flags.mount, "mount", "", "also mount the content at this existing directory, as `bsfs mount` does")
 	return cmd
 }
 
@@ -96,57 +100,99 @@ func runDaemon(ctx context.Context, out io.Writer, flags daemonFlags) error {
 	if err != nil {
 		return errors.Join(err, r.Close())
 	}
-	sock := r.APISocket()
-	// We hold the repository's lock, so a socket left there is stale.
-	if err := os.Remove(sock); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return errors.Join(fmt.Errorf("removing stale API socket: %w", err), n.Close())
-	}
-	ln, err := net.Listen("unix", sock)
+	api, err := serveAPI(ctx, r, n)
 	if err != nil {
-		return errors.Join(fmt.Errorf("API socket: %w", err), n.Close())
+		return errors.Join(err, n.Close())
 	}
-	// The API has no authentication: only the repository's owner may use it.
-	if err := os.Chmod(sock, 0o600); err != nil {
-		return errors.Join(fmt.Errorf("API socket: %w", err), ln.Close(), n.Close())
-	}
-	// Cancelled at shutdown, so that block fetches in flight end.
-	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelRequests()
-	srv := &http.Server{
-		Handler:           newAPIHandler(n),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return reqCtx },
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-
 	id := hostIdentity(n.host)
 	fmt.Fprintf(out, "PeerID: %s\n", id.ID)
 	for _, a := range id.Addrs {
 		fmt.Fprintf(out, "Swarm listening on %s\n", a)
 	}
-	fmt.Fprintf(out, "API listening on %s\n", sock)
+	fmt.Fprintf(out, "API listening on %s\n", api.sock)
 	if n.metrics != nil {
 		fmt.Fprintf(out, "Metrics on http://%s/metrics\n", n.metrics.Addr())
+	}
+	mounted := make(chan error, 1)
+	if flags.mount != "" {
+		cfg := mountfs.Config{ReadTimeout: defaultReadTimeout, Roots: n, Logger: slog.Default()}
+		cfg.UnixFS.Haser = r.Blockstore()
+		mctx, stopMount := context.WithCancel(ctx)
+		defer stopMount()
+		if fi, err := os.Stat(flags.mount); err != nil || !fi.IsDir() {
+			return errors.Join(fmt.Errorf("mount point %s is not an existing directory", flags.mount), api.close(), n.Close())
+		}
+		go func() { mounted <- serveMount(mctx, out, flags.mount, exchangeBlocks{n.ex}, cfg) }()
 	}
 	fmt.Fprintln(out, readyLine)
 
 	var serveErr error
 	select {
 	case <-ctx.Done():
-	case serveErr = <-served:
+	case serveErr = <-api.served:
 	}
-	cancelRequests()
+	if flags.mount != "" {
+		select {
+		case err := <-mounted:
+			serveErr = errors.Join(serveErr, err)
+		case <-time.After(shutdownTimeout):
+			serveErr = errors.Join(serveErr, fmt.Errorf("unmounting %s timed out", flags.mount))
+		}
+	}
+	return errors.Join(serveErr, api.close(), n.Close())
+}
+
+// apiServer is the local API being served on the repository's socket.
+type apiServer struct {
+	sock           string
+	srv            *http.Server
+	served         chan error // the server's end, if it ends on its own
+	cancelRequests context.CancelFunc
+}
+
+// serveAPI serves n's local API on r's socket until close. Requests in
+// flight are cancelled at close, so that their fetches end.
+func serveAPI(ctx context.Context, r *repo.Repo, n *repoNode) (*apiServer, error) {
+	sock := r.APISocket()
+	// We hold the repository's lock, so a socket left there is stale.
+	if err := os.Remove(sock); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("removing stale API socket: %w", err)
+	}
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return nil, fmt.Errorf("API socket: %w", err)
+	}
+	// The API has no authentication: only the repository's owner may use it.
+	if err := os.Chmod(sock, 0o600); err != nil {
+		return nil, errors.Join(fmt.Errorf("API socket: %w", err), ln.Close())
+	}
+	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	a := &apiServer{
+		sock: sock,
+		srv: &http.Server{
+			Handler:           newAPIHandler(n),
+			ReadHeaderTimeout: 10 * time.Second,
+			BaseContext:       func(net.Listener) context.Context { return reqCtx },
+		},
+		served:         make(chan error, 1),
+		cancelRequests: cancelRequests,
+	}
+	go func() { a.served <- a.srv.Serve(ln) }()
+	return a, nil
+}
+
+// close stops the API and removes its socket.
+func (a *apiServer) close() error {
+	a.cancelRequests()
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	errs := []error{serveErr}
-	if err := srv.Shutdown(shutCtx); err != nil {
-		errs = append(errs, fmt.Errorf("API shutdown: %w", err), srv.Close())
+	var errs []error
+	if err := a.srv.Shutdown(shutCtx); err != nil {
+		errs = append(errs, fmt.Errorf("API shutdown: %w", err), a.srv.Close())
 	}
-	if err := os.Remove(sock); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(a.sock); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	errs = append(errs, n.Close())
 	return errors.Join(errs...)
 }
 

@@ -115,18 +115,24 @@ func runMount(ctx context.Context, out, errOut io.Writer, dir string, flags moun
 	if err != nil {
 		return errors.Join(err, r.Close())
 	}
+	// Other commands reach this node through the API while it mounts.
+	api, err := serveAPI(ctx, r, n)
+	if err != nil {
+		return errors.Join(err, n.Close())
+	}
 	id := hostIdentity(n.host)
 	fmt.Fprintf(out, "PeerID: %s\n", id.ID)
 	for _, a := range id.Addrs {
 		fmt.Fprintf(out, "Swarm listening on %s\n", a)
 	}
+	fmt.Fprintf(out, "API listening on %s\n", api.sock)
 	if n.metrics != nil {
 		fmt.Fprintf(out, "Metrics on http://%s/metrics\n", n.metrics.Addr())
 	}
 	cfg.UnixFS.Haser = r.Blockstore()
 	cfg.Roots = n
 	err = serveMount(ctx, out, dir, exchangeBlocks{n.ex}, cfg)
-	return errors.Join(err, n.Close())
+	return errors.Join(err, api.close(), n.Close())
 }
 
 // serveMount mounts g at dir and unmounts when ctx ends.

@@ -262,3 +262,27 @@ func TestMountHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestDaemonMount: `bsfs daemon --mount DIR` serves the content at DIR
+// while the API answers, and unmounts on SIGINT.
+func TestDaemonMount(t *testing.T) {
+	requireFUSE(t)
+	repoPath, dir := t.TempDir(), t.TempDir()
+	d := startDaemon(t, repoPath, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", "", "--mount", dir)
+	root := strings.TrimSpace(ok(t, repoPath, "through the daemon's mount", "add", "-Q", "-"))
+	var got []byte
+	var err error
+	for range pollAttempts {
+		if got, err = os.ReadFile(filepath.Join(dir, root)); err == nil {
+			break
+		}
+		time.Sleep(pollInterval)
+	}
+	if string(got) != "through the daemon's mount" {
+		t.Fatalf("read %q through the daemon's mount: %v", got, err)
+	}
+	d.stopClean(t)
+	if isMounted(t, dir) {
+		t.Fatalf("%s still mounted after the daemon stopped", dir)
+	}
+}

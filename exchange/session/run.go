@@ -153,10 +153,15 @@ func (s *Session) addWants(cids []cid.Cid, now time.Time) {
 	}
 }
 
-// askEveryone sends want-have for ws to every connected peer.
+// askEveryone sends want-have for ws to every connected peer. With no peer
+// connected there is nobody to ask: the wants are broadcast at once, so
+// that they go to whoever connects (and show in the wantlist).
 func (s *Session) askEveryone(ws []*wantState) {
 	peers := s.peers.Peers()
 	if len(peers) == 0 {
+		for _, w := range ws {
+			s.broadcast(w)
+		}
 		return
 	}
 	cs := make([]cid.Cid, 0, len(ws))
@@ -379,8 +384,7 @@ func (s *Session) checkDeadlines(now time.Time) {
 				s.timedOut(w, now)
 			}
 		case w.broadcast || len(w.haves) > 0:
-		case len(w.haveAsked) == 0 && now.Sub(w.since) > s.cfg.BroadcastDelay,
-			now.Sub(w.since) > s.cfg.SilenceTimeout:
+		case now.Sub(w.since) > s.cfg.SilenceTimeout:
 			s.broadcast(w)
 		}
 		if !w.searchedFor && s.cfg.FindProviders != nil && now.Sub(w.since) > s.cfg.ProviderDelay {

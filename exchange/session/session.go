@@ -9,8 +9,8 @@
 // want-have to the others, so the session learns where else to turn. A
 // peer that keeps answering DONT_HAVE leaves the session. A want-block
 // left unanswered, or refused, moves to another peer that said HAVE; a want
-// nobody has moves to a broadcast, and after ProviderDelay to a provider
-// search. Asking one peer per block is what keeps duplicate blocks down as
+// nobody has (or nobody to ask) moves to a broadcast, and after
+// ProviderDelay to a provider search. Asking one peer per block is what keeps duplicate blocks down as
 // peers are added.
 //
 // All state is owned by one goroutine (run); the methods only queue events.
@@ -49,7 +49,6 @@ type Peers interface {
 // Defaults for Config.
 const (
 	DefaultBlockTimeout     = 2 * time.Second
-	DefaultBroadcastDelay   = time.Second
 	DefaultSilenceTimeout   = 10 * time.Second
 	DefaultProviderDelay    = time.Second
 	DefaultMaxDontHaves     = 16
@@ -63,9 +62,6 @@ type Config struct {
 	// block is asked of another peer: at least this, or four times the
 	// peer's observed latency if that is longer.
 	BlockTimeout time.Duration
-	// BroadcastDelay is how long a want that no peer could be asked about
-	// (none was connected) waits before it is broadcast as want-block.
-	BroadcastDelay time.Duration
 	// SilenceTimeout is how long a want may go without any answer from
 	// the peers asked (a busy peer answers HAVE late; one that lacks a
 	// block says DONT_HAVE) before it is broadcast as want-block.
@@ -138,9 +134,6 @@ type Session struct {
 func New(ctx context.Context, wants Wants, peers Peers, cfg Config) *Session {
 	if cfg.BlockTimeout == 0 {
 		cfg.BlockTimeout = DefaultBlockTimeout
-	}
-	if cfg.BroadcastDelay == 0 {
-		cfg.BroadcastDelay = DefaultBroadcastDelay
 	}
 	if cfg.SilenceTimeout == 0 {
 		cfg.SilenceTimeout = DefaultSilenceTimeout

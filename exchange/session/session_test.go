@@ -204,18 +204,16 @@ func TestNoPeersBroadcastsAndSearches(t *testing.T) {
 		var mu sync.Mutex
 		searched := 0
 		cfg := Config{
-			BroadcastDelay: time.Second,
-			ProviderDelay:  2 * time.Second,
-			FindProviders:  func(context.Context, cid.Cid) { mu.Lock(); searched++; mu.Unlock() },
+			ProviderDelay: 2 * time.Second,
+			FindProviders: func(context.Context, cid.Cid) { mu.Lock(); searched++; mu.Unlock() },
 		}
 		s, r := newTest(t, cfg)
 		s.Want(cids(2))
-		time.Sleep(1500 * time.Millisecond)
 		synctest.Wait()
 		if n := broadcasts(r.take()); n != 2 {
-			t.Fatalf("%d broadcasts after the delay; want 2", n)
+			t.Fatalf("%d broadcasts with no peer to ask; want 2 at once", n)
 		}
-		time.Sleep(time.Second)
+		time.Sleep(2500 * time.Millisecond)
 		synctest.Wait()
 		mu.Lock()
 		defer mu.Unlock()
