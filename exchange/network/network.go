@@ -292,7 +292,9 @@ func (n *Network) handleStream(s lnet.Stream) {
 		n.mu.Unlock()
 		r.ReceiveMessage(n.ctx, p, m)
 	}
-	if errors.Is(readErr, io.EOF) {
+	// A clean end of stream, not a message whose decoding hit the end of
+	// one of its fields (that error wraps io.EOF too).
+	if errors.Is(readErr, io.EOF) && !errors.Is(readErr, message.ErrMalformed) {
 		s.Close()
 		return
 	}
