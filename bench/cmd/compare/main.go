@@ -83,10 +83,12 @@ type runner struct {
 	work    string
 	seq     int
 	bsfsHas map[string]bool
-	data    dataset
-	res     results
-	dropErr error
-	started time.Time
+	// bsfsFlags are given to every bsfs daemon and mount.
+	bsfsFlags []string
+	data      dataset
+	res       results
+	dropErr   error
+	started   time.Time
 }
 
 // dataset is what the servers hold.
@@ -118,7 +120,20 @@ func run(ctx context.Context, cfg config) error {
 	for _, c := range []string{"add", "cat", "get", "mount"} {
 		r.bsfsHas[c] = probe.hasCommand(ctx, c)
 	}
-	r.logf("bsfs has: %v; work directory %s", r.bsfsHas, r.work)
+	// Like the Kubo nodes: no DHT. Metrics only where profiles are wanted,
+	// on a port of their own.
+	help, _ := probe.cli(ctx, "daemon", "--help")
+	if strings.Contains(string(help), "--routing") {
+		r.bsfsFlags = append(r.bsfsFlags, "--routing", "none")
+	}
+	if strings.Contains(string(help), "--metrics") {
+		addr := ""
+		if cfg.profile != "" {
+			addr = "127.0.0.1:0"
+		}
+		r.bsfsFlags = append(r.bsfsFlags, "--metrics", addr)
+	}
+	r.logf("bsfs has: %v; bsfs daemon flags %q; work directory %s", r.bsfsHas, r.bsfsFlags, r.work)
 
 	if err := r.prepare(ctx); err != nil {
 		return fmt.Errorf("preparing the data sets: %w", err)
@@ -146,6 +161,14 @@ func run(ctx context.Context, cfg config) error {
 
 func (r *runner) logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%6.0fs  %s\n", time.Since(r.started).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// extra returns the flags for im's daemons.
+func (r *runner) extra(im impl) []string {
+	if im == bsfs {
+		return r.bsfsFlags
+	}
+	return nil
 }
 
 func (r *runner) bin(im impl) string {
@@ -292,7 +315,8 @@ Measured by `+"`%s`"+` on %s, in %v.
 - Every node is a fresh daemon on 127.0.0.1, connected over TCP (Kubo
   listens on TCP only); the servers restart for each run from a repository
   prepared before, the clients start empty. Kubo is configured like the test
-  peers (`+"`ipfs init --profile=test`"+`, no routing, no bootstrap, no MDNS).
+  peers (`+"`ipfs init --profile=test`"+`, no routing, no bootstrap, no MDNS);
+  bsfs daemons and mounts run with `+"`%s`"+`.
 - Like with like: neither writes blocks with fsync. Kubo's test profile sets
   flatfs `+"`\"sync\": false`"+` (Kubo's default profile syncs); bsfs never syncs blocks.
 - The bsfs server's blocks: %s.
@@ -311,7 +335,7 @@ Measured by `+"`%s`"+` on %s, in %v.
 `, r.cfg.command, r.started.UTC().Format("2006-01-02 15:04 UTC"), time.Since(r.started).Round(time.Second),
 		runtime.NumCPU(), cpuModel(), memTotal(), kernel(),
 		r.cfg.bsfsVersion, strings.TrimSpace(string(kuboVersion)), runtime.Version(),
-		r.cfg.runs, r.cfg.dirRuns, r.cfg.swarmRuns, r.data.bsfsSource)
+		r.cfg.runs, r.cfg.dirRuns, r.cfg.swarmRuns, strings.Join(quoteArgs(r.bsfsFlags), " "), r.data.bsfsSource)
 	base := pairings[0].String()
 	r.res.writeTable(w, tablePairs, []string{pairings[0].String(), pairings[1].String(), pairings[2].String(), pairings[3].String()},
 		[]ratio{
@@ -336,7 +360,19 @@ a minimal go-fuse file system, the ceiling of a FUSE read on this machine.%s
 	r.res.writeTable(w, tableMounts, []string{colKuboMount, colBsfsMount, colMemfile},
 		[]ratio{{"bsfs ÷ Kubo", colBsfsMount, colKuboMount}, {"bsfs ÷ go-fuse file", colBsfsMount, colMemfile}})
 	r.res.writeErrors(w)
-	fmt.Fprint(w, microBenchmarks)
+	fmt.Fprintf(w, microBenchmarks, profileSeconds)
+}
+
+// quoteArgs quotes the empty arguments for printing.
+func quoteArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if a == "" {
+			out[i] = `""`
+		}
+	}
+	return out
 }
 
 func dropNote(err error) string {
@@ -379,9 +415,9 @@ go tool pprof -top exchange.test cpu.out
 ` + "```" + `
 
 With ` + "`-profile DIR`" + `, bench/run also takes a CPU profile and an allocation
-profile of both bsfs daemons during the first bsfs→bsfs ` + "`cat`" + `, once the
-daemon serves ` + "`/debug/pprof/`" + ` (on its API socket, or on a loopback HTTP
-address it prints at start).
+profile of both bsfs daemons during the first bsfs→bsfs ` + "`cat`" + ` and of the
+server during the first bsfs→bsfs many-clients run (the first %d seconds), from
+the daemon's ` + "`/debug/pprof/`" + ` (its metrics listener, ` + "`--metrics 127.0.0.1:0`" + `).
 `
 
 func cpuModel() string {

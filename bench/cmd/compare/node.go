@@ -42,6 +42,8 @@ type node struct {
 	dir  string // IPFS_PATH or BSFS_PATH
 	name string // for logs
 
+	extra []string // bsfs: flags for the daemon and the mount
+
 	d      *daemon
 	addr   string       // TCP swarm address ending in /p2p/<id>
 	api    string       // Kubo: RPC base URL
@@ -174,6 +176,7 @@ func (n *node) start(ctx context.Context, p *procs, mount string) error {
 			args = []string{"mount", mount, "--listen", "/ip4/127.0.0.1/tcp/0"}
 			ready = bsfsMountedLine
 		}
+		args = append(args, n.extra...)
 	}
 	cmd := exec.Command(n.bin, args...)
 	cmd.Env = n.env()
@@ -370,8 +373,10 @@ func (n *node) debug(ctx context.Context, path string) ([]byte, error) {
 	base := "http://bsfs"
 	for _, line := range n.d.startLines() {
 		if i := strings.Index(line, "http://127.0.0.1:"); i >= 0 {
-			base = strings.TrimRight(strings.Fields(line[i:])[0], "/")
-			break
+			if u, err := url.Parse(strings.Fields(line[i:])[0]); err == nil {
+				base = "http://" + u.Host
+				break
+			}
 		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)

@@ -35,14 +35,14 @@ func rotate[T any](s []T, i int) []T {
 func (r *runner) newNode(ctx context.Context, im impl, role string) (*node, error) {
 	r.seq++
 	name := fmt.Sprintf("%s-%s-%d", im, role, r.seq)
-	n := &node{impl: im, bin: r.bin(im), dir: filepath.Join(r.work, name), name: name}
+	n := &node{impl: im, bin: r.bin(im), dir: filepath.Join(r.work, name), name: name, extra: r.extra(im)}
 	return n, n.initRepo(ctx)
 }
 
 // serverNode is the prepared repository holding the data sets.
 func (r *runner) serverNode(im impl) *node {
 	r.seq++
-	return &node{impl: im, bin: r.bin(im), dir: r.data.server[im], name: fmt.Sprintf("%s-server-%d", im, r.seq)}
+	return &node{impl: im, bin: r.bin(im), dir: r.data.server[im], name: fmt.Sprintf("%s-server-%d", im, r.seq), extra: r.extra(im)}
 }
 
 // pair starts the server on its prepared repository and a fresh client,
@@ -301,7 +301,7 @@ func (r *runner) rowSwarm(ctx context.Context) {
 						sem <- struct{}{}
 						defer func() { <-sem }()
 						name := fmt.Sprintf("%s-swarm-%d-%d", p.client, srvSeq, i)
-						c := &node{impl: p.client, bin: r.bin(p.client), dir: filepath.Join(r.work, name), name: name}
+						c := &node{impl: p.client, bin: r.bin(p.client), dir: filepath.Join(r.work, name), name: name, extra: r.extra(p.client)}
 						clients[i] = c
 						if errs[i] = c.initRepo(ctx); errs[i] == nil {
 							if errs[i] = c.start(ctx, r.procs, ""); errs[i] == nil {
@@ -323,6 +323,9 @@ func (r *runner) rowSwarm(ctx context.Context) {
 				}()
 				if err := errors.Join(errs...); err != nil {
 					return err
+				}
+				if r.cfg.profile != "" && p == (pairing{bsfs, bsfs}) && run == 0 {
+					defer r.profile(ctx, srv)()
 				}
 				times := make([]float64, n)
 				start := time.Now()
