@@ -1,0 +1,186 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/unixfs"
+)
+
+// testNode is a libp2p host on loopback with an exchange over st.
+type testNode struct {
+	h  host.Host
+	ex *exchange.Exchange
+}
+
+func newNode(t testing.TB, st exchange.Blockstore) *testNode {
+	t.Helper()
+	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := exchange.New(h, st, exchange.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ex.Close()
+		h.Close()
+	})
+	return &testNode{h: h, ex: ex}
+}
+
+func connect(t testing.TB, a, b *testNode) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := a.h.Connect(ctx, peer.AddrInfo{ID: b.h.ID(), Addrs: b.h.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A file four times the quota, read through unixfs over the exchange,
+// reads back whole while the store stays within the quota plus the read's
+// window, and a pinned file stays.
+func TestReadLargerThanQuota(t *testing.T) {
+	const (
+		leaf     = 256 << 10
+		quota    = 4 << 20
+		window   = 8
+		fileSize = 16 << 20
+	)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	src := newStore(t)
+	provider := newNode(t, src)
+	data := randBytes(fileSize, 40)
+	root := addFile(t, src, data)
+
+	bs := newStore(t)
+	c := open(t, t.TempDir(), bs, quota)
+	pinnedData := randBytes(600<<10, 41)
+	pinned := addFile(t, bs, pinnedData)
+	if err := c.Pin(ctx, pinned, nil); err != nil {
+		t.Fatal(err)
+	}
+	pinnedBytes := storeBytes(t, bs)
+	fetcher := newNode(t, c)
+	connect(t, fetcher, provider)
+
+	f, err := unixfs.New(c.Getter(fetcher.ex), unixfs.Config{Window: window}).Open(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	limit := pinnedBytes + quota + (window+2)*leaf
+	var got bytes.Buffer
+	var peak int64
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off <= fileSize; {
+		n, err := f.ReadAt(ctx, buf, off)
+		got.Write(buf[:n])
+		off += int64(n)
+		peak = max(peak, storeBytes(t, bs))
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("read %d bytes, not the %d of the file", got.Len(), fileSize)
+	}
+	if peak > limit {
+		t.Fatalf("the store peaked at %d bytes, over the quota plus the window (%d)", peak, limit)
+	}
+	if final := storeBytes(t, bs); final >= fileSize/2 {
+		t.Fatalf("the store holds %d bytes after the read: nothing was evicted", final)
+	}
+	checkFile(t, bs, pinned, pinnedData)
+	if u := c.Usage(); u.Used > quota || u.Held != 0 {
+		t.Fatalf("usage %+v after the read, want within %d bytes and nothing held", u, quota)
+	}
+	t.Logf("peak %d bytes in the store (pin %d, quota %d, window %d)", peak, pinnedBytes, quota, window*leaf)
+}
+
+// A Kubo repository's blocks/ directory, opened read-only under a union,
+// answers Kubo's and bsfs's wants, and nothing is copied into our store.
+func TestServeKuboBlocksReadOnly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	owner := kubotest.Start(t)
+	data := randBytes(3<<20+77, 50)
+	root, err := owner.Add(ctx, data, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, err := blockstore.Open(owner.Path()+"/blocks", blockstore.Config{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shared.Close() })
+	own := newStore(t)
+	c := open(t, t.TempDir(), Union{Own: own, Shared: shared}, 0)
+	server := newNode(t, c)
+
+	// bsfs fetches from the server (which is connected to nobody else).
+	client := newNode(t, newStore(t))
+	connect(t, client, server)
+	f, err := unixfs.New(client.ex, unixfs.Config{}).Open(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(data)+1)
+	n, err := f.ReadAt(ctx, got, 0)
+	f.Close()
+	if !errors.Is(err, io.EOF) || !bytes.Equal(got[:n], data) {
+		t.Fatalf("bsfs read %d bytes (%v), want the %d Kubo added", n, err, len(data))
+	}
+
+	// Kubo fetches from the server.
+	kubo := kubotest.Start(t)
+	for _, a := range server.h.Addrs() {
+		if err := kubo.SwarmConnect(ctx, a.Encapsulate(mustP2P(t, server.h.ID()))); err == nil {
+			break
+		}
+	}
+	catted, err := kubo.Cat(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(catted, data) {
+		t.Fatalf("Kubo read %d bytes, want the %d added", len(catted), len(data))
+	}
+	if b := storeBytes(t, own); b != 0 {
+		t.Fatalf("our store holds %d bytes: blocks were copied", b)
+	}
+	if err := c.Put(ctx, rawBlocks(t, 1, 10, 51)[0]); err != nil {
+		t.Fatalf("a fetched block is not stored in ours: %v", err)
+	}
+	if b := storeBytes(t, own); b != 10 {
+		t.Fatalf("our store holds %d bytes, want the 10 put", b)
+	}
+}
+
+// mustP2P is the /p2p/ID component.
+func mustP2P(t testing.TB, id peer.ID) ma.Multiaddr {
+	t.Helper()
+	a, err := ma.NewMultiaddr("/p2p/" + id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
