@@ -88,11 +88,12 @@ func (e *Engine) applyWants(p peer.ID, m *message.Message) []lookup {
 			}
 			continue
 		}
-		if !usable(w) {
+		// The cap first: it is the cheaper check, and the one a flood hits.
+		if l.wants.Len() >= e.cfg.MaxWantlistEntries && !l.wants.Has(w.CID) {
 			ignored++
 			continue
 		}
-		if l.wants.Len() >= e.cfg.MaxWantlistEntries && !l.wants.Has(w.CID) {
+		if !usable(w) {
 			ignored++
 			continue
 		}

@@ -1,0 +1,249 @@
+package hostile_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
+
+	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/exchange/decision"
+	"github.com/bsfs/bsfs/exchange/hostile"
+	"github.com/bsfs/bsfs/exchange/message"
+)
+
+// TestHugeWantlist (case 3, GHSA-qvqg-6rp8-4p9h): a wantlist of 100,000
+// entries, in messages under the 4 MiB limit, sent 100 times. The victim
+// holds the first decision.MaxWantlistEntries wants, counts every other one
+// as ignored, queues nothing, and its heap is as large afterwards as before.
+func TestHugeWantlist(t *testing.T) {
+	const (
+		entries  = 100_000
+		perFrame = 25_000
+		rounds   = 100
+	)
+	v := newVictim(t, exchange.Config{})
+	p, _ := connectPeer(t, v)
+
+	var frames [][]byte
+	for start := 0; start < entries; start += perFrame {
+		es := make([][]byte, 0, perFrame)
+		for i := start; i < start+perFrame; i++ {
+			es = append(es, hostile.Entry(missingCID("huge", i).Bytes(), int32(entries-i), message.WantHave, false))
+		}
+		f := hostile.Frame(hostile.Wantlist(false, es...))
+		if len(f) > message.MaxMessageSize {
+			t.Fatalf("frame of %d bytes", len(f))
+		}
+		frames = append(frames, f)
+	}
+	all := bytes.Join(frames, nil)
+	frames = nil
+
+	s := open(t, p, v.host.ID())
+	defer s.Close()
+	// One round first, so the baseline includes what one wantlist costs.
+	write(t, s, all)
+	waitUntil(t, 20*time.Second, "first round processed", func() bool {
+		return v.ex.Engine().Stats().WantsIgnored == entries-decision.MaxWantlistEntries
+	})
+	before := heapInUse()
+	start := time.Now()
+	for range rounds - 1 {
+		write(t, s, all)
+	}
+	want := uint64(rounds * (entries - decision.MaxWantlistEntries)) // held wants are renewed, not ignored
+	waitUntil(t, 60*time.Second, "every round processed", func() bool {
+		return v.ex.Engine().Stats().WantsIgnored >= want
+	})
+	elapsed := time.Since(start)
+	after := heapInUse()
+	st := v.ex.Engine().Stats()
+	t.Logf("%d rounds of %d entries (%d MiB) in %v; heap before %d KiB, after %d KiB; wants held %d, ignored %d, queued tasks %d",
+		rounds-1, entries, (rounds-1)*len(all)/mib, elapsed.Round(time.Millisecond), before>>10, after>>10, st.Wants, st.WantsIgnored, st.QueuedTasks)
+	if st.WantsIgnored != want {
+		t.Errorf("ignored %d wants, want %d", st.WantsIgnored, want)
+	}
+	if n := len(v.ex.Engine().WantlistFor(p.Host.ID())); n != decision.MaxWantlistEntries {
+		t.Errorf("victim holds %d wants of the peer, want %d", n, decision.MaxWantlistEntries)
+	}
+	if st.QueuedTasks != 0 {
+		t.Errorf("%d tasks queued for wants of missing blocks without send-dont-have", st.QueuedTasks)
+	}
+	if after > before+8*mib {
+		t.Errorf("heap grew from %d KiB to %d KiB", before>>10, after>>10)
+	}
+}
+
+// TestUnusableCIDs (case 4): wants for CIDs over 168 bytes, with an unknown
+// multihash code, an identity CID, zero-length digests or an unknown want
+// type are ignored (no answer, not held) and each is counted; the stream
+// stays open and the valid want in the same message is answered.
+func TestUnusableCIDs(t *testing.T) {
+	v := newVictim(t, exchange.Config{})
+	p, in := connectPeer(t, v)
+
+	mhBytes := func(code, length uint64, digest []byte) []byte {
+		b := binary.AppendUvarint(nil, code)
+		b = binary.AppendUvarint(b, length)
+		return append(b, digest...)
+	}
+	cidBytes := func(hash []byte) []byte {
+		return append([]byte{0x01, 0x55}, hash...)
+	}
+	identity, err := mh.Sum([]byte("inline data"), mh.IDENTITY, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := []struct {
+		name string
+		cid  []byte
+		typ  message.WantType
+	}{
+		{"CID of 206 bytes", cidBytes(mhBytes(mh.SHA2_256, 200, make([]byte, 200))), message.WantBlock},
+		{"unknown multihash code", cidBytes(mhBytes(0x300001, 32, make([]byte, 32))), message.WantBlock},
+		{"identity CID", cidBytes(identity), message.WantBlock},
+		{"zero-length sha2-256 digest", cidBytes(mhBytes(mh.SHA2_256, 0, nil)), message.WantBlock},
+		{"zero-length blake3 digest", cidBytes(mhBytes(mh.BLAKE3, 0, nil)), message.WantHave},
+		{"short sha2-256 digest", cidBytes(mhBytes(mh.SHA2_256, 4, []byte{1, 2, 3, 4})), message.WantHave},
+		{"unknown want type", missingCID("type", 0).Bytes(), 7},
+	}
+	valid := missingCID("valid", 0)
+	var es [][]byte
+	for _, b := range bad {
+		if _, err := cid.Cast(b.cid); err != nil {
+			t.Fatalf("%s: not a parseable CID: %v", b.name, err)
+		}
+		es = append(es, hostile.Entry(b.cid, 5, b.typ, true))
+	}
+	es = append(es, hostile.Entry(valid.Bytes(), 1, message.WantBlock, true))
+
+	before := v.ex.Engine().Stats().WantsIgnored
+	s := open(t, p, v.host.ID())
+	defer s.Close()
+	write(t, s, hostile.Frame(hostile.Wantlist(false, es...)))
+	in.wait(t, 10*time.Second, "DONT_HAVE for the valid want", func(msgs []*message.Message) bool {
+		for _, m := range msgs {
+			for _, pr := range m.Presences {
+				if pr.CID.Equals(valid) && pr.Type == message.DontHave {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	ignored := v.ex.Engine().Stats().WantsIgnored - before
+	t.Logf("%d unusable wants, %d counted as ignored", len(bad), ignored)
+	if ignored != uint64(len(bad)) {
+		t.Errorf("counted %d ignored wants, want %d", ignored, len(bad))
+	}
+	if got := v.ex.Engine().WantlistFor(p.Host.ID()); len(got) != 1 || !got[0].CID.Equals(valid) {
+		t.Errorf("victim holds %v, want only %s", got, valid)
+	}
+	for _, pr := range in.presences() {
+		if !pr.CID.Equals(valid) {
+			t.Errorf("answered an unusable want: %s", pr.CID)
+		}
+	}
+	// The stream was not reset: it still carries a want, answered.
+	blk := v.put(t, 100)[0]
+	write(t, s, hostile.Frame(wantBlock(blk.CID)))
+	in.waitBlock(t, blk.CID, 10*time.Second)
+}
+
+// TestManyPeersComeAndGo (case 8): 1,000 peers, each with an identity of
+// its own, connect, send 1,024 wants and disconnect, 50 at a time. While a
+// batch is connected the victim holds all its wants; once all are gone the
+// victim holds no ledger and no want, and its heap is back at its baseline
+// (give or take what libp2p keeps of departed peers for a minute).
+func TestManyPeersComeAndGo(t *testing.T) {
+	const (
+		peers = 1000
+		batch = 50
+		wants = 1024
+	)
+	v := newVictim(t, exchange.Config{})
+	var es [][]byte
+	for i := range wants {
+		es = append(es, hostile.Entry(missingCID("many", i).Bytes(), 1, message.WantHave, false))
+	}
+	frame := hostile.Frame(hostile.Wantlist(true, es...))
+
+	// Warm up with one batch so the baseline includes lazily built state
+	// (connection pools, buffers) that is not per peer.
+	runBatch := func(n int) (held int) {
+		ps := make([]*hostile.Peer, n)
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range ps {
+			wg.Go(func() {
+				p, err := hostile.NewPeer(hostile.Config{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				ps[i] = p
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				if err := p.Connect(ctx, v.addrInfo()); err != nil {
+					errs <- err
+					return
+				}
+				s, err := p.Open(ctx, v.host.ID())
+				if err != nil {
+					errs <- err
+					return
+				}
+				_ = s.SetWriteDeadline(time.Now().Add(20 * time.Second))
+				if _, err := s.Write(frame); err != nil {
+					errs <- err
+					return
+				}
+				_ = s.CloseWrite()
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		waitUntil(t, 30*time.Second, "victim holds the batch's wants", func() bool {
+			return v.ex.Engine().Stats().Wants >= n*wants
+		})
+		held = v.ex.Engine().Stats().Wants
+		for _, p := range ps {
+			p.Close()
+		}
+		waitUntil(t, 30*time.Second, "victim forgets the batch", func() bool {
+			st := v.ex.Engine().Stats()
+			return st.Peers == 0 && st.Wants == 0 && len(v.host.Network().Peers()) == 0
+		})
+		return held
+	}
+	runBatch(batch)
+	before := heapInUse()
+	start := time.Now()
+	maxHeld := 0
+	var peak uint64
+	for done := batch; done < peers; done += batch {
+		maxHeld = max(maxHeld, runBatch(batch))
+		if done == peers/2 {
+			peak = heapInUse()
+		}
+	}
+	after := heapInUse()
+	st := v.ex.Engine().Stats()
+	t.Logf("%d peers x %d wants in %v: at most %d wants held at once; heap baseline %d KiB, midway %d KiB, after %d KiB; ledgers %d, wants %d",
+		peers-batch, wants, time.Since(start).Round(time.Millisecond), maxHeld, before>>10, peak>>10, after>>10, st.Peers, st.Wants)
+	// libp2p keeps a few KiB per departed peer (peerstore entries, resource
+	// manager scopes) until its own collectors run a minute later; a leak
+	// of the wants alone would be over 50 KiB a peer.
+	if after > before+8*mib {
+		t.Errorf("heap grew from %d KiB to %d KiB", before>>10, after>>10)
+	}
+}
