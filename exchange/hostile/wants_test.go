@@ -2,8 +2,8 @@ package hostile_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"sync"
 	"testing"
 	"time"
