@@ -28,6 +28,18 @@ type Config struct {
 	Bitswap   BitswapConfig
 	Routing   RoutingConfig
 	Metrics   MetricsConfig
+	Cache     CacheConfig
+}
+
+// CacheConfig bounds what the node keeps of what it fetches, and names a
+// blocks directory it serves besides its own.
+type CacheConfig struct {
+	// Size is the quota of fetched, unpinned blocks, such as "10GiB";
+	// "" means 10 GiB and "none" no quota.
+	Size string `json:",omitempty"`
+	// SharedBlocks is a flatfs blocks directory, such as a Kubo
+	// repository's blocks/, served read-only as it is.
+	SharedBlocks string `json:",omitempty"`
 }
 
 // RoutingConfig chooses how providers are found and announced.
