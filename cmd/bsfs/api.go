@@ -55,6 +55,7 @@ const (
 func newAPIHandler(n node) http.Handler {
 	mux := http.NewServeMux()
 	registerStatsAPI(mux, n)
+	registerPinAPI(mux, n)
 	mux.HandleFunc("GET "+pathID, func(w http.ResponseWriter, r *http.Request) {
 		id, err := n.Identity(r.Context())
 		if err != nil {

@@ -42,6 +42,9 @@ type daemonFlags struct {
 	metrics   string
 	// metricsSet: --metrics was given (an empty value turns metrics off).
 	metricsSet bool
+	// cacheSize and blocks override the config's Cache.Size and
+	// Cache.SharedBlocks.
+	cacheSize, blocks string
 	// mount is a directory the daemon mounts its content at (daemon only).
 	mount string
 }
@@ -74,6 +77,8 @@ func addNodeFlags(cmd *cobra.Command, flags *daemonFlags) {
 	f.StringVar(&flags.routing, "routing", "", `"dht" or "none", instead of the config's Routing.Type`)
 	f.StringVar(&flags.metrics, "metrics", "", `host:port to serve Prometheus metrics and pprof on, instead of the config's Metrics.Address ("" turns them off)`)
 	f.StringArrayVar(&flags.listen, "listen", nil, "multiaddr to listen on, instead of the config's Addresses.Swarm (repeatable)")
+	f.StringVar(&flags.cacheSize, "cache-size", "", `quota of fetched, unpinned blocks, such as 10GiB or "none", instead of the config's Cache.Size (default 10GiB)`)
+	f.StringVar(&flags.blocks, "blocks", "", "a flatfs blocks directory (such as a Kubo repository's blocks/) to serve read-only besides ours, instead of the config's Cache.SharedBlocks")
 	f.StringVar(&flags.protocols, "bitswap-protocols", "", "comma-separated Bitswap protocol IDs to speak, instead of the config's Bitswap.Protocols (e.g. /ipfs/bitswap/1.2.0,/ipfs/bitswap/1.0.0)")
 }
 
@@ -257,7 +262,10 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 		m = metrics.New()
 		cfg.BlockLatency = m.BlockLatency
 	}
-	n.ex, err = exchange.New(h, r.Blockstore(), cfg)
+	if n.cache, n.shared, err = openCache(r, flags); err != nil {
+		return fail(err)
+	}
+	n.ex, err = exchange.New(h, n.cache, cfg)
 	if err != nil {
 		return fail(err)
 	}

@@ -69,6 +69,7 @@ repository directly, offline.`,
 	root.AddCommand(newInitCmd(), newIDCmd(), newDaemonCmd(), newBlockCmd(), newSwarmCmd(), newStatCmd(), newLedgerCmd(), newWantlistCmd())
 	root.AddCommand(newMountCmd())
 	root.AddCommand(newAddCmd(), newCatCmd(), newGetCmd())
+	root.AddCommand(newPinCmd(), newGCCmd(), newExportCmd(), newImportCmd())
 	return root
 }
 

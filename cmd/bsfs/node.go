@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -14,6 +15,8 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/cache"
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/decision"
 	"github.com/bsfs/bsfs/exchange/routing"
@@ -66,6 +69,14 @@ type node interface {
 	Ledger(ctx context.Context, p peer.ID) (decision.LedgerStat, error)
 	// PeerWantlist returns what p wants from this node.
 	PeerWantlist(ctx context.Context, p peer.ID) ([]cid.Cid, error)
+	// Pin pins c's DAG recursively, fetching what is missing online.
+	Pin(ctx context.Context, c cid.Cid) error
+	// Unpin unpins c: its blocks become evictable.
+	Unpin(ctx context.Context, c cid.Cid) error
+	// Pins lists the pinned roots, oldest first.
+	Pins(ctx context.Context) ([]cid.Cid, error)
+	// GC deletes the blocks no pin keeps.
+	GC(ctx context.Context) (cache.GCResult, error)
 	// NewSession returns a block getter whose fetches share a session
 	// until ctx ends (offline: the local store).
 	NewSession(ctx context.Context) unixfs.BlockGetter
@@ -115,6 +126,10 @@ type repoNode struct {
 	router   *routing.Router    // nil offline or with routing off
 	metrics  *metrics.Server    // nil offline or with metrics off
 	sessions apiSessions
+	shared   *blockstore.Blockstore // the --blocks directory, or nil
+
+	cacheMu sync.Mutex
+	cache   *cache.Cache // guarded by cacheMu; opened by the daemon or on first use
 }
 
 var _ node = (*repoNode)(nil)
@@ -257,13 +272,18 @@ func (n *repoNode) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.
 const notifyBatch = 32
 
 // BlockWriter stores blocks in the blockstore and, online, tells the
-// exchange about them a batch at a time.
-func (n *repoNode) BlockWriter(context.Context) (blockWriter, error) {
-	return &repoWriter{n: n}, nil
+// exchange about them a batch at a time. GC waits until it is closed.
+func (n *repoNode) BlockWriter(ctx context.Context) (blockWriter, error) {
+	c, err := n.cacheOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &repoWriter{n: n, endAdd: c.BeginAdd()}, nil
 }
 
 type repoWriter struct {
 	n       *repoNode
+	endAdd  func()          // lets GC run again
 	ctx     context.Context // of the latest Put, for the last notification
 	pending []block.Block   // stored, not yet notified
 }
@@ -292,10 +312,17 @@ func (w *repoWriter) notify() error {
 	return err
 }
 
-func (w *repoWriter) Close() error { return w.notify() }
+func (w *repoWriter) Close() error {
+	defer w.endAdd()
+	return w.notify()
+}
 
-// AddRoot records c in the repository's roots and, online, announces it.
+// AddRoot pins c, records it in the repository's roots and, online,
+// announces it.
 func (n *repoNode) AddRoot(ctx context.Context, c cid.Cid) error {
+	if err := n.Pin(ctx, c); err != nil {
+		return err
+	}
 	if err := n.repo.AddRoot(c); err != nil {
 		return err
 	}
@@ -315,7 +342,8 @@ func (n *repoNode) AddRoot(ctx context.Context, c cid.Cid) error {
 // Roots lists the repository's roots.
 func (n *repoNode) Roots(context.Context) ([]cid.Cid, error) { return n.repo.Roots() }
 
-// Close closes the exchange, the host and the repository, in that order.
+// Close closes the exchange, the host, the cache and the repository, in
+// that order.
 func (n *repoNode) Close() error {
 	var errs []error
 	n.closeSessions()
@@ -330,6 +358,12 @@ func (n *repoNode) Close() error {
 	}
 	if n.host != nil {
 		errs = append(errs, n.host.Close())
+	}
+	if n.cache != nil {
+		errs = append(errs, n.cache.Close())
+	}
+	if n.shared != nil {
+		errs = append(errs, n.shared.Close())
 	}
 	errs = append(errs, n.repo.Close())
 	return errors.Join(errs...)
