@@ -24,6 +24,16 @@ func (r receiver) PeerConnected(p peer.ID) {
 	r.e.eachSession(func(s *session.Session) { s.PeerConnected(p) })
 }
 
+// PeerReconnected replays a disconnect and a connect of p on the wanting
+// side, so p is asked again for everything: it may have forgotten our
+// wants with the connection it lost. p's ledger, its wants of us, stays.
+func (r receiver) PeerReconnected(p peer.ID) {
+	r.e.wm.PeerDisconnected(p)
+	r.e.eachSession(func(s *session.Session) { s.PeerDisconnected(p) })
+	r.e.wm.PeerConnected(p)
+	r.e.eachSession(func(s *session.Session) { s.PeerConnected(p) })
+}
+
 func (r receiver) PeerDisconnected(p peer.ID) {
 	r.e.wm.PeerDisconnected(p)
 	r.e.engine.PeerDisconnected(p)

@@ -37,6 +37,15 @@ type Receiver interface {
 	PeerDisconnected(p peer.ID)
 }
 
+// Reconnecter is implemented by a Receiver that wants to know when a
+// connection to a peer was lost while the peer stayed, or came back,
+// connected without a disconnect event in between (libp2p coalesces a
+// drop and an immediate reconnect). The peer may have forgotten what it
+// was told on the lost connection, so a Receiver re-sends its wants.
+type Reconnecter interface {
+	PeerReconnected(p peer.ID)
+}
+
 // ErrNotSupported is returned by SendMessage for a peer that speaks none of
 // our Bitswap protocols.
 var ErrNotSupported = errors.New("peer does not speak bitswap")
@@ -86,6 +95,7 @@ type Network struct {
 	closed    bool
 	sub       event.Subscription
 	connected map[peer.ID]bool
+	lost      map[peer.ID]bool // connected peers that lost a connection since
 }
 
 // New returns a Network on h. It does nothing until Start.
@@ -113,6 +123,7 @@ func New(h host.Host, cfg Config) *Network {
 		senders:   make(map[peer.ID]*sender),
 		incoming:  make(map[lnet.Stream]struct{}),
 		connected: make(map[peer.ID]bool),
+		lost:      make(map[peer.ID]bool),
 	}
 }
 
@@ -133,6 +144,10 @@ func (n *Network) Start(r Receiver) error {
 	for _, id := range n.protocols {
 		n.host.SetStreamHandler(id, n.handleStream)
 	}
+	n.host.Network().Notify(&lnet.NotifyBundle{
+		ConnectedF:    func(_ lnet.Network, c lnet.Conn) { n.connEvent(c.RemotePeer(), true) },
+		DisconnectedF: func(_ lnet.Network, c lnet.Conn) { n.connEvent(c.RemotePeer(), false) },
+	})
 	n.wg.Add(1)
 	go n.watchPeers(sub)
 	for _, p := range n.host.Network().Peers() {
@@ -219,6 +234,7 @@ func (n *Network) peerEvent(p peer.ID, up bool) {
 	} else {
 		delete(n.connected, p)
 	}
+	delete(n.lost, p)
 	r := n.receiver
 	var s *sender
 	if !up {
@@ -234,6 +250,40 @@ func (n *Network) peerEvent(p peer.ID, up bool) {
 	} else {
 		r.PeerDisconnected(p)
 	}
+}
+
+// connEvent watches single connections for a drop that the peer events
+// miss: a connected peer that loses a connection and still has one, or
+// gets one back, is reported to a Reconnecter. It runs in the swarm's
+// notification path, so it only starts a goroutine.
+func (n *Network) connEvent(p peer.ID, up bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed || !n.connected[p] {
+		return
+	}
+	if !up && len(n.host.Network().ConnsToPeer(p)) == 0 {
+		n.lost[p] = true // a disconnect event may follow, or a new connection
+		return
+	}
+	if up && !n.lost[p] {
+		return
+	}
+	delete(n.lost, p)
+	rc, ok := n.receiver.(Reconnecter)
+	if !ok {
+		return
+	}
+	s := n.senders[p]
+	delete(n.senders, p)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if s != nil {
+			s.close() // its stream rode the lost connection
+		}
+		rc.PeerReconnected(p)
+	}()
 }
 
 // handleStream reads messages from one incoming stream until it ends, idles
