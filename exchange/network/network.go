@@ -80,8 +80,9 @@ type Network struct {
 	cfg  Config
 	log  *slog.Logger
 
-	// protocols is read-only after New.
+	// protocols is read-only after New, notifiee after Start.
 	protocols []protocol.ID
+	notifiee  lnet.Notifiee
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -144,10 +145,11 @@ func (n *Network) Start(r Receiver) error {
 	for _, id := range n.protocols {
 		n.host.SetStreamHandler(id, n.handleStream)
 	}
-	n.host.Network().Notify(&lnet.NotifyBundle{
+	n.notifiee = &lnet.NotifyBundle{
 		ConnectedF:    func(_ lnet.Network, c lnet.Conn) { n.connEvent(c.RemotePeer(), true) },
 		DisconnectedF: func(_ lnet.Network, c lnet.Conn) { n.connEvent(c.RemotePeer(), false) },
-	})
+	}
+	n.host.Network().Notify(n.notifiee)
 	n.wg.Add(1)
 	go n.watchPeers(sub)
 	for _, p := range n.host.Network().Peers() {
@@ -178,6 +180,9 @@ func (n *Network) Close() error {
 	n.cancel()
 	if sub != nil {
 		sub.Close()
+	}
+	if n.notifiee != nil {
+		n.host.Network().StopNotify(n.notifiee)
 	}
 	for _, s := range senders {
 		s.close()
