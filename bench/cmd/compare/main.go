@@ -324,9 +324,10 @@ Measured by `+"`%s`"+` on %s, in %v.
   "bsfs→bsfs ÷ Kubo→Kubo" compares the whole systems; "as client" and
   "as server" replace one side of Kubo→Kubo by bsfs.
 - `+"`cat`"+` and `+"`get`"+` are the command lines (`+"`ipfs cat`"+`, `+"`bsfs cat`"+`), output
-  counted and thrown away. A Kubo command line costs ~100 ms before it does
-  anything; the API row of `+"`block get`"+` avoids that (Kubo's RPC over TCP,
-  bsfs's local API over its unix socket).
+  counted and thrown away. A command line adds its own start-up to what it
+  measures; the API row of `+"`block get`"+` leaves it out (Kubo's RPC over TCP,
+  bsfs's local API over its unix socket): the difference of the two rows is
+  the cost of the command line.
 - Kubo's Bitswap client waits at least 20 ms after each message to a peer,
   which caps block-after-block fetches (the directory) near 50 messages/s.
 
