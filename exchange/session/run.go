@@ -387,12 +387,18 @@ func (s *Session) checkDeadlines(now time.Time) {
 		case now.Sub(w.since) > s.cfg.SilenceTimeout:
 			s.broadcast(w)
 		}
-		if !w.searchedFor && s.cfg.FindProviders != nil && now.Sub(w.since) > s.cfg.ProviderDelay {
+		// Providers are looked for only for a want no peer has said HAVE
+		// to (a busy peer that has it is not a reason to search), one
+		// search at a time for the session: its providers likely have the
+		// session's other blocks too.
+		if !w.searchedFor && len(w.haves) == 0 && !s.searching.Load() && s.cfg.FindProviders != nil && now.Sub(w.since) > s.cfg.ProviderDelay {
 			w.searchedFor = true
+			s.searching.Store(true)
 			s.count(func(st *Stats) { st.ProviderSearch++ })
 			s.wg.Add(1)
 			go func(c cid.Cid) {
 				defer s.wg.Done()
+				defer s.searching.Store(false)
 				s.cfg.FindProviders(s.ctx, c)
 			}(w.c)
 		}

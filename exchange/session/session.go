@@ -20,6 +20,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -119,6 +120,8 @@ type Session struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	wg     sync.WaitGroup // provider searches
+	// searching is set while a provider search runs.
+	searching atomic.Bool
 
 	mu     sync.Mutex // guards events and stats
 	events []event

@@ -246,3 +246,28 @@ func TestPeerLeavesAfterDontHaves(t *testing.T) {
 		}
 	})
 }
+
+// TestNoSearchWhileAPeerHasIt: a want some peer said HAVE to is slow, not
+// lost: no provider search is started for it.
+func TestNoSearchWhileAPeerHasIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		searched := 0
+		cfg := Config{
+			ProviderDelay: time.Second,
+			BlockTimeout:  time.Minute,
+			FindProviders: func(context.Context, cid.Cid) { mu.Lock(); searched++; mu.Unlock() },
+		}
+		s, _ := newTest(t, cfg, a)
+		ws := cids(3)
+		s.Want(ws)
+		s.Received(a, nil, ws[:2], nil)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if searched != 1 {
+			t.Fatalf("%d provider searches; want 1, for the want nobody has", searched)
+		}
+	})
+}
