@@ -152,8 +152,9 @@ func readCorpusFile(t *testing.T, path string) []byte {
 	if len(lines) != 2 || lines[0] != "go test fuzz v1" {
 		t.Fatalf("%s: not a fuzz corpus file", path)
 	}
-	lit, ok := strings.CutPrefix(lines[1], "[]byte(")
-	if lit, ok = strings.CutSuffix(lit, ")"); !ok {
+	lit, ok1 := strings.CutPrefix(lines[1], "[]byte(")
+	lit, ok2 := strings.CutSuffix(lit, ")")
+	if !ok1 || !ok2 {
 		t.Fatalf("%s: not a []byte value", path)
 	}
 	s, err := strconv.Unquote(lit)
