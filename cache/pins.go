@@ -19,8 +19,9 @@ import (
 	"github.com/bsfs/bsfs/block"
 )
 
-// pinsFile lists the pinned roots, one CID a line.
-const pinsFile = "pins"
+// PinsFile is the file in a cache's directory listing the pinned roots,
+// one CID a line. It exists once anything has been pinned.
+const PinsFile = "pins"
 
 // fetchBatch is how many blocks of a DAG Pin asks a Getter for at once.
 const fetchBatch = 1024
@@ -317,7 +318,7 @@ func (c *Cache) load(ctx context.Context, cids []cid.Cid, g Getter) (nodes []blo
 
 // readPins reads the pinned roots in dir.
 func readPins(dir string) ([]cid.Cid, error) {
-	data, err := os.ReadFile(filepath.Join(dir, pinsFile))
+	data, err := os.ReadFile(filepath.Join(dir, PinsFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -333,7 +334,7 @@ func readPins(dir string) ([]cid.Cid, error) {
 		}
 		c, err := cid.Decode(line)
 		if err != nil {
-			return nil, fmt.Errorf("cache: %s: %q: %w", filepath.Join(dir, pinsFile), line, err)
+			return nil, fmt.Errorf("cache: %s: %q: %w", filepath.Join(dir, PinsFile), line, err)
 		}
 		out = append(out, c)
 	}
@@ -346,7 +347,7 @@ func writePins(dir string, roots []cid.Cid) error {
 	for _, c := range roots {
 		buf.WriteString(c.String() + "\n")
 	}
-	if err := writeAtomic(filepath.Join(dir, pinsFile), buf.Bytes()); err != nil {
+	if err := writeAtomic(filepath.Join(dir, PinsFile), buf.Bytes()); err != nil {
 		return fmt.Errorf("cache: writing pins: %w", err)
 	}
 	return nil

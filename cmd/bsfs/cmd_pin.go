@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
 
 	"github.com/ipfs/go-cid"
@@ -103,12 +105,35 @@ func (n *repoNode) cacheOf(ctx context.Context) (*cache.Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config Cache.Size: %w", err)
 	}
-	c, err := cache.Open(ctx, filepath.Join(n.repo.Path, cacheDir), n.repo.Blockstore(), cache.Config{Quota: quota})
+	dir := filepath.Join(n.repo.Path, cacheDir)
+	c, err := cache.Open(ctx, dir, n.repo.Blockstore(), cache.Config{Quota: quota})
 	if err != nil {
 		return nil, err
 	}
+	if err := pinRoots(ctx, c, n.repo, dir); err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
 	n.cache = c
 	return c, nil
+}
+
+// pinRoots pins the roots a repository made before it had pins (whose
+// cache directory has no pins file yet), so that GC keeps what was added.
+// A root whose DAG is not whole is left unpinned.
+func pinRoots(ctx context.Context, c *cache.Cache, r *repo.Repo, dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, cache.PinsFile)); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	roots, err := r.Roots()
+	if err != nil {
+		return err
+	}
+	for _, root := range roots {
+		if err := c.Pin(ctx, root, nil); err != nil && !errors.Is(err, block.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
 }
 
 // openCache opens the daemon's cache: quota and shared blocks directory
@@ -134,7 +159,13 @@ func openCache(r *repo.Repo, flags daemonFlags) (*cache.Cache, *blockstore.Block
 		}
 		st = cache.Union{Own: r.Blockstore(), Shared: shared}
 	}
-	c, err := cache.Open(context.Background(), filepath.Join(r.Path, cacheDir), st, cache.Config{Quota: quota})
+	dir := filepath.Join(r.Path, cacheDir)
+	c, err := cache.Open(context.Background(), dir, st, cache.Config{Quota: quota})
+	if err == nil {
+		if err = pinRoots(context.Background(), c, r, dir); err != nil {
+			err = errors.Join(err, c.Close())
+		}
+	}
 	if err != nil {
 		if shared != nil {
 			err = errors.Join(err, shared.Close())

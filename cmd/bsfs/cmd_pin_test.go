@@ -2,10 +2,12 @@ package main
 
 import (
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/bsfs/bsfs/cache"
 	"github.com/bsfs/bsfs/internal/kubotest"
 )
 
@@ -18,6 +20,14 @@ func TestPinAndGCOffline(t *testing.T) {
 	loose := strings.TrimSpace(ok(t, repo, "loose block", "block", "put"))
 	if got := ok(t, repo, "", "pin", "ls"); got != c+" recursive\n" {
 		t.Fatalf("pin ls after add: %q, want %s", got, c)
+	}
+	// A repository from before pins has roots and no pins file: its
+	// roots are pinned when the cache is first opened.
+	if err := os.Remove(filepath.Join(repo, cacheDir, cache.PinsFile)); err != nil {
+		t.Fatal(err)
+	}
+	if got := ok(t, repo, "", "pin", "ls"); got != c+" recursive\n" {
+		t.Fatalf("pin ls of a repository without pins: %q, want its root %s", got, c)
 	}
 	if got := ok(t, repo, "", "gc"); got != "removed 1 blocks, 11 bytes\n" {
 		t.Fatalf("gc printed %q, want the loose block removed", got)
