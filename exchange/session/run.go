@@ -138,8 +138,14 @@ func (s *Session) addWants(cids []cid.Cid, now time.Time) {
 	for p, cs := range byTarget {
 		s.wants.Want(cs, p)
 	}
-	// The other members are asked want-have, to know where else to turn.
-	for _, m := range s.sortedMembers() {
+	// The best other members are asked want-have, to know where else to
+	// turn; not all of them: with many members (peers fetching the same
+	// content become members too) the HAVE chatter would cost more than
+	// the choice is worth.
+	for i, m := range s.sortedMembers() {
+		if i >= s.cfg.HaveFanout+1 { // +1: the target is among them
+			break
+		}
 		var cs []cid.Cid
 		for _, w := range fresh {
 			if w.target != m.id && !w.haveAsked[m.id] {

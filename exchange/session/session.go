@@ -54,6 +54,7 @@ const (
 	DefaultProviderDelay    = time.Second
 	DefaultMaxDontHaves     = 16
 	DefaultPeerWindow       = 32
+	DefaultHaveFanout       = 3
 	DefaultLatencySmoothing = 0.5
 )
 
@@ -84,6 +85,9 @@ type Config struct {
 	// the session a block, under ProtectTag, until the session ends.
 	Protector  Protector
 	ProtectTag string
+	// HaveFanout is how many members besides the target a new want is
+	// asked of with want-have.
+	HaveFanout int
 	// BroadcastOnly asks every peer for every block with want-block at
 	// once, learning nothing: what a node without sessions does. For
 	// comparison and diagnosis.
@@ -146,6 +150,9 @@ func New(ctx context.Context, wants Wants, peers Peers, cfg Config) *Session {
 	}
 	if cfg.MaxDontHaves == 0 {
 		cfg.MaxDontHaves = DefaultMaxDontHaves
+	}
+	if cfg.HaveFanout == 0 {
+		cfg.HaveFanout = DefaultHaveFanout
 	}
 	if cfg.PeerWindow == 0 {
 		cfg.PeerWindow = DefaultPeerWindow
