@@ -44,6 +44,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Debug logs every FUSE request.
 	Debug bool
+	// Usage, if set, reports the store's capacity (the cache quota) and the
+	// bytes used, which df shows for the mount; nil reports nothing.
+	Usage func() (total, used uint64)
 }
 
 // maxRequest is the largest read the kernel is asked to send at once.
@@ -81,6 +84,7 @@ func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 		roots:       cfg.Roots,
 		readTimeout: cfg.ReadTimeout,
 		log:         cfg.Logger,
+		usage:       cfg.Usage,
 	}
 	timeout := cfg.CacheTimeout
 	root := &rootNode{m: m}

@@ -22,6 +22,7 @@ type mnt struct {
 	roots       Roots        // may be nil
 	readTimeout time.Duration
 	log         *slog.Logger
+	usage       func() (total, used uint64) // may be nil
 }
 
 // fetchCtx bounds a fetch by the read time-out, if any. ctx is the

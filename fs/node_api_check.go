@@ -7,6 +7,7 @@ var (
 	_ = (fs.NodeGetattrer)((*rootNode)(nil))
 	_ = (fs.NodeLookuper)((*rootNode)(nil))
 	_ = (fs.NodeReaddirer)((*rootNode)(nil))
+	_ = (fs.NodeStatfser)((*rootNode)(nil))
 
 	_ = (fs.NodeGetattrer)((*rawDir)(nil))
 	_ = (fs.NodeLookuper)((*rawDir)(nil))

@@ -126,3 +126,23 @@ func (d *rawDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	fillAttr(n, &out.Attr)
 	return d.NewInode(ctx, &rawNode{m: d.m, c: c, size: n.Size}, fs.StableAttr{Mode: syscall.S_IFREG, Ino: ino(inoRaw, c)}), 0
 }
+
+// statfsBlock is the block size statfs reports sizes in.
+const statfsBlock = 4096
+
+// Statfs reports the store's capacity and use, so df shows the cache.
+func (r *rootNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	out.Bsize, out.Frsize, out.NameLen = statfsBlock, statfsBlock, 255
+	if r.m.usage == nil {
+		return 0
+	}
+	total, used := r.m.usage()
+	free := uint64(0)
+	if total > used {
+		free = total - used
+	}
+	out.Blocks = total / statfsBlock
+	out.Bfree = free / statfsBlock
+	out.Bavail = out.Bfree
+	return 0
+}

@@ -120,14 +120,14 @@ func runDaemon(ctx context.Context, out io.Writer, flags daemonFlags) error {
 	}
 	mounted := make(chan error, 1)
 	if flags.mount != "" {
-		cfg := mountfs.Config{ReadTimeout: defaultReadTimeout, Roots: n, Logger: slog.Default()}
+		cfg := mountfs.Config{ReadTimeout: defaultReadTimeout, Roots: n, Logger: slog.Default(), Usage: n.cacheUsage}
 		cfg.UnixFS.Haser = r.Blockstore()
 		mctx, stopMount := context.WithCancel(ctx)
 		defer stopMount()
 		if fi, err := os.Stat(flags.mount); err != nil || !fi.IsDir() {
 			return errors.Join(fmt.Errorf("mount point %s is not an existing directory", flags.mount), api.close(), n.Close())
 		}
-		go func() { mounted <- serveMount(mctx, out, flags.mount, exchangeBlocks{n.ex}, cfg) }()
+		go func() { mounted <- serveMount(mctx, out, flags.mount, n.cache.Getter(exchangeBlocks{n.ex}), cfg) }()
 	}
 	fmt.Fprintln(out, readyLine)
 

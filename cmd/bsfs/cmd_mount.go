@@ -131,7 +131,8 @@ func runMount(ctx context.Context, out, errOut io.Writer, dir string, flags moun
 	}
 	cfg.UnixFS.Haser = r.Blockstore()
 	cfg.Roots = n
-	err = serveMount(ctx, out, dir, exchangeBlocks{n.ex}, cfg)
+	cfg.Usage = n.cacheUsage
+	err = serveMount(ctx, out, dir, n.cache.Getter(exchangeBlocks{n.ex}), cfg)
 	return errors.Join(err, api.close(), n.Close())
 }
 

@@ -368,3 +368,14 @@ func (n *repoNode) Close() error {
 	errs = append(errs, n.repo.Close())
 	return errors.Join(errs...)
 }
+
+// cacheUsage reports the cache's quota and the bytes of fetched blocks in
+// it, for df on a mount; no quota reports the used bytes as the size.
+func (n *repoNode) cacheUsage() (total, used uint64) {
+	u := n.cache.Usage()
+	used = uint64(max(u.Used, 0))
+	if u.Quota < 0 {
+		return used, used
+	}
+	return uint64(u.Quota), used
+}
