@@ -124,7 +124,7 @@ func run(ctx context.Context, cfg config) error {
 	// on a port of their own.
 	help, _ := probe.cli(ctx, "daemon", "--help")
 	if strings.Contains(string(help), "--routing") {
-		r.bsfsFlags = append(r.bsfsFlags, "--routing", "none")
+		r.bsfsFlags = append(r.bsfsFlags, "--routing", routingMode())
 	}
 	if strings.Contains(string(help), "--metrics") {
 		addr := ""
@@ -445,4 +445,13 @@ func memTotal() string {
 func kernel() string {
 	raw, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	return strings.TrimSpace(string(raw))
+}
+
+// routingMode is the bsfs daemons' --routing: "none" like the Kubo nodes,
+// unless BSFS_BENCH_ROUTING says otherwise (to measure the DHT's cost).
+func routingMode() string {
+	if m := os.Getenv("BSFS_BENCH_ROUTING"); m != "" {
+		return m
+	}
+	return "none"
 }
