@@ -40,6 +40,7 @@ type wantState struct {
 	haveAsked   map[peer.ID]bool
 	broadcast   bool // sent as want-block to everyone
 	searchedFor bool // provider search started
+	timeouts    int  // want-blocks that went unanswered
 }
 
 // member is a peer that answered the session.
@@ -336,21 +337,51 @@ func (s *Session) retarget(w *wantState, now time.Time) {
 	}
 }
 
-// timedOut moves a want-block that went unanswered to another member that
-// said HAVE and has room, or else asks the same peer again: it may have
-// dropped the want (a send that failed on its side, say).
+// timedOut handles a want-block that went unanswered. Another member that
+// said HAVE takes it (at once if it has room, else when it has); with no
+// such member the same peer is asked again (it may have dropped the want,
+// a send that failed on its side, say) and every other connected peer is
+// asked want-have; a second time-out broadcasts it.
 func (s *Session) timedOut(w *wantState, now time.Time) {
 	s.count(func(st *Stats) { st.Retargets++ })
 	old := w.target
+	w.timeouts++
+	alternative := false
 	for _, m := range s.sortedMembers() {
-		if m.id != old && w.haves[m.id] && !w.dontHaves[m.id] && m.outstanding < s.cfg.PeerWindow {
+		if m.id == old || !w.haves[m.id] || w.dontHaves[m.id] {
+			continue
+		}
+		if m.outstanding < s.cfg.PeerWindow {
 			s.target(w, m.id, now)
 			s.wants.Want([]cid.Cid{w.c}, m.id)
 			return
 		}
+		alternative = true
+	}
+	if alternative {
+		// Leave it to fill, which gives it to a member with room.
+		if m := s.members[old]; m != nil && m.outstanding > 0 {
+			m.outstanding--
+		}
+		w.target = ""
+		w.dontHaves[old] = true
+		return
 	}
 	w.asked = now
 	s.wants.Want([]cid.Cid{w.c}, old)
+	var others []peer.ID
+	for _, p := range s.peers.Peers() {
+		if p != old && !w.haveAsked[p] {
+			w.haveAsked[p] = true
+			others = append(others, p)
+		}
+	}
+	if len(others) > 0 {
+		s.wants.WantHave([]cid.Cid{w.c}, others...)
+	}
+	if w.timeouts >= 2 {
+		s.broadcast(w)
+	}
 }
 
 // everyoneSaidNo reports whether every peer asked about w said DONT_HAVE.

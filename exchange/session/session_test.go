@@ -271,3 +271,31 @@ func TestNoSearchWhileAPeerHasIt(t *testing.T) {
 		}
 	})
 }
+
+// TestTimeoutMovesToAnotherHaver: a want-block the target leaves
+// unanswered goes to another member that said HAVE; a want nobody else
+// has is asked of the other connected peers, then broadcast.
+func TestTimeoutMovesToAnotherHaver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, r := newTest(t, Config{BlockTimeout: time.Second}, a, b, c)
+		ws := cids(2)
+		s.Want(ws)
+		s.Received(a, nil, ws, nil) // a has both and is asked for both
+		s.Received(b, nil, ws[:1], nil)
+		synctest.Wait()
+		if n := blocksAsked(r.take(), a); n != 2 {
+			t.Fatalf("a asked for %d blocks, want 2", n)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		calls := r.take()
+		if n := blocksAsked(calls, b); n != 1 {
+			t.Fatalf("after a's silence b was asked for %d blocks, want the one it has", n)
+		}
+		time.Sleep(1500 * time.Millisecond) // a second time-out for the other
+		synctest.Wait()
+		if n := broadcasts(r.take()); n < 1 {
+			t.Fatal("a want nobody else has was not broadcast after a second time-out")
+		}
+	})
+}
