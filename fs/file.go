@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -55,6 +56,9 @@ type fileHandle struct {
 // Read fills dest from off, fetching the leaves it covers. The kernel
 // interrupting the reader cancels ctx.
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if h.m.readLatency != nil {
+		defer func(start time.Time) { h.m.readLatency.Observe(time.Since(start).Seconds()) }(time.Now())
+	}
 	ctx, cancel := h.m.fetchCtx(ctx)
 	defer cancel()
 	n, err := h.f.ReadAt(ctx, dest, off)

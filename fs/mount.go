@@ -47,6 +47,9 @@ type Config struct {
 	// Usage, if set, reports the store's capacity (the cache quota) and the
 	// bytes used, which df shows for the mount; nil reports nothing.
 	Usage func() (total, used uint64)
+	// ReadLatency, if set, observes the seconds each read of a file takes
+	// (a Prometheus histogram fits).
+	ReadLatency interface{ Observe(float64) }
 }
 
 // maxRequest is the largest read the kernel is asked to send at once.
@@ -85,6 +88,7 @@ func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 		readTimeout: cfg.ReadTimeout,
 		log:         cfg.Logger,
 		usage:       cfg.Usage,
+		readLatency: cfg.ReadLatency,
 	}
 	timeout := cfg.CacheTimeout
 	root := &rootNode{m: m}

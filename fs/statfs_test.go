@@ -1,6 +1,9 @@
 package fs_test
 
 import (
+	"os"
+	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -20,5 +23,30 @@ func TestStatfs(t *testing.T) {
 	free := uint64(st.Bavail) * uint64(st.Bsize)
 	if size != total || free != total-used {
 		t.Fatalf("statfs: size %d, free %d; want %d, %d", size, free, uint64(total), uint64(total-used))
+	}
+}
+
+// counter counts observations.
+type counter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *counter) Observe(float64) { c.mu.Lock(); c.n++; c.mu.Unlock() }
+
+// TestReadLatencyObserved: every read of a file is timed.
+func TestReadLatencyObserved(t *testing.T) {
+	n := newNode(t)
+	f := buildFile(t, randomBytes(t, 600_000), []int{262144, 262144, 75712}, 174)
+	n.put(t, f.blocks...)
+	var c counter
+	dir := mount(t, n.ex, bsfs.Config{ReadLatency: &c})
+	if _, err := os.ReadFile(filepath.Join(dir, f.root.CID.String())); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == 0 {
+		t.Fatal("no read was observed")
 	}
 }

@@ -121,6 +121,9 @@ func runDaemon(ctx context.Context, out io.Writer, flags daemonFlags) error {
 	mounted := make(chan error, 1)
 	if flags.mount != "" {
 		cfg := mountfs.Config{ReadTimeout: defaultReadTimeout, Roots: n, Logger: slog.Default(), Usage: n.cacheUsage}
+		if n.readLatency != nil {
+			cfg.ReadLatency = n.readLatency
+		}
 		cfg.UnixFS.Haser = r.Blockstore()
 		mctx, stopMount := context.WithCancel(ctx)
 		defer stopMount()
@@ -261,6 +264,7 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 	if addr != "" {
 		m = metrics.New()
 		cfg.BlockLatency = m.BlockLatency
+		n.readLatency = m.ReadLatency
 	}
 	if n.cache, n.shared, err = openCache(r, flags); err != nil {
 		return fail(err)

@@ -132,6 +132,9 @@ func runMount(ctx context.Context, out, errOut io.Writer, dir string, flags moun
 	cfg.UnixFS.Haser = r.Blockstore()
 	cfg.Roots = n
 	cfg.Usage = n.cacheUsage
+	if n.readLatency != nil {
+		cfg.ReadLatency = n.readLatency
+	}
 	err = serveMount(ctx, out, dir, n.cache.Getter(exchangeBlocks{n.ex}), cfg)
 	return errors.Join(err, api.close(), n.Close())
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -126,7 +128,10 @@ type repoNode struct {
 	router   *routing.Router    // nil offline or with routing off
 	metrics  *metrics.Server    // nil offline or with metrics off
 	sessions apiSessions
-	shared   *blockstore.Blockstore // the --blocks directory, or nil
+	// readLatency observes FUSE reads of a mount on this node (nil
+	// without metrics).
+	readLatency prometheus.Histogram
+	shared      *blockstore.Blockstore // the --blocks directory, or nil
 
 	cacheMu sync.Mutex
 	cache   *cache.Cache // guarded by cacheMu; opened by the daemon or on first use
