@@ -286,3 +286,62 @@ func TestDaemonMount(t *testing.T) {
 		t.Fatalf("%s still mounted after the daemon stopped", dir)
 	}
 }
+
+// TestMountReadLargerThanQuota reads, through the mount of a daemon with a
+// 4 MiB cache, a 40 MiB file only a peer has: it reads back whole, and the
+// store stays within the quota plus the read's prefetch window, sampled
+// while the read runs.
+func TestMountReadLargerThanQuota(t *testing.T) {
+	requireFUSE(t)
+	repoA, repoB, dir := t.TempDir(), t.TempDir(), t.TempDir()
+	a := startDaemon(t, repoA, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", "")
+	b := startDaemon(t, repoB, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", "", "--cache-size", "4MiB", "--mount", dir)
+	path, data := randomFile(t, 40<<20)
+	root := strings.TrimSpace(ok(t, repoA, "", "add", "-Q", path))
+	ok(t, repoB, "", "swarm", "connect", a.tcpAddr(t))
+
+	// The quota, the read's window of 64 leaves, and the file's root.
+	const bound = 4<<20 + 64*256<<10 + 64<<10
+	var peak int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			peak = max(peak, storeBytes(filepath.Join(repoB, "blocks")))
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	got, err := os.ReadFile(filepath.Join(dir, root))
+	close(stop)
+	<-sampled
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read through the mount: %d bytes of %d, %v", len(got), len(data), err)
+	}
+	peak = max(peak, dirBytes(t, filepath.Join(repoB, "blocks")))
+	t.Logf("store peak %d KiB during a 40 MiB read with a 4 MiB quota (bound %d KiB)", peak>>10, int64(bound)>>10)
+	if peak > bound {
+		t.Errorf("store reached %d bytes, more than the quota plus the window (%d)", peak, bound)
+	}
+	b.stopClean(t)
+}
+
+// storeBytes sums the blocks under dir, skipping files that vanish while
+// it walks (eviction runs meanwhile).
+func storeBytes(dir string) int64 {
+	var total int64
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".data") {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil {
+			total += fi.Size()
+		}
+		return nil
+	})
+	return total
+}
