@@ -3,6 +3,7 @@ package fs_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -48,5 +49,37 @@ func TestReadLatencyObserved(t *testing.T) {
 	defer c.mu.Unlock()
 	if c.n == 0 {
 		t.Fatal("no read was observed")
+	}
+}
+
+// TestMountOptions: the mount is read-only, nosuid and nodev, and not open
+// to other users.
+func TestMountOptions(t *testing.T) {
+	n := newNode(t)
+	dir := mount(t, n.ex, bsfs.Config{})
+	mounts, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts string
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) >= 4 && f[1] == dir {
+			opts = f[3]
+		}
+	}
+	if opts == "" {
+		t.Fatalf("%s not in /proc/mounts", dir)
+	}
+	set := map[string]bool{}
+	for _, o := range strings.Split(opts, ",") {
+		set[o] = true
+	}
+	for _, want := range []string{"ro", "nosuid", "nodev"} {
+		if !set[want] {
+			t.Errorf("mount options %q lack %s", opts, want)
+		}
+	}
+	if set["allow_other"] {
+		t.Errorf("mount options %q allow other users", opts)
 	}
 }
