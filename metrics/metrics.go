@@ -24,6 +24,10 @@ import (
 // DefaultAddress is where the daemon serves metrics unless told otherwise.
 const DefaultAddress = "127.0.0.1:5099"
 
+// ErrNotLoopback is returned by Serve for an address off the loopback
+// interface when public serving was not asked for.
+var ErrNotLoopback = errors.New("not a loopback address")
+
 // Source is what the exchange counters are read from.
 type Source interface {
 	Stats() exchange.Stats
@@ -97,7 +101,7 @@ func (m *Metrics) Serve(addr string, public bool) (*Server, error) {
 		return nil, fmt.Errorf("metrics address %q: %w", addr, err)
 	}
 	if ip := net.ParseIP(host); !public && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
-		return nil, fmt.Errorf("metrics address %q is not a loopback address", addr)
+		return nil, fmt.Errorf("metrics address %q: %w (set Metrics.Public in the config to serve it there)", addr, ErrNotLoopback)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

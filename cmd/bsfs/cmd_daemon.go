@@ -280,6 +280,9 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 		// Metrics are a convenience: a busy port (another daemon on this
 		// machine) is reported, not fatal.
 		if n.metrics, err = m.Serve(addr, public); err != nil {
+			if errors.Is(err, metrics.ErrNotLoopback) {
+				return fail(err)
+			}
 			slog.Warn("metrics not served", "err", err)
 		}
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+
 	"crypto/rand"
 	"io"
 	"net/http"
@@ -8,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	repopkg "github.com/bsfs/bsfs/repo"
 )
 
 // TestStatLedgerWantlistMetrics fetches a file from A to B, then checks
@@ -76,4 +80,25 @@ func TestStatLedgerWantlistMetrics(t *testing.T) {
 	if strings.Contains(string(body), "bsfs_bitswap_blocks_received_total 0\n") {
 		t.Error("metrics show no blocks received")
 	}
+}
+
+// TestAPISocketOwnerOnly: the daemon's API socket is reachable by its
+// owner only, and metrics listen on loopback unless asked otherwise.
+func TestAPISocketOwnerOnly(t *testing.T) {
+	repoPath := t.TempDir()
+	d := startDaemon(t, repoPath, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", "127.0.0.1:0")
+	fi, err := os.Stat(repopkg.APISocketPath(repoPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("API socket mode %o, want 600", perm)
+	}
+	if !strings.HasPrefix(d.metrics, "http://127.0.0.1:") {
+		t.Errorf("metrics at %q, want loopback", d.metrics)
+	}
+	if msg := fails(t, t.TempDir(), "", "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", "0.0.0.0:0"); msg == "" {
+		t.Error("no error for metrics on 0.0.0.0")
+	}
+	d.stopClean(t)
 }
