@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,9 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/exchange/network"
 	bsfs "github.com/bsfs/bsfs/fs"
 )
 
@@ -149,20 +153,46 @@ func TestPanicIsEIO(t *testing.T) {
 }
 
 // helperEnv makes the test binary a process that mounts at the directory
-// it names and serves until killed.
+// it names and serves until killed (see TestMain).
 const helperEnv = "BSFS_FS_TEST_MOUNT"
 
-func TestHelperMount(t *testing.T) {
-	dir := os.Getenv(helperEnv)
-	if dir == "" {
-		t.Skip("helper process for TestStaleMount")
+// TestMain runs the test binary as TestStaleMount's helper process when
+// helperEnv names a directory.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(helperEnv); dir != "" {
+		if err := helperMount(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
-	n := newNode(t)
-	if _, err := bsfs.Mount(dir, n.ex, bsfs.Config{}); err != nil {
-		t.Fatal(err)
+	os.Exit(m.Run())
+}
+
+// helperMount mounts an empty node's content at dir, says "mounted" and
+// serves until the process is killed.
+func helperMount(dir string) error {
+	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		return err
+	}
+	store, err := os.MkdirTemp("", "bsfs-helper-")
+	if err != nil {
+		return err
+	}
+	bs, err := blockstore.Open(store, blockstore.Config{NoSync: true})
+	if err != nil {
+		return err
+	}
+	ex, err := exchange.New(h, bs, exchange.Config{})
+	if err != nil {
+		return err
+	}
+	if _, err := bsfs.Mount(dir, ex, bsfs.Config{}); err != nil {
+		return err
 	}
 	os.Stdout.WriteString("mounted\n")
 	time.Sleep(time.Hour) // until killed
+	return nil
 }
 
 // TestStaleMount kills a process serving a mount, as kill -9 would, and
@@ -171,7 +201,7 @@ func TestHelperMount(t *testing.T) {
 func TestStaleMount(t *testing.T) {
 	requireFUSE(t)
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperMount$", "-test.timeout=5m")
+	cmd := exec.Command(os.Args[0], "-test.timeout=5m")
 	cmd.Env = append(os.Environ(), helperEnv+"="+dir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

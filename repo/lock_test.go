@@ -15,28 +15,32 @@ import (
 // helperEnv names the repository a re-executed test binary opens.
 const helperEnv = "BSFS_REPO_TEST_HELPER"
 
-// TestHelperProcess is not a test: run by TestLockedAcrossProcesses in a
-// child process, it opens the repository named by helperEnv, reports
-// "opened" or "locked" on stdout, and holds the repository until its stdin
-// is closed.
-func TestHelperProcess(t *testing.T) {
-	path := os.Getenv(helperEnv)
-	if path == "" {
-		t.Skip("helper process for TestLockedAcrossProcesses")
+// TestMain runs the test binary as the helper process of
+// TestLockedAcrossProcesses when helperEnv names a repository.
+func TestMain(m *testing.M) {
+	if path := os.Getenv(helperEnv); path != "" {
+		os.Exit(helperProcess(path))
 	}
+	os.Exit(m.Run())
+}
+
+// helperProcess opens the repository at path, reports "opened" or
+// "locked" on stdout, and holds the repository until stdin is closed. It
+// returns the process's exit code.
+func helperProcess(path string) int {
 	r, err := Open(path)
 	switch {
 	case errors.Is(err, ErrLocked):
 		fmt.Println("locked")
-		os.Exit(3)
+		return 3
 	case err != nil:
 		fmt.Println("error", err)
-		os.Exit(4)
+		return 4
 	}
 	fmt.Println("opened")
 	io.Copy(io.Discard, os.Stdin)
 	r.Close()
-	os.Exit(0)
+	return 0
 }
 
 // child is a running helper process.
@@ -49,7 +53,7 @@ type child struct {
 // startChild runs the helper on path and returns once it has reported.
 func startChild(t *testing.T, path string) (*child, string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), helperEnv+"="+path)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
