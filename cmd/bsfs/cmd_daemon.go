@@ -26,6 +26,7 @@ import (
 	mountfs "github.com/bsfs/bsfs/fs"
 	"github.com/bsfs/bsfs/metrics"
 	"github.com/bsfs/bsfs/repo"
+	"github.com/bsfs/bsfs/unixfs"
 )
 
 // readyLine is the daemon's last line of start-up output.
@@ -109,28 +110,16 @@ func runDaemon(ctx context.Context, out io.Writer, flags daemonFlags) error {
 	if err != nil {
 		return errors.Join(err, n.Close())
 	}
-	id := hostIdentity(n.host)
-	fmt.Fprintf(out, "PeerID: %s\n", id.ID)
-	for _, a := range id.Addrs {
-		fmt.Fprintf(out, "Swarm listening on %s\n", a)
-	}
-	fmt.Fprintf(out, "API listening on %s\n", api.sock)
-	if n.metrics != nil {
-		fmt.Fprintf(out, "Metrics on http://%s/metrics\n", n.metrics.Addr())
-	}
+	printNode(out, n, api)
 	mounted := make(chan error, 1)
 	if flags.mount != "" {
-		cfg := mountfs.Config{ReadTimeout: defaultReadTimeout, Roots: n, Logger: slog.Default(), Usage: n.cacheUsage}
-		if n.readLatency != nil {
-			cfg.ReadLatency = n.readLatency
-		}
-		cfg.UnixFS.Haser = r.Blockstore()
+		g, cfg := n.ownMount(mountfs.Config{ReadTimeout: defaultReadTimeout, Logger: slog.Default()})
 		mctx, stopMount := context.WithCancel(ctx)
 		defer stopMount()
 		if fi, err := os.Stat(flags.mount); err != nil || !fi.IsDir() {
 			return errors.Join(fmt.Errorf("mount point %s is not an existing directory", flags.mount), api.close(), n.Close())
 		}
-		go func() { mounted <- serveMount(mctx, out, flags.mount, n.cache.Getter(exchangeBlocks{n.ex}), cfg) }()
+		go func() { mounted <- serveMount(mctx, out, flags.mount, g, cfg) }()
 	}
 	fmt.Fprintln(out, readyLine)
 
@@ -148,6 +137,31 @@ func runDaemon(ctx context.Context, out io.Writer, flags daemonFlags) error {
 		}
 	}
 	return errors.Join(serveErr, api.close(), n.Close())
+}
+
+// printNode prints what a started node offers: its peer ID, each listen
+// address, the API socket and the metrics URL.
+func printNode(out io.Writer, n *repoNode, api *apiServer) {
+	id := hostIdentity(n.host)
+	fmt.Fprintf(out, "PeerID: %s\n", id.ID)
+	for _, a := range id.Addrs {
+		fmt.Fprintf(out, "Swarm listening on %s\n", a)
+	}
+	fmt.Fprintf(out, "API listening on %s\n", api.sock)
+	if n.metrics != nil {
+		fmt.Fprintf(out, "Metrics on http://%s/metrics\n", n.metrics.Addr())
+	}
+}
+
+// ownMount returns what a mount of this node's own exchange reads through
+// (each read's blocks held in the cache) and cfg completed with the
+// node's roots, store, cache usage and read latency histogram.
+func (n *repoNode) ownMount(cfg mountfs.Config) (unixfs.BlockGetter, mountfs.Config) {
+	cfg.UnixFS.Haser = n.repo.Blockstore()
+	cfg.Roots = n
+	cfg.Usage = n.cacheUsage
+	cfg.ReadLatency = n.readLatency
+	return n.cache.Getter(exchangeBlocks{n.ex}), cfg
 }
 
 // apiServer is the local API being served on the repository's socket.

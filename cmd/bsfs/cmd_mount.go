@@ -120,22 +120,9 @@ func runMount(ctx context.Context, out, errOut io.Writer, dir string, flags moun
 	if err != nil {
 		return errors.Join(err, n.Close())
 	}
-	id := hostIdentity(n.host)
-	fmt.Fprintf(out, "PeerID: %s\n", id.ID)
-	for _, a := range id.Addrs {
-		fmt.Fprintf(out, "Swarm listening on %s\n", a)
-	}
-	fmt.Fprintf(out, "API listening on %s\n", api.sock)
-	if n.metrics != nil {
-		fmt.Fprintf(out, "Metrics on http://%s/metrics\n", n.metrics.Addr())
-	}
-	cfg.UnixFS.Haser = r.Blockstore()
-	cfg.Roots = n
-	cfg.Usage = n.cacheUsage
-	if n.readLatency != nil {
-		cfg.ReadLatency = n.readLatency
-	}
-	err = serveMount(ctx, out, dir, n.cache.Getter(exchangeBlocks{n.ex}), cfg)
+	printNode(out, n, api)
+	g, cfg := n.ownMount(cfg)
+	err = serveMount(ctx, out, dir, g, cfg)
 	return errors.Join(err, api.close(), n.Close())
 }
 
