@@ -34,11 +34,19 @@ var (
 )
 
 // Block is a CID and the bytes it addresses. A Block built by New or
-// Verified has been checked; the zero Block is not valid.
+// Verified has been checked, and remembers it (Checked) so that the layers
+// it passes through need not hash it again; its Data must not be changed.
+// The zero Block is not valid.
 type Block struct {
 	CID  cid.Cid
 	Data []byte
+
+	checked bool
 }
+
+// Checked reports whether b was built by New or Verified: its size, CID
+// and hash have been checked.
+func (b Block) Checked() bool { return b.checked }
 
 // supportedHashes are the multihash functions whose blocks bsfs verifies.
 // A CID hashed with anything else cannot be checked and is refused.
@@ -119,7 +127,7 @@ func Verified(c cid.Cid, data []byte) (Block, error) {
 	if !bytes.Equal(sum.Hash(), c.Hash()) {
 		return Block{}, fmt.Errorf("%w: %s", ErrHashMismatch, c)
 	}
-	return Block{CID: c, Data: data}, nil
+	return Block{CID: c, Data: data, checked: true}, nil
 }
 
 // New hashes data with prefix and returns the block under the resulting CID.
@@ -134,7 +142,7 @@ func New(prefix cid.Prefix, data []byte) (Block, error) {
 	if err := CheckCID(c); err != nil {
 		return Block{}, err
 	}
-	return Block{CID: c, Data: data}, nil
+	return Block{CID: c, Data: data, checked: true}, nil
 }
 
 // Key returns the string form of c's bytes, for use as a map key. Two CIDs

@@ -93,3 +93,18 @@ func TestIdentity(t *testing.T) {
 		t.Fatalf("Identity of sha2-256 CID: %v", err)
 	}
 }
+
+func TestChecked(t *testing.T) {
+	p := prefix(1, cid.Raw, mh.SHA2_256, -1)
+	b, err := New(p, []byte("x"))
+	if err != nil || !b.Checked() {
+		t.Fatalf("New: checked %v, %v", b.Checked(), err)
+	}
+	v, err := Verified(b.CID, b.Data)
+	if err != nil || !v.Checked() {
+		t.Fatalf("Verified: checked %v, %v", v.Checked(), err)
+	}
+	if (Block{CID: b.CID, Data: []byte("y")}).Checked() {
+		t.Fatal("a Block built by hand claims to be checked")
+	}
+}

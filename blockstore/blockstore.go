@@ -227,8 +227,8 @@ func (b *Blockstore) GetSize(ctx context.Context, c cid.Cid) (int, error) {
 	return n, nil
 }
 
-// Put verifies blk and stores it. Identity blocks are verified and not
-// stored. A block already stored is not rewritten, unless a Get found its
+// Put verifies blk, unless it was checked when built, and stores it.
+// Identity blocks are verified and not stored. A block already stored is not rewritten, unless a Get found its
 // stored data corrupt.
 func (b *Blockstore) Put(ctx context.Context, blk block.Block) error {
 	if err := b.begin(ctx); err != nil {
@@ -249,10 +249,12 @@ func (b *Blockstore) Put(ctx context.Context, blk block.Block) error {
 	return nil
 }
 
-// prepare verifies blk and reports its key and whether it must be written.
+// prepare verifies blk, unless already checked, and reports its key and whether it must be written.
 func (b *Blockstore) prepare(blk block.Block) (key string, write bool, err error) {
-	if _, err := block.Verified(blk.CID, blk.Data); err != nil {
-		return "", false, fmt.Errorf("put: %w", err)
+	if !blk.Checked() {
+		if _, err := block.Verified(blk.CID, blk.Data); err != nil {
+			return "", false, fmt.Errorf("put: %w", err)
+		}
 	}
 	if block.IsIdentity(blk.CID) {
 		return "", false, nil
