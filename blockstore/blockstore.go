@@ -228,8 +228,8 @@ func (b *Blockstore) GetSize(ctx context.Context, c cid.Cid) (int, error) {
 }
 
 // Put verifies blk, unless it was checked when built, and stores it.
-// Identity blocks are verified and not stored. A block already stored is not rewritten, unless a Get found its
-// stored data corrupt.
+// Identity blocks are verified and not stored. A block already stored is
+// not rewritten, unless a Get found its stored data corrupt.
 func (b *Blockstore) Put(ctx context.Context, blk block.Block) error {
 	if err := b.begin(ctx); err != nil {
 		return err
