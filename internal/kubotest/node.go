@@ -61,6 +61,8 @@ type Options struct {
 	// SwarmConnect), loopback addresses kept on the LAN DHT, providing
 	// turned on, and `ipfs add` announcing its root before it returns.
 	Routing string
+	// TCPOnly listens on TCP alone, without QUIC.
+	TCPOnly bool
 }
 
 // StartWith is Start with options.
@@ -80,7 +82,7 @@ func StartWith(t testing.TB, opts Options) *Node {
 	if out, err := n.Run(ctx, "init", "--profile=test", "--empty-repo"); err != nil {
 		t.Fatalf("kubotest: ipfs init: %v\n%s", err, out)
 	}
-	if err := n.configure(opts); err != nil {
+	if err := Configure(n.path, opts); err != nil {
 		t.Fatalf("kubotest: configure %s: %v", n.path, err)
 	}
 
@@ -136,8 +138,11 @@ func StartWith(t testing.TB, opts Options) *Node {
 // configure edits the repository's config file, which the daemon reads at
 // start, so that everything stays on 127.0.0.1 and nothing leaves the
 // machine while Bitswap keeps working between directly connected peers.
-func (n *Node) configure(opts Options) error {
-	file := filepath.Join(n.path, "config")
+// Configure edits the config of the Kubo repository at ipfsPath, made by
+// `ipfs init --profile=test`, so that the node stays on 127.0.0.1 with no
+// routing (unless opts.Routing), discovery or outside traffic.
+func Configure(ipfsPath string, opts Options) error {
+	file := filepath.Join(ipfsPath, "config")
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -174,6 +179,12 @@ func (n *Node) configure(opts Options) error {
 		{"Swarm.RelayService.Enabled", false},
 		{"Swarm.Transports.Network.Relay", false},
 		{"Plugins.Plugins.telemetry.Config.Mode", "off"},
+	}
+	if opts.TCPOnly {
+		settings = append(settings, struct {
+			key   string
+			value any
+		}{"Addresses.Swarm", []string{"/ip4/127.0.0.1/tcp/0"}})
 	}
 	if opts.Routing != "" {
 		settings = append(settings, []struct {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bsfs/bsfs/internal/kubotest"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 )
@@ -62,34 +63,6 @@ func (n *node) cli(ctx context.Context, args ...string) ([]byte, error) {
 	return runCmd(ctx, n.env(), n.bin, args...)
 }
 
-// kuboSettings keep a Kubo node on 127.0.0.1 with no routing, discovery or
-// outside traffic, like the test peers of internal/kubotest, but listening
-// on TCP only, as the bsfs daemons do here.
-var kuboSettings = [][2]string{
-	{"Addresses.Swarm", `["/ip4/127.0.0.1/tcp/0"]`},
-	{"Addresses.API", `"/ip4/127.0.0.1/tcp/0"`},
-	{"Addresses.Gateway", `[]`},
-	{"Addresses.Announce", `[]`},
-	{"Addresses.AppendAnnounce", `[]`},
-	{"Bootstrap", `[]`},
-	{"Peering.Peers", `[]`},
-	{"Discovery.MDNS.Enabled", `false`},
-	{"Routing.Type", `"none"`},
-	{"Routing.DelegatedRouters", `[]`},
-	{"Ipns.DelegatedPublishers", `[]`},
-	{"Provide.Enabled", `false`},
-	{"HTTPRetrieval.Enabled", `false`},
-	{"AutoNAT.ServiceMode", `"disabled"`},
-	{"AutoConf.Enabled", `false`},
-	{"AutoTLS.Enabled", `false`},
-	{"Swarm.DisableNatPortMap", `true`},
-	{"Swarm.EnableHolePunching", `false`},
-	{"Swarm.RelayClient.Enabled", `false`},
-	{"Swarm.RelayService.Enabled", `false`},
-	{"Swarm.Transports.Network.Relay", `false`},
-	{"Plugins.Plugins.telemetry.Config.Mode", `"off"`},
-}
-
 // initRepo creates the node's repository. Kubo's test profile already
 // writes blocks without fsync (flatfs "sync": false), as bsfs does; init
 // checks that it still does.
@@ -105,47 +78,11 @@ func (n *node) initRepo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var cfg map[string]any
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return err
-	}
-	for _, s := range kuboSettings {
-		var v any
-		if err := json.Unmarshal([]byte(s[1]), &v); err != nil {
-			return err
-		}
-		if err := setPath(cfg, s[0], v); err != nil {
-			return err
-		}
-	}
 	if !strings.Contains(string(raw), `"sync": false`) {
 		return errors.New("kubo's test profile no longer turns flatfs sync off: the comparison would not be like with like")
 	}
-	out, err := json.MarshalIndent(cfg, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(n.dir, "config"), out, 0o600)
-}
-
-// setPath sets a dotted key in a decoded JSON object.
-func setPath(cfg map[string]any, key string, value any) error {
-	parts := strings.Split(key, ".")
-	m := cfg
-	for _, p := range parts[:len(parts)-1] {
-		switch next := m[p].(type) {
-		case map[string]any:
-			m = next
-		case nil:
-			child := map[string]any{}
-			m[p] = child
-			m = child
-		default:
-			return fmt.Errorf("config key %s: %s is a %T", key, p, next)
-		}
-	}
-	m[parts[len(parts)-1]] = value
-	return nil
+	// Configured like the test peers, but on TCP only, as the bsfs daemons.
+	return kubotest.Configure(n.dir, kubotest.Options{TCPOnly: true})
 }
 
 // start runs the node's daemon. With mount set it also mounts the node's
