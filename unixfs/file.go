@@ -614,8 +614,14 @@ func (f *File) finish(b *batch, cl *call, data []byte, in *inode, err error) {
 	if f.pending[k] == cl {
 		delete(f.pending, k)
 	}
-	if err == nil && in == nil {
+	switch {
+	case err != nil:
+	case in == nil:
 		f.putLeafLocked(k, data)
+	default:
+		// Cached before the call leaves pending, so that no walk in
+		// between finds it in neither and fetches it again.
+		f.putInodeLocked(k, in)
 	}
 	b.left--
 	close(cl.done)
