@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/bsfs/bsfs/bench/internal/node"
 )
 
 // config is the command line.
@@ -79,7 +81,7 @@ func main() {
 // runner is one benchmark run.
 type runner struct {
 	cfg     config
-	procs   *procs
+	procs   *node.Procs
 	work    string
 	seq     int
 	bsfsHas map[string]bool
@@ -100,7 +102,7 @@ type dataset struct {
 }
 
 func run(ctx context.Context, cfg config) error {
-	r := &runner{cfg: cfg, procs: &procs{live: map[*daemon]struct{}{}}, started: time.Now()}
+	r := &runner{cfg: cfg, procs: &node.Procs{}, started: time.Now()}
 	r.work = cfg.work
 	if r.work == "" {
 		dir, err := os.MkdirTemp("", "bsfs-bench-")
@@ -111,18 +113,18 @@ func run(ctx context.Context, cfg config) error {
 		defer os.RemoveAll(dir)
 	}
 	defer func() {
-		r.procs.stopAll()
-		unmountUnder(r.work)
+		r.procs.StopAll()
+		node.UnmountUnder(r.work)
 	}()
 
 	r.bsfsHas = map[string]bool{}
-	probe := &node{impl: bsfs, bin: cfg.bsfs, dir: filepath.Join(r.work, "probe")}
+	probe := &node.Node{Impl: bsfs, Bin: cfg.bsfs, Dir: filepath.Join(r.work, "probe")}
 	for _, c := range []string{"add", "cat", "get", "mount"} {
-		r.bsfsHas[c] = probe.hasCommand(ctx, c)
+		r.bsfsHas[c] = probe.HasCommand(ctx, c)
 	}
 	// Like the Kubo nodes: no DHT. Metrics only where profiles are wanted,
 	// on a port of their own.
-	help, _ := probe.cli(ctx, "daemon", "--help")
+	help, _ := probe.CLI(ctx, "daemon", "--help")
 	if strings.Contains(string(help), "--routing") {
 		r.bsfsFlags = append(r.bsfsFlags, "--routing", routingMode())
 	}
@@ -204,12 +206,12 @@ func (r *runner) prepare(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		r.data.server[im] = n.dir
+		r.data.server[im] = n.Dir
 		if im == bsfs && !r.bsfsHas["add"] {
 			continue
 		}
 		for _, path := range []string{big, swarm, dir} {
-			out, err := n.cli(ctx, n.addArgs(path)...)
+			out, err := n.CLI(ctx, n.AddArgs(path)...)
 			if err != nil {
 				return err
 			}
@@ -240,8 +242,8 @@ func (r *runner) prepare(ctx context.Context) error {
 		}
 	}
 	r.logf("bsfs server's blocks: %s", r.data.bsfsSource)
-	kn := &node{impl: kubo, bin: r.cfg.kubo, dir: r.data.server[kubo]}
-	out, err := kn.cli(ctx, "refs", "-r", "--unique", r.data.dir.String())
+	kn := &node.Node{Impl: kubo, Bin: r.cfg.kubo, Dir: r.data.server[kubo]}
+	out, err := kn.CLI(ctx, "refs", "-r", "--unique", r.data.dir.String())
 	if err != nil {
 		return err
 	}
@@ -300,7 +302,7 @@ func (r *runner) write() error {
 }
 
 func (r *runner) writeResults(w io.Writer) {
-	kuboVersion, _ := runCmd(context.Background(), nil, r.cfg.kubo, "version")
+	kuboVersion, _ := node.RunCmd(context.Background(), nil, r.cfg.kubo, "version")
 	fmt.Fprintf(w, `# bsfs against Kubo, side by side
 
 Measured by `+"`%s`"+` on %s, in %v.

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/bsfs/bsfs/bench/internal/node"
 )
 
 // The two tables of the results: fetches between two daemons, one column
@@ -54,7 +56,7 @@ func (r *row) add(col string, v float64)   { c := r.cell(col); c.samples = appen
 func (r *row) skip(col string, why string) { r.cell(col).skipped = why }
 func (r *row) fail(col string, err error) {
 	c := r.cell(col)
-	c.errs = append(c.errs, oneLine(err.Error()))
+	c.errs = append(c.errs, node.OneLine(err.Error()))
 }
 func (r *row) median(col string) (float64, bool) {
 	c := r.cells[col]
@@ -172,21 +174,4 @@ func (res *results) writeErrors(w io.Writer) {
 			}
 		}
 	}
-}
-
-// parseMounts returns the mount points under dir in a /proc/mounts text,
-// deepest first.
-func parseMounts(mounts, dir string) []string {
-	var out []string
-	for line := range strings.SplitSeq(mounts, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 3 || !strings.HasPrefix(f[2], "fuse") {
-			continue
-		}
-		if f[1] == dir || strings.HasPrefix(f[1], dir+"/") {
-			out = append(out, f[1])
-		}
-	}
-	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
-	return out
 }

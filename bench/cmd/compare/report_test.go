@@ -87,22 +87,3 @@ func TestCellAndRatio(t *testing.T) {
 		}
 	}
 }
-
-func TestParseMounts(t *testing.T) {
-	mounts := `/dev/vda / ext4 rw 0 0
-ipfs /w/kubo-1.mnt/ipfs fuse.rawBridge rw 0 0
-memfile /w/memfile-0.mnt fuse.memfile rw 0 0
-other /elsewhere fuse.x rw 0 0
-tmpfs /w/tmp tmpfs rw 0 0
-deep /w/a/b/c fuse rw 0 0
-`
-	got := parseMounts(mounts, "/w")
-	want := []string{"/w/kubo-1.mnt/ipfs", "/w/memfile-0.mnt", "/w/a/b/c"}
-	slices.Sort(want)
-	if !slices.Equal(slices.Sorted(slices.Values(got)), want) {
-		t.Fatalf("parseMounts = %v, want %v", got, want)
-	}
-	if len(got[0]) < len(got[len(got)-1]) {
-		t.Errorf("not deepest first: %v", got)
-	}
-}

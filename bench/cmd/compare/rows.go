@@ -14,6 +14,16 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/bsfs/bsfs/bench/internal/node"
+)
+
+// impl, kubo and bsfs name the implementations.
+type impl = node.Impl
+
+const (
+	kubo = node.Kubo
+	bsfs = node.Bsfs
 )
 
 // pairing is a server and a client; the client fetches from the server.
@@ -32,41 +42,41 @@ func rotate[T any](s []T, i int) []T {
 }
 
 // newNode makes a fresh repository.
-func (r *runner) newNode(ctx context.Context, im impl, role string) (*node, error) {
+func (r *runner) newNode(ctx context.Context, im impl, role string) (*node.Node, error) {
 	r.seq++
 	name := fmt.Sprintf("%s-%s-%d", im, role, r.seq)
-	n := &node{impl: im, bin: r.bin(im), dir: filepath.Join(r.work, name), name: name, extra: r.extra(im)}
-	return n, n.initRepo(ctx)
+	n := &node.Node{Impl: im, Bin: r.bin(im), Dir: filepath.Join(r.work, name), Name: name, Extra: r.extra(im)}
+	return n, n.InitRepo(ctx)
 }
 
 // serverNode is the prepared repository holding the data sets.
-func (r *runner) serverNode(im impl) *node {
+func (r *runner) serverNode(im impl) *node.Node {
 	r.seq++
-	return &node{impl: im, bin: r.bin(im), dir: r.data.server[im], name: fmt.Sprintf("%s-server-%d", im, r.seq), extra: r.extra(im)}
+	return &node.Node{Impl: im, Bin: r.bin(im), Dir: r.data.server[im], Name: fmt.Sprintf("%s-server-%d", im, r.seq), Extra: r.extra(im)}
 }
 
 // pair starts the server on its prepared repository and a fresh client,
 // connected to it. Mounts are made under the work directory when asked.
 // done stops both and deletes the client's repository.
-func (r *runner) pair(ctx context.Context, p pairing, mount bool) (srv, cli *node, done func(), err error) {
+func (r *runner) pair(ctx context.Context, p pairing, mount bool) (srv, cli *node.Node, done func(), err error) {
 	srv = r.serverNode(p.server)
 	cli, err = r.newNode(ctx, p.client, "client")
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	done = func() {
-		r.note(cli.stop(r.procs))
-		r.note(srv.stop(r.procs))
-		unmountUnder(r.work)
-		os.RemoveAll(cli.dir)
+		r.note(cli.Stop(r.procs))
+		r.note(srv.Stop(r.procs))
+		node.UnmountUnder(r.work)
+		os.RemoveAll(cli.Dir)
 	}
 	var srvMnt, cliMnt string
 	if mount {
-		srvMnt, cliMnt = srv.dir+".mnt", cli.dir+".mnt"
+		srvMnt, cliMnt = srv.Dir+".mnt", cli.Dir+".mnt"
 	}
-	if err = srv.start(ctx, r.procs, srvMnt); err == nil {
-		if err = cli.start(ctx, r.procs, cliMnt); err == nil {
-			err = cli.connect(ctx, srv)
+	if err = srv.Start(ctx, r.procs, srvMnt); err == nil {
+		if err = cli.Start(ctx, r.procs, cliMnt); err == nil {
+			err = cli.Connect(ctx, srv)
 		}
 	}
 	if err != nil {
@@ -119,7 +129,7 @@ func (r *runner) rowCat(ctx context.Context) {
 				if r.cfg.profile != "" && p == (pairing{bsfs, bsfs}) && run == 0 {
 					defer r.profile(ctx, srv, cli)()
 				}
-				d, n, err := timedCount(ctx, cli.env(), cli.bin, cli.catArgs(r.data.big.String())...)
+				d, n, err := node.TimedCount(ctx, cli.Env(), cli.Bin, cli.CatArgs(r.data.big.String())...)
 				if err != nil {
 					return err
 				}
@@ -130,9 +140,9 @@ func (r *runner) rowCat(ctx context.Context) {
 				r.logf("cat %s run %d: %.1f MB/s", col, run, float64(size)/1e6/d.Seconds())
 				for _, m := range []struct {
 					row *row
-					n   *node
+					n   *node.Node
 				}{{srvMem, srv}, {cliMem, cli}} {
-					rss, err := m.n.d.peakRSS()
+					rss, err := m.n.Proc.PeakRSS()
 					if err != nil {
 						return err
 					}
@@ -167,10 +177,10 @@ func (r *runner) rowDir(ctx context.Context) {
 					return err
 				}
 				defer done()
-				out := cli.dir + ".get"
+				out := cli.Dir + ".get"
 				defer os.RemoveAll(out)
 				start := time.Now()
-				if _, err := cli.cli(ctx, cli.getArgs(r.data.dir.String(), out)...); err != nil {
+				if _, err := cli.CLI(ctx, cli.GetArgs(r.data.dir.String(), out)...); err != nil {
 					return err
 				}
 				d := time.Since(start)
@@ -216,18 +226,18 @@ func (r *runner) rowLatency(ctx context.Context) {
 				for i := range cids {
 					data := make([]byte, 1024)
 					rand.Read(data)
-					if cids[i], err = srv.putBlock(ctx, data); err != nil {
+					if cids[i], err = srv.PutBlock(ctx, data); err != nil {
 						return err
 					}
 				}
 				// The first fetch of a connection may set up more than the
 				// others: not counted.
-				if _, err := cli.getBlockAPI(ctx, cids[0]); err != nil {
+				if _, err := cli.GetBlockAPI(ctx, cids[0]); err != nil {
 					return err
 				}
 				var viaCLI, viaAPI []float64
 				for _, c := range cids[1 : 1+r.cfg.samples] {
-					d, n, err := timedCount(ctx, cli.env(), cli.bin, "block", "get", c.String())
+					d, n, err := node.TimedCount(ctx, cli.Env(), cli.Bin, "block", "get", c.String())
 					if err != nil {
 						return err
 					}
@@ -238,7 +248,7 @@ func (r *runner) rowLatency(ctx context.Context) {
 				}
 				for _, c := range cids[1+r.cfg.samples:] {
 					start := time.Now()
-					data, err := cli.getBlockAPI(ctx, c)
+					data, err := cli.GetBlockAPI(ctx, c)
 					if err != nil {
 						return err
 					}
@@ -287,12 +297,12 @@ func (r *runner) rowSwarm(ctx context.Context) {
 			}
 			err := func() error {
 				srv := r.serverNode(p.server)
-				if err := srv.start(ctx, r.procs, ""); err != nil {
+				if err := srv.Start(ctx, r.procs, ""); err != nil {
 					return err
 				}
-				defer func() { r.note(srv.stop(r.procs)) }()
+				defer func() { r.note(srv.Stop(r.procs)) }()
 				srvSeq := r.seq // names this run's clients
-				clients := make([]*node, n)
+				clients := make([]*node.Node, n)
 				errs := make([]error, n)
 				var wg sync.WaitGroup
 				sem := make(chan struct{}, 4)
@@ -301,11 +311,11 @@ func (r *runner) rowSwarm(ctx context.Context) {
 						sem <- struct{}{}
 						defer func() { <-sem }()
 						name := fmt.Sprintf("%s-swarm-%d-%d", p.client, srvSeq, i)
-						c := &node{impl: p.client, bin: r.bin(p.client), dir: filepath.Join(r.work, name), name: name, extra: r.extra(p.client)}
+						c := &node.Node{Impl: p.client, Bin: r.bin(p.client), Dir: filepath.Join(r.work, name), Name: name, Extra: r.extra(p.client)}
 						clients[i] = c
-						if errs[i] = c.initRepo(ctx); errs[i] == nil {
-							if errs[i] = c.start(ctx, r.procs, ""); errs[i] == nil {
-								errs[i] = c.connect(ctx, srv)
+						if errs[i] = c.InitRepo(ctx); errs[i] == nil {
+							if errs[i] = c.Start(ctx, r.procs, ""); errs[i] == nil {
+								errs[i] = c.Connect(ctx, srv)
 							}
 						}
 					})
@@ -315,8 +325,8 @@ func (r *runner) rowSwarm(ctx context.Context) {
 					var wg sync.WaitGroup
 					for _, c := range clients {
 						wg.Go(func() {
-							r.note(c.stop(r.procs))
-							os.RemoveAll(c.dir)
+							r.note(c.Stop(r.procs))
+							os.RemoveAll(c.Dir)
 						})
 					}
 					wg.Wait()
@@ -333,9 +343,9 @@ func (r *runner) rowSwarm(ctx context.Context) {
 					wg.Go(func() {
 						var got int64
 						var d time.Duration
-						d, got, errs[i] = timedCount(ctx, c.env(), c.bin, c.catArgs(r.data.swarm.String())...)
+						d, got, errs[i] = node.TimedCount(ctx, c.Env(), c.Bin, c.CatArgs(r.data.swarm.String())...)
 						if errs[i] == nil && got != size {
-							errs[i] = fmt.Errorf("%s: cat wrote %d bytes, want %d", c.name, got, size)
+							errs[i] = fmt.Errorf("%s: cat wrote %d bytes, want %d", c.Name, got, size)
 						}
 						times[i] = d.Seconds()
 					})
@@ -348,7 +358,7 @@ func (r *runner) rowSwarm(ctx context.Context) {
 				v := float64(int64(n)*size) / 1e6 / wall.Seconds()
 				total.add(col, v)
 				spread.add(col, slices.Max(times)/slices.Min(times))
-				rss, err := srv.d.peakRSS()
+				rss, err := srv.Proc.PeakRSS()
 				if err != nil {
 					return err
 				}
@@ -406,13 +416,13 @@ func (r *runner) rowMount(ctx context.Context) {
 						return err
 					}
 					cmd := exec.Command(r.cfg.memfile, "-size", fmt.Sprint(size), "-files", fmt.Sprint(r.cfg.dirFiles), mnt)
-					d, err := r.procs.start(ctx, "memfile", cmd, mnt+".log", "ready")
+					d, err := r.procs.Start(ctx, "memfile", cmd, mnt+".log", "ready")
 					if err != nil {
 						return err
 					}
 					defer func() {
-						r.note(r.procs.stop(d))
-						unmountUnder(r.work)
+						r.note(r.procs.Stop(d))
+						node.UnmountUnder(r.work)
 					}()
 					fileLocal, dir = filepath.Join(mnt, "file"), filepath.Join(mnt, "dir")
 				case colKuboMount:
@@ -434,32 +444,32 @@ func (r *runner) rowMount(ctx context.Context) {
 						return err
 					}
 					defer func() {
-						r.note(cli.stop(r.procs))
-						r.note(srv.stop(r.procs))
-						unmountUnder(r.work)
-						os.RemoveAll(cli.dir)
+						r.note(cli.Stop(r.procs))
+						r.note(srv.Stop(r.procs))
+						node.UnmountUnder(r.work)
+						os.RemoveAll(cli.Dir)
 					}()
-					if err := srv.start(ctx, r.procs, ""); err != nil {
+					if err := srv.Start(ctx, r.procs, ""); err != nil {
 						return err
 					}
-					if err := cli.start(ctx, r.procs, cli.dir+".mnt"); err != nil {
+					if err := cli.Start(ctx, r.procs, cli.Dir+".mnt"); err != nil {
 						return err
 					}
-					if err := srv.connect(ctx, cli); err != nil {
+					if err := srv.Connect(ctx, cli); err != nil {
 						return err
 					}
 					fileFetched = mountPath(cli, r.data.big)
 					fileLocal = fileFetched
 					dir = mountPath(srv, r.data.dir)
 					beforeLs = func() error {
-						if err := srv.stop(r.procs); err != nil {
+						if err := srv.Stop(r.procs); err != nil {
 							return err
 						}
-						return srv.start(ctx, r.procs, srv.dir+".mnt")
+						return srv.Start(ctx, r.procs, srv.Dir+".mnt")
 					}
 				}
 				if fileFetched != "" {
-					d, n, err := timedCount(ctx, nil, "cat", fileFetched)
+					d, n, err := node.TimedCount(ctx, nil, "cat", fileFetched)
 					if err != nil {
 						return err
 					}
@@ -469,7 +479,7 @@ func (r *runner) rowMount(ctx context.Context) {
 					fetched.add(col, float64(size)/1e6/d.Seconds())
 				}
 				r.dropCaches()
-				d, n, err := timedCount(ctx, nil, "cat", fileLocal)
+				d, n, err := node.TimedCount(ctx, nil, "cat", fileLocal)
 				if err != nil {
 					return err
 				}
@@ -481,7 +491,7 @@ func (r *runner) rowMount(ctx context.Context) {
 					return err
 				}
 				r.dropCaches()
-				d, n, err = timedCount(ctx, []string{"LC_ALL=C"}, "ls", "-l", dir)
+				d, n, err = node.TimedCount(ctx, []string{"LC_ALL=C"}, "ls", "-l", dir)
 				if err != nil {
 					return err
 				}
@@ -501,11 +511,11 @@ func (r *runner) rowMount(ctx context.Context) {
 }
 
 // mountPath is c's path under the node's mount.
-func mountPath(n *node, c cid.Cid) string {
-	if n.impl == kubo {
-		return filepath.Join(n.dir+".mnt", "ipfs", c.String())
+func mountPath(n *node.Node, c cid.Cid) string {
+	if n.Impl == kubo {
+		return filepath.Join(n.Dir+".mnt", "ipfs", c.String())
 	}
-	return filepath.Join(n.dir+".mnt", c.String())
+	return filepath.Join(n.Dir+".mnt", c.String())
 }
 
 // dropCaches writes back dirty pages and drops the page, dentry and inode
@@ -518,35 +528,23 @@ func (r *runner) dropCaches() {
 	}
 }
 
-// unmountUnder lazily unmounts every FUSE mount left under dir, such as
-// those of a daemon that was killed.
-func unmountUnder(dir string) {
-	raw, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		return
-	}
-	for _, m := range parseMounts(string(raw), dir) {
-		exec.Command("fusermount3", "-u", "-z", m).Run()
-	}
-}
-
 // profileSeconds is the length of the CPU profiles taken with -profile.
 const profileSeconds = 10
 
 // profile starts CPU profiles of the bsfs daemons given, through their
-// /debug/pprof/ (see node.debug); the function it returns waits for them
+// /debug/pprof/ (see node.Node.Debug); the function it returns waits for them
 // and then takes allocation profiles. A daemon without the endpoint
 // is noted and skipped.
-func (r *runner) profile(ctx context.Context, nodes ...*node) (wait func()) {
+func (r *runner) profile(ctx context.Context, nodes ...*node.Node) (wait func()) {
 	if err := os.MkdirAll(r.cfg.profile, 0o755); err != nil {
 		r.logf("profile: %v", err)
 		return func() {}
 	}
 	var wg sync.WaitGroup
-	var ok []*node
+	var ok []*node.Node
 	for _, n := range nodes {
-		if _, err := n.debug(ctx, "/debug/pprof/"); err != nil {
-			r.logf("profile: %s serves no /debug/pprof/: %v", n.name, err)
+		if _, err := n.Debug(ctx, "/debug/pprof/"); err != nil {
+			r.logf("profile: %s serves no /debug/pprof/: %v", n.Name, err)
 			continue
 		}
 		ok = append(ok, n)
@@ -562,14 +560,14 @@ func (r *runner) profile(ctx context.Context, nodes ...*node) (wait func()) {
 	}
 }
 
-func (r *runner) saveProfile(ctx context.Context, n *node, path, kind string) {
-	raw, err := n.debug(ctx, path)
+func (r *runner) saveProfile(ctx context.Context, n *node.Node, path, kind string) {
+	raw, err := n.Debug(ctx, path)
 	if err == nil {
-		file := filepath.Join(r.cfg.profile, fmt.Sprintf("%s.%s.pprof", n.name, kind))
+		file := filepath.Join(r.cfg.profile, fmt.Sprintf("%s.%s.pprof", n.Name, kind))
 		err = os.WriteFile(file, raw, 0o644)
 		r.logf("profile: wrote %s", file)
 	}
 	if err != nil {
-		r.logf("profile: %s %s: %v", n.name, kind, err)
+		r.logf("profile: %s %s: %v", n.Name, kind, err)
 	}
 }

@@ -1,4 +1,7 @@
-package main
+// Package node starts and drives the daemons the benchmark scripts run:
+// Kubo and bsfs repositories on 127.0.0.1, their daemons as child
+// processes with a log file each, and their command lines.
+package node
 
 import (
 	"bytes"
@@ -21,60 +24,67 @@ import (
 	"github.com/multiformats/go-multihash"
 )
 
-// impl names an implementation: Kubo or bsfs.
-type impl string
+// Impl names an implementation: Kubo or bsfs.
+type Impl string
 
+// The implementations.
 const (
-	kubo impl = "Kubo"
-	bsfs impl = "bsfs"
+	Kubo Impl = "Kubo"
+	Bsfs Impl = "bsfs"
 )
 
-// readyLine is what both daemons print once they serve.
-const readyLine = "Daemon is ready"
+// ReadyLine is what both daemons print once they serve.
+const ReadyLine = "Daemon is ready"
 
 // rawPrefix is the CID of a raw block hashed with sha2-256, CIDv1.
 var rawPrefix = cid.Prefix{Version: 1, Codec: cid.Raw, MhType: multihash.SHA2_256, MhLength: -1}
 
-// node is one repository of either implementation and, while it runs, its
+// Node is one repository of either implementation and, while it runs, its
 // daemon.
-type node struct {
-	impl impl
-	bin  string
-	dir  string // IPFS_PATH or BSFS_PATH
-	name string // for logs
+type Node struct {
+	Impl Impl
+	Bin  string // the ipfs or bsfs binary
+	Dir  string // IPFS_PATH or BSFS_PATH
+	// Name names the node in messages; the daemon's log is Name.log next
+	// to Dir.
+	Name string
+	// Extra are bsfs flags for the daemon and the mount.
+	Extra []string
 
-	extra []string // bsfs: flags for the daemon and the mount
-
-	d      *daemon
-	addr   string       // TCP swarm address ending in /p2p/<id>
+	// Proc is the running daemon, or nil.
+	Proc *Proc
+	// Addr is the daemon's TCP swarm address ending in /p2p/<id>.
+	Addr   string
 	api    string       // Kubo: RPC base URL
 	client *http.Client // Kubo: TCP; bsfs: the API socket
 }
 
-func (n *node) env() []string {
-	if n.impl == kubo {
-		return append(os.Environ(), "IPFS_PATH="+n.dir, "IPFS_TELEMETRY=off")
+// Env is the environment of the node's commands: the process's, with the
+// repository's path.
+func (n *Node) Env() []string {
+	if n.Impl == Kubo {
+		return append(os.Environ(), "IPFS_PATH="+n.Dir, "IPFS_TELEMETRY=off")
 	}
-	return append(os.Environ(), "BSFS_PATH="+n.dir)
+	return append(os.Environ(), "BSFS_PATH="+n.Dir)
 }
 
-// cli runs the node's command line.
-func (n *node) cli(ctx context.Context, args ...string) ([]byte, error) {
-	return runCmd(ctx, n.env(), n.bin, args...)
+// CLI runs the node's command line.
+func (n *Node) CLI(ctx context.Context, args ...string) ([]byte, error) {
+	return RunCmd(ctx, n.Env(), n.Bin, args...)
 }
 
-// initRepo creates the node's repository. Kubo's test profile already
+// InitRepo creates the node's repository. Kubo's test profile already
 // writes blocks without fsync (flatfs "sync": false), as bsfs does; init
 // checks that it still does.
-func (n *node) initRepo(ctx context.Context) error {
-	if n.impl == bsfs {
-		_, err := n.cli(ctx, "init")
+func (n *Node) InitRepo(ctx context.Context) error {
+	if n.Impl == Bsfs {
+		_, err := n.CLI(ctx, "init")
 		return err
 	}
-	if _, err := n.cli(ctx, "init", "--profile=test", "--empty-repo"); err != nil {
+	if _, err := n.CLI(ctx, "init", "--profile=test", "--empty-repo"); err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(filepath.Join(n.dir, "config"))
+	raw, err := os.ReadFile(filepath.Join(n.Dir, "config"))
 	if err != nil {
 		return err
 	}
@@ -82,18 +92,18 @@ func (n *node) initRepo(ctx context.Context) error {
 		return errors.New("kubo's test profile no longer turns flatfs sync off: the comparison would not be like with like")
 	}
 	// Configured like the test peers, but on TCP only, as the bsfs daemons.
-	return kubotest.Configure(n.dir, kubotest.Options{TCPOnly: true})
+	return kubotest.Configure(n.Dir, kubotest.Options{TCPOnly: true})
 }
 
-// start runs the node's daemon. With mount set it also mounts the node's
+// Start runs the node's daemon. With mount set it also mounts the node's
 // content there, in the same process: Kubo runs `ipfs daemon --mount` (/ipfs
 // at mount/ipfs); bsfs runs `bsfs mount`, which then runs its own node and
 // serves no API, so other nodes must dial it.
-func (n *node) start(ctx context.Context, p *procs, mount string) error {
+func (n *Node) Start(ctx context.Context, p *Procs, mount string) error {
 	var args []string
-	ready := readyLine
-	switch n.impl {
-	case kubo:
+	ready := ReadyLine
+	switch n.Impl {
+	case Kubo:
 		args = []string{"daemon"}
 		if mount != "" {
 			for _, sub := range []string{"ipfs", "ipns", "mfs"} {
@@ -104,47 +114,47 @@ func (n *node) start(ctx context.Context, p *procs, mount string) error {
 			args = append(args, "--mount", "--mount-ipfs", filepath.Join(mount, "ipfs"),
 				"--mount-ipns", filepath.Join(mount, "ipns"), "--mount-mfs", filepath.Join(mount, "mfs"))
 		}
-	case bsfs:
+	case Bsfs:
 		args = []string{"daemon", "--listen", "/ip4/127.0.0.1/tcp/0"}
 		if mount != "" {
 			if err := os.MkdirAll(mount, 0o755); err != nil {
 				return err
 			}
 			args = []string{"mount", mount, "--listen", "/ip4/127.0.0.1/tcp/0"}
-			ready = bsfsMountedLine
+			ready = MountedLine
 		}
-		args = append(args, n.extra...)
+		args = append(args, n.Extra...)
 	}
-	cmd := exec.Command(n.bin, args...)
-	cmd.Env = n.env()
-	d, err := p.start(ctx, n.name, cmd, filepath.Join(filepath.Dir(n.dir), n.name+".log"), ready)
+	cmd := exec.Command(n.Bin, args...)
+	cmd.Env = n.Env()
+	d, err := p.Start(ctx, n.Name, cmd, filepath.Join(filepath.Dir(n.Dir), n.Name+".log"), ready)
 	if err != nil {
 		return err
 	}
-	n.d = d
+	n.Proc = d
 	if err := n.discover(ctx); err != nil {
-		p.stop(d)
-		n.d = nil
+		p.Stop(d)
+		n.Proc = nil
 		return err
 	}
 	return nil
 }
 
-// bsfsMountedLine is what `bsfs mount` prints once mounted.
-const bsfsMountedLine = "Mounted at "
+// MountedLine is what bsfs prints once mounted, followed by the directory.
+const MountedLine = "Mounted at "
 
 // discover finds the node's swarm address and API.
-func (n *node) discover(ctx context.Context) error {
-	if n.impl == bsfs {
-		for _, line := range n.d.startLines() {
+func (n *Node) discover(ctx context.Context) error {
+	if n.Impl == Bsfs {
+		for _, line := range n.Proc.StartLines() {
 			if a, ok := strings.CutPrefix(line, "Swarm listening on "); ok && strings.Contains(a, "/tcp/") {
-				n.addr = strings.TrimSpace(a)
+				n.Addr = strings.TrimSpace(a)
 			}
 		}
-		if n.addr == "" {
-			return fmt.Errorf("%s printed no TCP listen address", n.name)
+		if n.Addr == "" {
+			return fmt.Errorf("%s printed no TCP listen address", n.Name)
 		}
-		sock := filepath.Join(n.dir, "api.sock")
+		sock := filepath.Join(n.Dir, "api.sock")
 		n.client = &http.Client{Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				var d net.Dialer
@@ -153,7 +163,7 @@ func (n *node) discover(ctx context.Context) error {
 		}}
 		return nil
 	}
-	raw, err := os.ReadFile(filepath.Join(n.dir, "api"))
+	raw, err := os.ReadFile(filepath.Join(n.Dir, "api"))
 	if err != nil {
 		return err
 	}
@@ -168,7 +178,7 @@ func (n *node) discover(ctx context.Context) error {
 		ID        string
 		Addresses []string
 	}
-	body, err := n.rpc(ctx, "id", nil, nil)
+	body, err := n.RPC(ctx, "id", nil, nil)
 	if err != nil {
 		return err
 	}
@@ -177,36 +187,36 @@ func (n *node) discover(ctx context.Context) error {
 	}
 	for _, a := range id.Addresses {
 		if strings.HasPrefix(a, "/ip4/127.0.0.1/tcp/") {
-			n.addr = a
+			n.Addr = a
 		}
 	}
-	if n.addr == "" {
-		return fmt.Errorf("%s listens on no 127.0.0.1 TCP address: %v", n.name, id.Addresses)
+	if n.Addr == "" {
+		return fmt.Errorf("%s listens on no 127.0.0.1 TCP address: %v", n.Name, id.Addresses)
 	}
 	return nil
 }
 
-// stop stops the daemon, if it runs.
-func (n *node) stop(p *procs) error {
-	if n.d == nil {
+// Stop stops the daemon, if it runs.
+func (n *Node) Stop(p *Procs) error {
+	if n.Proc == nil {
 		return nil
 	}
 	if n.client != nil {
 		n.client.CloseIdleConnections()
 	}
-	err := p.stop(n.d)
-	n.d = nil
+	err := p.Stop(n.Proc)
+	n.Proc = nil
 	return err
 }
 
-// connect dials other from n.
-func (n *node) connect(ctx context.Context, other *node) error {
-	_, err := n.cli(ctx, "swarm", "connect", other.addr)
+// Connect dials other from n.
+func (n *Node) Connect(ctx context.Context, other *Node) error {
+	_, err := n.CLI(ctx, "swarm", "connect", other.Addr)
 	return err
 }
 
-// rpc POSTs a Kubo RPC call; a non-nil body is sent as the file "file".
-func (n *node) rpc(ctx context.Context, cmd string, args url.Values, body []byte) ([]byte, error) {
+// RPC POSTs a Kubo RPC call; a non-nil body is sent as the file "file".
+func (n *Node) RPC(ctx context.Context, cmd string, args url.Values, body []byte) ([]byte, error) {
 	var (
 		rd io.Reader
 		ct string
@@ -238,7 +248,7 @@ func (n *node) rpc(ctx context.Context, cmd string, args url.Values, body []byte
 	return n.do(req)
 }
 
-func (n *node) do(req *http.Request) ([]byte, error) {
+func (n *Node) do(req *http.Request) ([]byte, error) {
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return nil, err
@@ -249,21 +259,21 @@ func (n *node) do(req *http.Request) ([]byte, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s %s: HTTP %d: %s", n.name, req.URL.Path, resp.StatusCode, oneLine(string(out)))
+		return nil, fmt.Errorf("%s %s: HTTP %d: %s", n.Name, req.URL.Path, resp.StatusCode, OneLine(string(out)))
 	}
 	return out, nil
 }
 
-// putBlock stores data as a raw block through the daemon's API and checks
+// PutBlock stores data as a raw block through the daemon's API and checks
 // the CID it answers.
-func (n *node) putBlock(ctx context.Context, data []byte) (cid.Cid, error) {
+func (n *Node) PutBlock(ctx context.Context, data []byte) (cid.Cid, error) {
 	want, err := rawPrefix.Sum(data)
 	if err != nil {
 		return cid.Undef, err
 	}
 	var got string
-	if n.impl == kubo {
-		out, err := n.rpc(ctx, "block/put", url.Values{"cid-codec": {"raw"}, "mhtype": {"sha2-256"}}, data)
+	if n.Impl == Kubo {
+		out, err := n.RPC(ctx, "block/put", url.Values{"cid-codec": {"raw"}, "mhtype": {"sha2-256"}}, data)
 		if err != nil {
 			return cid.Undef, err
 		}
@@ -285,16 +295,16 @@ func (n *node) putBlock(ctx context.Context, data []byte) (cid.Cid, error) {
 		got = strings.TrimSpace(string(out))
 	}
 	if got != want.String() {
-		return cid.Undef, fmt.Errorf("%s block put answered %s, want %s", n.name, got, want)
+		return cid.Undef, fmt.Errorf("%s block put answered %s, want %s", n.Name, got, want)
 	}
 	return want, nil
 }
 
-// getBlockAPI fetches c through the daemon's API: Kubo's RPC over TCP,
+// GetBlockAPI fetches c through the daemon's API: Kubo's RPC over TCP,
 // bsfs's local API over its unix socket.
-func (n *node) getBlockAPI(ctx context.Context, c cid.Cid) ([]byte, error) {
-	if n.impl == kubo {
-		return n.rpc(ctx, "block/get", url.Values{"arg": {c.String()}}, nil)
+func (n *Node) GetBlockAPI(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if n.Impl == Kubo {
+		return n.RPC(ctx, "block/get", url.Values{"arg": {c.String()}}, nil)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://bsfs/v0/block/get?arg="+c.String(), nil)
 	if err != nil {
@@ -303,12 +313,12 @@ func (n *node) getBlockAPI(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return n.do(req)
 }
 
-// debug GETs a path of the bsfs daemon's debug endpoints: on the first
+// Debug GETs a path of the bsfs daemon's debug endpoints: on the first
 // http://127.0.0.1 address the daemon printed at start (a metrics
 // listener), else on its API socket.
-func (n *node) debug(ctx context.Context, path string) ([]byte, error) {
+func (n *Node) Debug(ctx context.Context, path string) ([]byte, error) {
 	base := "http://bsfs"
-	for _, line := range n.d.startLines() {
+	for _, line := range n.Proc.StartLines() {
 		if i := strings.Index(line, "http://127.0.0.1:"); i >= 0 {
 			if u, err := url.Parse(strings.Fields(line[i:])[0]); err == nil {
 				base = "http://" + u.Host
@@ -334,20 +344,22 @@ func (n *node) debug(ctx context.Context, path string) ([]byte, error) {
 	return n.do(req)
 }
 
-// hasCommand reports whether the node's command line knows the command.
-func (n *node) hasCommand(ctx context.Context, name string) bool {
-	_, err := n.cli(ctx, name, "--help")
+// HasCommand reports whether the node's command line knows the command.
+func (n *Node) HasCommand(ctx context.Context, name string) bool {
+	_, err := n.CLI(ctx, name, "--help")
 	return err == nil
 }
 
-// catArgs, getArgs and addArgs are the command lines of cat, get and a
-// recursive add that prints only the root CID.
-func (n *node) catArgs(c string) []string { return []string{"cat", c} }
+// CatArgs is the command line that writes file c to standard output.
+func (n *Node) CatArgs(c string) []string { return []string{"cat", c} }
 
-func (n *node) getArgs(c, out string) []string { return []string{"get", "-o", out, c} }
+// GetArgs is the command line that writes c's tree to out.
+func (n *Node) GetArgs(c, out string) []string { return []string{"get", "-o", out, c} }
 
-func (n *node) addArgs(path string) []string {
-	if n.impl == kubo {
+// AddArgs is the command line of a recursive add that prints only the
+// root CID.
+func (n *Node) AddArgs(path string) []string {
+	if n.Impl == Kubo {
 		return []string{"add", "-r", "-Q", "--cid-version=1", path}
 	}
 	return []string{"add", "-r", "-Q", path}
