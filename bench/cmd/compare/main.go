@@ -307,7 +307,7 @@ func (r *runner) writeResults(w io.Writer) {
 
 Measured by `+"`%s`"+` on %s, in %v.
 
-- Machine: %d cores, %s, %s, Linux %s. Shared with other work: read the
+- Machine: %s. Shared with other work: read the
   ratios, not the absolute numbers.
 - Versions: bsfs %s, %s, %s.
 - Each cell is the median of the runs, with their range: `+"`median (min–max)`"+`.
@@ -336,7 +336,7 @@ Measured by `+"`%s`"+` on %s, in %v.
 ## Fetches between two daemons
 
 `, r.cfg.command, r.started.UTC().Format("2006-01-02 15:04 UTC"), time.Since(r.started).Round(time.Second),
-		runtime.NumCPU(), cpuModel(), memTotal(), kernel(),
+		node.Machine(),
 		r.cfg.bsfsVersion, strings.TrimSpace(string(kuboVersion)), runtime.Version(),
 		r.cfg.runs, r.cfg.dirRuns, r.cfg.swarmRuns, strings.Join(quoteArgs(r.bsfsFlags), " "), r.data.bsfsSource)
 	base := pairings[0].String()
@@ -422,32 +422,6 @@ profile of both bsfs daemons during the first bsfs→bsfs ` + "`cat`" + ` and of
 server during the first bsfs→bsfs many-clients run (the first %d seconds), from
 the daemon's ` + "`/debug/pprof/`" + ` (its metrics listener, ` + "`--metrics 127.0.0.1:0`" + `).
 `
-
-func cpuModel() string {
-	raw, _ := os.ReadFile("/proc/cpuinfo")
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-		}
-	}
-	return "unknown CPU"
-}
-
-func memTotal() string {
-	raw, _ := os.ReadFile("/proc/meminfo")
-	var kb int64
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-			fmt.Sscan(strings.TrimSpace(v), &kb)
-		}
-	}
-	return fmt.Sprintf("%d GiB RAM", (kb+(1<<19))>>20)
-}
-
-func kernel() string {
-	raw, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return strings.TrimSpace(string(raw))
-}
 
 // routingMode is the bsfs daemons' --routing: "none" like the Kubo nodes,
 // unless BSFS_BENCH_ROUTING says otherwise (to measure the DHT's cost).

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/bsfs/bsfs/bench/internal/node"
+	"github.com/bsfs/bsfs/bench/internal/stat"
 )
 
 // The two tables of the results: fetches between two daemons, one column
@@ -63,17 +64,7 @@ func (r *row) median(col string) (float64, bool) {
 	if c == nil || len(c.samples) == 0 {
 		return 0, false
 	}
-	return median(c.samples), true
-}
-
-// median of a non-empty sample.
-func median(s []float64) float64 {
-	s = slices.Sorted(slices.Values(s))
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
+	return stat.Median(c.samples), true
 }
 
 // format prints a cell: the median, and with more than one sample the
@@ -89,7 +80,7 @@ func (c *cell) format() string {
 	case len(c.samples) == 0:
 		return "–"
 	}
-	s := num(median(c.samples))
+	s := num(stat.Median(c.samples))
 	if len(c.samples) > 1 {
 		s += fmt.Sprintf(" (%s–%s)", num(slices.Min(c.samples)), num(slices.Max(c.samples)))
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/bench/internal/node"
+	"github.com/bsfs/bsfs/bench/internal/stat"
 )
 
 // impl, kubo and bsfs name the implementations.
@@ -258,9 +259,9 @@ func (r *runner) rowLatency(ctx context.Context) {
 					}
 					viaAPI = append(viaAPI, ms(d))
 				}
-				cliRow.add(col, median(viaCLI))
-				apiRow.add(col, median(viaAPI))
-				r.logf("block get %s run %d: CLI %.1f ms, API %.1f ms", col, run, median(viaCLI), median(viaAPI))
+				cliRow.add(col, stat.Median(viaCLI))
+				apiRow.add(col, stat.Median(viaAPI))
+				r.logf("block get %s run %d: CLI %.1f ms, API %.1f ms", col, run, stat.Median(viaCLI), stat.Median(viaAPI))
 				return nil
 			}()
 			if err != nil {
