@@ -235,6 +235,12 @@ func RunCmd(ctx context.Context, env []string, bin string, args ...string) ([]by
 // TimedCount runs a command whose standard output is counted and thrown
 // away, and returns how long it took and how many bytes it wrote.
 func TimedCount(ctx context.Context, env []string, bin string, args ...string) (time.Duration, int64, error) {
+	return TimedCopy(ctx, io.Discard, env, bin, args...)
+}
+
+// TimedCopy runs a command, copies its standard output to w, and returns
+// how long it took and how many bytes it wrote.
+func TimedCopy(ctx context.Context, w io.Writer, env []string, bin string, args ...string) (time.Duration, int64, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env
 	var stderr bytes.Buffer
@@ -247,7 +253,7 @@ func TimedCount(ctx context.Context, env []string, bin string, args ...string) (
 	if err := cmd.Start(); err != nil {
 		return 0, 0, err
 	}
-	n, cerr := io.Copy(io.Discard, out)
+	n, cerr := io.Copy(w, out)
 	err = cmd.Wait()
 	elapsed := time.Since(start)
 	if err == nil {
