@@ -57,9 +57,10 @@ const maxRequest = 1 << 20
 
 // Server is a mounted bsfs namespace.
 type Server struct {
-	srv *fuse.Server
-	dir string
-	log *slog.Logger
+	srv    *fuse.Server
+	served chan struct{} // closed when Serve returns
+	dir    string
+	log    *slog.Logger
 }
 
 // Mount serves the content g fetches at dir, which must be an existing
@@ -121,25 +122,38 @@ func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 			},
 		},
 	}
-	srv, err := fs.Mount(dir, root, opts)
+	// As fs.Mount does, but knowing when Serve has returned: only then is
+	// the descriptor of /dev/fuse closed.
+	srv, err := fuse.NewServer(fs.NewNodeFS(root, opts), dir, &opts.MountOptions)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
-	return &Server{srv: srv, dir: dir, log: cfg.Logger}, nil
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.Serve()
+	}()
+	if err := srv.WaitMount(); err != nil {
+		// Serve ends by itself: the kernel never attached the descriptor.
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	return &Server{srv: srv, served: served, dir: dir, log: cfg.Logger}, nil
 }
 
 // Wait returns when the mount has been unmounted, by Unmount or by
-// someone else.
-func (s *Server) Wait() { s.srv.Wait() }
+// someone else, and its descriptor of /dev/fuse is closed.
+func (s *Server) Wait() { <-s.served }
 
-// Unmount unmounts and waits for the request loops to end. When the mount
-// is busy (a process has a file open there, or its working directory) it
-// is detached instead: it disappears from the namespace now, and the
-// kernel drops it once the last user lets go; their later requests fail
-// with ENOTCONN when this process exits.
+// Unmount unmounts and returns once the request loops have ended and the
+// descriptor of /dev/fuse is closed. When the mount is busy (a process has
+// a file open there, or its working directory) it is detached instead: it
+// disappears from the namespace now, and the kernel drops it once the last
+// user lets go; their later requests fail with ENOTCONN when this process
+// exits. Unmount then returns without waiting for that.
 func (s *Server) Unmount() error {
 	err := s.srv.Unmount()
 	if err == nil {
+		<-s.served
 		return nil
 	}
 	if derr := detach(s.dir); derr != nil {
