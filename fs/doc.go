@@ -24,7 +24,11 @@
 // request EINTR, and anything else, including the read time-out, EIO with a
 // log line naming the CID. A panic in an operation is recovered by go-fuse's
 // request loop: that call fails with EIO and the panic is logged with its
-// stack (MountOptions.PanicHandler); the mount keeps serving. A mount whose
+// stack (MountOptions.PanicHandler); the mount keeps serving. A read that
+// fails with EIO is followed by the kernel's further requests for the same
+// pages within the same read(2) (the rest of its read-ahead, then the page
+// alone); those arriving on the handle within a second fail at once, so the
+// reader waits one read time-out rather than three. A mount whose
 // process died (stat of the mountpoint fails with ENOTCONN) is detached by
 // the next Mount at the same place.
 //

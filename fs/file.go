@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"syscall"
 	"time"
 
@@ -46,11 +47,24 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	return &fileHandle{m: f.m, f: uf}, openFlags, 0
 }
 
+// retryWindow is how long after a read of a handle fails with EIO the
+// kernel's further requests for the same pages fail at once. A failed
+// read-ahead request is followed, within the same read(2), by the rest of
+// the read-ahead and then by a request for the page alone; each would
+// otherwise wait the whole read time-out again.
+const retryWindow = time.Second
+
 // fileHandle is one open file. The kernel may send reads on it
 // concurrently; unixfs.File serves them in parallel.
 type fileHandle struct {
 	m *mnt
 	f *unixfs.File
+
+	mu       sync.Mutex
+	failedAt time.Time // guarded by mu: when a read last failed with EIO
+	// failed is the range [failed[0], failed[1]] of that read, extended by
+	// the requests that continued it and failed at once. Guarded by mu.
+	failed [2]int64
 }
 
 // Read fills dest from off, fetching the leaves it covers. The kernel
@@ -59,13 +73,36 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	if h.m.readLatency != nil {
 		defer func(start time.Time) { h.m.readLatency.Observe(time.Since(start).Seconds()) }(time.Now())
 	}
+	end := off + int64(len(dest))
+	if h.retries(off, end) {
+		return nil, syscall.EIO
+	}
 	ctx, cancel := h.m.fetchCtx(ctx)
 	defer cancel()
 	n, err := h.f.ReadAt(ctx, dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, h.m.errno(err, "read", h.f.Node().CID)
+		errno := h.m.errno(err, "read", h.f.Node().CID)
+		if errno == syscall.EIO {
+			h.mu.Lock()
+			h.failedAt, h.failed = time.Now(), [2]int64{off, end}
+			h.mu.Unlock()
+		}
+		return nil, errno
 	}
 	return fuse.ReadResultData(dest[:n]), 0
+}
+
+// retries reports whether a request for [off, end) starts within or right
+// after a read that failed less than retryWindow ago, and if so extends the
+// failed range to end.
+func (h *fileHandle) retries(off, end int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if off < h.failed[0] || off > h.failed[1] || time.Since(h.failedAt) >= retryWindow {
+		return false
+	}
+	h.failed[1] = max(h.failed[1], end)
+	return true
 }
 
 // Release closes the file, ending its prefetch.

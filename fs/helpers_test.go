@@ -47,6 +47,7 @@ type testNode struct {
 	host host.Host
 	bs   *blockstore.Blockstore
 	ex   *exchange.Exchange
+	dir  string // the blockstore's flatfs directory
 }
 
 func newNode(t testing.TB) *testNode {
@@ -55,7 +56,8 @@ func newNode(t testing.TB) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
+	dir := t.TempDir()
+	bs, err := blockstore.Open(dir, blockstore.Config{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func newNode(t testing.TB) *testNode {
 		h.Close()
 		bs.Close()
 	})
-	return &testNode{host: h, bs: bs, ex: ex}
+	return &testNode{host: h, bs: bs, ex: ex, dir: dir}
 }
 
 func connect(t testing.TB, a, b *testNode) {
