@@ -77,6 +77,9 @@ func (r *Reader) lookupHAMT(ctx context.Context, d *decoded, name string) (DirEn
 		if !next.Defined() {
 			return DirEntry{}, fmt.Errorf("%s in %s: %w", name, root, ErrNotFound)
 		}
+		if err := shardLink(root, next); err != nil {
+			return DirEntry{}, err
+		}
 		sub, err := r.get(ctx, next)
 		if err != nil {
 			return DirEntry{}, err
@@ -89,11 +92,15 @@ func (r *Reader) lookupHAMT(ctx context.Context, d *decoded, name string) (DirEn
 }
 
 // readHAMT lists the sharded directory whose root shard is d, fetching
-// each level's sub-shards together.
+// each level's sub-shards together. A shard reached twice makes the DAG
+// malformed (a valid HAMT cannot hold one twice): walking it again would
+// cost as much again, and a getter that lies about blocks could make the
+// walk a loop.
 func (r *Reader) readHAMT(ctx context.Context, d *decoded) ([]DirEntry, error) {
 	root := d.node.CID
 	var out []DirEntry
 	level := []*decoded{d}
+	seen := map[string]bool{block.Key(root): true}
 	for depth := 0; len(level) > 0; depth++ {
 		// A 64-bit hash allows at most 64/3 levels of the narrowest fanout.
 		if depth > 64/3 {
@@ -107,6 +114,14 @@ func (r *Reader) readHAMT(ctx context.Context, d *decoded) ([]DirEntry, error) {
 				case len(l.name) < pad:
 					return nil, fmt.Errorf("%w: %s: shard link name %q", ErrMalformed, root, l.name)
 				case len(l.name) == pad:
+					if err := shardLink(root, l.cid); err != nil {
+						return nil, err
+					}
+					k := block.Key(l.cid)
+					if seen[k] {
+						return nil, fmt.Errorf("%w: %s: shard %s reached twice", ErrMalformed, root, l.cid)
+					}
+					seen[k] = true
 					shards = append(shards, l.cid)
 				default:
 					out = append(out, DirEntry{Name: l.name[pad:], CID: l.cid})
@@ -138,4 +153,13 @@ func (r *Reader) readHAMT(ctx context.Context, d *decoded) ([]DirEntry, error) {
 	}
 	slices.SortFunc(out, func(a, b DirEntry) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// shardLink checks that a shard's link to a sub-shard is a CID bsfs can
+// fetch: one it cannot makes the directory malformed.
+func shardLink(root, c cid.Cid) error {
+	if err := block.CheckCID(c); err != nil {
+		return fmt.Errorf("%w: %s: shard link to %s: %w", ErrMalformed, root, c, err)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/bits"
 	"time"
 
 	"github.com/ipfs/boxo/files"
@@ -50,10 +51,10 @@ func (k Kind) String() string {
 type Node struct {
 	CID  cid.Cid
 	Kind Kind
-	// Size is a file's content size from its root block alone (filesize,
-	// else the sum of blocksizes, else the data's length); for an opaque
-	// block its length; for a symlink its target's length; 0 for a
-	// directory.
+	// Size is a file's content size from its root block alone: its
+	// inline data's length plus its blocksizes (which its filesize, if
+	// set, must equal); for an opaque block its length; for a symlink its
+	// target's length; 0 for a directory.
 	Size uint64
 	// Mode holds the permission bits (with setuid, setgid and sticky) from
 	// UnixFS when present, else 0: the caller picks a default.
@@ -147,12 +148,15 @@ func decode(b block.Block) (*decoded, error) {
 		}
 		total := uint64(len(d.data))
 		for _, s := range d.sizes {
-			total += s
+			var carry uint64
+			if total, carry = bits.Add64(total, s, 0); carry != 0 {
+				return nil, fmt.Errorf("%w: %s: blocksizes overflow", ErrMalformed, b.CID)
+			}
+		}
+		if fsd.Filesize != nil && *fsd.Filesize != total {
+			return nil, fmt.Errorf("%w: %s: filesize %d, data and blocksizes add up to %d", ErrMalformed, b.CID, *fsd.Filesize, total)
 		}
 		d.node.Size = total
-		if fsd.Filesize != nil {
-			d.node.Size = *fsd.Filesize
-		}
 	case pb.Data_Directory:
 		d.node.Kind = KindDirectory
 	case pb.Data_HAMTShard:
