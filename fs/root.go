@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"strings"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -14,6 +15,9 @@ import (
 
 // rawName is the directory of raw blocks at the top of the mount.
 const rawName = "raw"
+
+// maxNameLen is the longest name in the mount, in bytes, as statfs tells.
+const maxNameLen = 255
 
 // rootNode is the top of the mount: every CID is a name in it, and its
 // listing is the roots this node added.
@@ -83,8 +87,12 @@ func (r *rootNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 }
 
 // parseCID accepts a CID in any multibase, version 0 or 1, that bsfs can
-// fetch.
+// fetch, in a name the kernel can send: at most maxNameLen bytes, without
+// '/' or NUL (which base64 and the identity multibase may hold).
 func parseCID(name string) (cid.Cid, bool) {
+	if len(name) > maxNameLen || strings.ContainsAny(name, "/\x00") {
+		return cid.Undef, false
+	}
 	c, err := cid.Decode(name)
 	if err != nil || block.CheckCID(c) != nil {
 		return cid.Undef, false
@@ -132,7 +140,7 @@ const statfsBlock = 4096
 
 // Statfs reports the store's capacity and use, so df shows the cache.
 func (r *rootNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	out.Bsize, out.Frsize, out.NameLen = statfsBlock, statfsBlock, 255
+	out.Bsize, out.Frsize, out.NameLen = statfsBlock, statfsBlock, maxNameLen
 	if r.m.usage == nil {
 		return 0
 	}
