@@ -292,7 +292,7 @@ func (s *Session) fill(p peer.ID, now time.Time) {
 	var ws []*wantState
 	for _, w := range s.want {
 		if w.target == "" && w.haves[p] && !w.dontHaves[p] {
-			ws = append(ws, w) // broadcast ones too: see WantManager.Want
+			ws = append(ws, w) // broadcast ones too: a target is asked again when it times out
 		}
 	}
 	if len(ws) == 0 {
@@ -368,7 +368,7 @@ func (s *Session) timedOut(w *wantState, now time.Time) {
 		return
 	}
 	w.asked = now
-	s.wants.Want([]cid.Cid{w.c}, old)
+	s.wants.WantAgain([]cid.Cid{w.c}, old)
 	var others []peer.ID
 	for _, p := range s.peers.Peers() {
 		if p != old && !w.haveAsked[p] {

@@ -29,8 +29,12 @@ import (
 
 // Wants is the want manager as a session uses it.
 type Wants interface {
-	// Want sends want-block for cids to peers, or to every peer if none.
+	// Want sends want-block for cids to peers, or to every peer if none;
+	// not again to a peer already sent it.
 	Want(cids []cid.Cid, peers ...peer.ID)
+	// WantAgain is Want that sends want-block again to a peer already
+	// sent it, which may have dropped it.
+	WantAgain(cids []cid.Cid, peers ...peer.ID)
 	// WantHave sends want-have (with send-dont-have) for cids to peers.
 	WantHave(cids []cid.Cid, peers ...peer.ID)
 }

@@ -17,6 +17,7 @@ import (
 // call is one request the session made of the want manager.
 type call struct {
 	have  bool // want-have, else want-block
+	again bool // WantAgain
 	cids  []cid.Cid
 	peers []peer.ID // nil: broadcast
 }
@@ -32,6 +33,12 @@ func (r *recorder) Want(cids []cid.Cid, peers ...peer.ID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, call{cids: cids, peers: peers})
+}
+
+func (r *recorder) WantAgain(cids []cid.Cid, peers ...peer.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, call{again: true, cids: cids, peers: peers})
 }
 
 func (r *recorder) WantHave(cids []cid.Cid, peers ...peer.ID) {
@@ -190,8 +197,9 @@ func TestTimeoutAsksAgain(t *testing.T) {
 		r.take()
 		time.Sleep(1500 * time.Millisecond)
 		synctest.Wait()
-		if n := blocksAsked(r.take(), a); n != 1 {
-			t.Fatalf("after the time-out a was asked %d times; want once more", n)
+		calls := r.take()
+		if n := blocksAsked(calls, a); n != 1 || !calls[0].again {
+			t.Fatalf("after the time-out a was asked %d times (%+v); want once more, with WantAgain", n, calls)
 		}
 		if s.Stats().Retargets != 1 {
 			t.Fatalf("retargets %d, want 1", s.Stats().Retargets)

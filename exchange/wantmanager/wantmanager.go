@@ -135,10 +135,19 @@ func New(net Network, cfg Config) *WantManager {
 // Want asks for cids with want-block. With no peers the wants go to every
 // connected peer (and to peers that connect later); otherwise only to the
 // given peers, which are asked to answer DONT_HAVE if they lack a block.
-// Naming a peer already sent want-block for a CID sends it again (a peer
-// may drop a want, e.g. when its send failed). Wanting a CID already wanted widens its scope.
+// Wanting a CID already wanted widens its scope. A peer already sent
+// want-block for a CID is not sent it again: sessions fetching the same
+// block ask the same peer, and a second want-block that reaches the peer
+// after it sent the block makes it send the block again.
 func (wm *WantManager) Want(cids []cid.Cid, peers ...peer.ID) {
-	wm.want(cids, message.WantBlock, peers)
+	wm.want(cids, message.WantBlock, peers, false)
+}
+
+// WantAgain is Want, except that peers already sent want-block for a CID
+// are sent it again: a peer that left a want-block unanswered may have
+// dropped it (its send failed, say).
+func (wm *WantManager) WantAgain(cids []cid.Cid, peers ...peer.ID) {
+	wm.want(cids, message.WantBlock, peers, true)
 }
 
 // WantHave asks peers whether they have cids (want-have, with
@@ -149,10 +158,10 @@ func (wm *WantManager) WantHave(cids []cid.Cid, peers ...peer.ID) {
 	if len(peers) == 0 {
 		return
 	}
-	wm.want(cids, message.WantHave, peers)
+	wm.want(cids, message.WantHave, peers, false)
 }
 
-func (wm *WantManager) want(cids []cid.Cid, t message.WantType, peers []peer.ID) {
+func (wm *WantManager) want(cids []cid.Cid, t message.WantType, peers []peer.ID, again bool) {
 	wm.mu.Lock()
 	defer wm.mu.Unlock()
 	if wm.closed {
@@ -166,10 +175,9 @@ func (wm *WantManager) want(cids []cid.Cid, t message.WantType, peers []peer.ID)
 			wm.wants[k] = w
 		}
 		if w.broadcast {
-			// Everyone has want-block already; naming peers asks them again
-			// (a peer may have answered a want-block with HAVE when it
-			// raced with an upgrade from want-have).
-			if t == message.WantBlock {
+			// Everyone has want-block already; WantAgain asks the named
+			// peers again.
+			if again {
 				for _, p := range peers {
 					if q := wm.queues[p]; q != nil {
 						q.resend(k)
@@ -191,8 +199,8 @@ func (wm *WantManager) want(cids []cid.Cid, t message.WantType, peers []peer.ID)
 		}
 		for _, p := range peers {
 			if old, ok := w.peers[p]; ok && old == message.WantBlock {
-				if q := wm.queues[p]; q != nil && t == message.WantBlock {
-					q.resend(k) // asked again: the peer may have dropped it
+				if q := wm.queues[p]; q != nil && again {
+					q.resend(k)
 				}
 				continue
 			}

@@ -335,3 +335,42 @@ func TestSentTo(t *testing.T) {
 		}
 	})
 }
+
+// TestWantAgain: naming a peer already sent want-block for a CID sends
+// nothing (another session asking the same peer for the same block must
+// not make it send the block twice); WantAgain sends it again, scoped or
+// broadcast.
+func TestWantAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newRecorder()
+		wm := New(net, Config{})
+		defer wm.Close()
+		wm.PeerConnected(peerA)
+		wm.PeerConnected(peerB)
+		cs := testCIDs(2)
+		scoped, broadcast := cs[:1], cs[1:]
+		wm.Want(scoped, peerA)
+		wm.Want(broadcast)
+		synctest.Wait()
+		sentA := len(net.messages(peerA))
+		wm.Want(scoped, peerA)
+		wm.Want(broadcast, peerA)
+		synctest.Wait()
+		if n := len(net.messages(peerA)); n != sentA {
+			t.Fatalf("wanting again what peer A was sent: %d more messages, want none", n-sentA)
+		}
+		for _, c := range cs {
+			wm.WantAgain([]cid.Cid{c}, peerA)
+			synctest.Wait()
+			msgs := net.messages(peerA)
+			last := msgs[len(msgs)-1]
+			if len(msgs) != sentA+1 || len(last.Wants) != 1 || !last.Wants[0].CID.Equals(c) || last.Wants[0].WantType != message.WantBlock {
+				t.Fatalf("WantAgain: %d messages after %d, last %+v; want one with want-block for %s", len(msgs), sentA, last, c)
+			}
+			sentA++
+		}
+		if n := len(net.messages(peerB)); n != 1 {
+			t.Fatalf("peer B got %d messages, want 1 (the broadcast; WantAgain was scoped to A)", n)
+		}
+	})
+}
