@@ -239,12 +239,16 @@ func TestStaleMount(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
+	n := newNode(t)
+	b := newBlock(t, rawPrefix, []byte("served by the new mount"))
+	// Every request fails at once: the kernel aborted the connection.
 	if _, err := os.Stat(dir); !errors.Is(err, syscall.ENOTCONN) {
 		t.Fatalf("stat of the dead mount: %v, want ENOTCONN", err)
 	}
+	if _, err := os.ReadFile(filepath.Join(dir, b.CID.String())); !errors.Is(err, syscall.ENOTCONN) {
+		t.Fatalf("read on the dead mount: %v, want ENOTCONN", err)
+	}
 
-	n := newNode(t)
-	b := newBlock(t, rawPrefix, []byte("served by the new mount"))
 	n.put(t, b)
 	var log testLog
 	mountAt(t, dir, n.ex, bsfs.Config{Logger: log.logger()})

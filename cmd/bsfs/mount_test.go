@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,14 +113,73 @@ func isMounted(t *testing.T, dir string) bool {
 	return false
 }
 
-// stopMount stops a mount with sig and checks it exits 0 and unmounts.
+// stopMount stops a mount with sig and checks it exits 0 and unmounts:
+// nothing at dir in /proc/self/mountinfo or /proc/mounts, and dir a plain
+// directory again.
 func stopMount(t *testing.T, m *daemon, dir string, sig os.Signal) {
 	t.Helper()
 	if code := m.stop(t, sig); code != 0 {
 		t.Errorf("bsfs mount exit code %d after %v; stderr: %s", code, sig, m.stderr)
 	}
-	if isMounted(t, dir) {
+	if isMounted(t, dir) || inProcMounts(t, dir) {
 		t.Errorf("%s still mounted after %v", dir, sig)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Errorf("stat of %s after %v: %v, want the directory", dir, sig, err)
+	}
+}
+
+// inProcMounts reports whether /proc/mounts lists a mount at dir.
+func inProcMounts(t *testing.T, dir string) bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// fuseFDs counts the descriptors process pid has open on /dev/fuse.
+func fuseFDs(t *testing.T, pid int) int {
+	t.Helper()
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(fdDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join(fdDir, e.Name())); err == nil && target == "/dev/fuse" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestMountSignals stops `bsfs mount` with SIGINT and with SIGTERM while
+// nothing is open there: it exits 0, the mount is gone and the mountpoint
+// is a plain directory again. The mount holds one descriptor of /dev/fuse
+// while it runs.
+func TestMountSignals(t *testing.T) {
+	requireFUSE(t)
+	repo := t.TempDir()
+	data := []byte("read before the signal, " + time.Now().String())
+	c := strings.TrimSpace(ok(t, repo, string(data), "block", "put"))
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			m := startMount(t, repo, dir, "--listen", "/ip4/127.0.0.1/tcp/0")
+			readMount(t, filepath.Join(dir, c), data)
+			if n := fuseFDs(t, m.cmd.Process.Pid); n != 1 {
+				t.Errorf("bsfs mount holds %d descriptors of /dev/fuse, want 1", n)
+			}
+			stopMount(t, m, dir, sig)
+		})
 	}
 }
 

@@ -1,0 +1,173 @@
+package fs_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	bsfs "github.com/bsfs/bsfs/fs"
+)
+
+// goroutines returns a line for each goroutine of this process (its
+// top function and where it was created), sorted, leaving out go-fuse's request
+// readers idle in read(2) on /dev/fuse: go-fuse starts more of them as
+// requests come in at once and ends the extra ones lazily.
+func goroutines() []string {
+	buf := make([]byte, 1<<20)
+	for n := runtime.Stack(buf, true); n == len(buf); n = runtime.Stack(buf, true) {
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []string
+	for g := range strings.SplitSeq(strings.TrimRight(string(bytes.Trim(buf, "\x00")), "\n"), "\n\n") {
+		if strings.Contains(g, "fuse.(*fuseFD).readRequest") {
+			continue
+		}
+		lines := strings.Split(g, "\n")
+		top := ""
+		if len(lines) > 1 {
+			top, _, _ = strings.Cut(lines[1], "(0x") // without the arguments
+		}
+		created := ""
+		for _, l := range lines {
+			if strings.HasPrefix(l, "created by ") {
+				created = l
+			}
+		}
+		out = append(out, top+" / "+created)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// settledGoroutines returns the fewest goroutines seen over a short while:
+// the baseline once the work before has wound down.
+func settledGoroutines() []string {
+	least := goroutines()
+	for range 10 {
+		time.Sleep(pollEvery)
+		if g := goroutines(); len(g) < len(least) {
+			least = g
+		}
+	}
+	return least
+}
+
+// waitGoroutines fails unless the goroutines fall back to at most as many
+// as baseline within waitTimeout, naming the extra ones if they do not.
+func waitGoroutines(t *testing.T, baseline []string) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		now := goroutines()
+		if len(now) <= len(baseline) {
+			return
+		}
+		if time.Now().After(deadline) {
+			extra := slices.Clone(now)
+			for _, g := range baseline {
+				if i := slices.Index(extra, g); i >= 0 {
+					extra = slices.Delete(extra, i, i+1)
+				}
+			}
+			t.Fatalf("%d goroutines %s after the reader was killed, %d before; extra:\n%s",
+				len(now), waitTimeout, len(baseline), strings.Join(extra, "\n"))
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// waitPeerWants fails unless the CIDs server's engine holds as p's wants
+// satisfy ok within waitTimeout.
+func waitPeerWants(t *testing.T, server, p *testNode, what string, ok func([]cid.Cid) bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		var cs []cid.Cid
+		for _, e := range server.ex.Engine().WantlistFor(p.host.ID()) {
+			cs = append(cs, e.CID)
+		}
+		if ok(cs) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server's ledger of the client: wants %v, want %s", cs, what)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// TestReaderKilled kills (SIGKILL) a cat blocked reading a leaf that the
+// connected server lacks: cat dies at once, the read's context ends, the
+// client's want leaves its wantlist and the server's ledger (CANCEL on the
+// wire), the file's session ends, and no goroutine is left behind.
+func TestReaderKilled(t *testing.T) {
+	server, client := newNode(t), newNode(t)
+	connect(t, server, client)
+	dir := mount(t, client.ex, bsfs.Config{UnixFS: unixfsConfig(client)})
+
+	// The baseline: the mount up and a file read through it from the
+	// server, so that the connection's streams and go-fuse's readers are
+	// there already.
+	warm := buildFile(t, randomBytes(t, 600<<10), []int{256 << 10}, 174)
+	server.put(t, warm.blocks...)
+	if out, err := exec.Command("cat", filepath.Join(dir, warm.root.CID.String())).Output(); err != nil || len(out) != 600<<10 {
+		t.Fatalf("cat of a file the server has: %d bytes, %v", len(out), err)
+	}
+	client.waitWantlistEmpty(t)
+	baseline := settledGoroutines()
+	sessions := client.ex.SessionCount()
+
+	f := buildFile(t, randomBytes(t, 1<<20), []int{256 << 10}, 174)
+	server.put(t, f.root, f.leaves[0], f.leaves[1])
+	missing := f.leaves[2].CID
+	cmd := exec.Command("cat", filepath.Join(dir, f.root.CID.String()))
+	cmd.Stdout = new(bytes.Buffer)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	client.waitWanted(t, missing)
+	waitPeerWants(t, server, client, fmt.Sprintf("to hold %s", missing), func(cs []cid.Cid) bool {
+		return slices.ContainsFunc(cs, missing.Equals)
+	})
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+	case <-time.After(waitTimeout):
+		t.Fatalf("cat still blocked %s after SIGKILL", waitTimeout)
+	}
+
+	client.waitWantlistEmpty(t)
+	waitPeerWants(t, server, client, "none", func(cs []cid.Cid) bool { return len(cs) == 0 })
+	deadline := time.Now().Add(waitTimeout)
+	for client.ex.SessionCount() > sessions {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions %s after the reader was killed, %d before", client.ex.SessionCount(), waitTimeout, sessions)
+		}
+		time.Sleep(pollEvery)
+	}
+	waitGoroutines(t, baseline)
+
+	// The mount still serves the file once the leaf is there.
+	server.put(t, f.leaves[2], f.leaves[3])
+	if got, err := os.ReadFile(filepath.Join(dir, f.root.CID.String())); err != nil || len(got) != 1<<20 {
+		t.Errorf("read after the killed one: %d bytes, %v", len(got), err)
+	}
+}
