@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -243,7 +244,7 @@ func (b *Blockstore) Put(ctx context.Context, blk block.Block) error {
 		return err
 	}
 	if err := b.ds.Put(ctx, ds.RawKey("/"+key), blk.Data); err != nil {
-		return fmt.Errorf("put %s: %w", blk.CID, err)
+		return fmt.Errorf("put %s: %w", blk.CID, b.storing(err))
 	}
 	b.written(key, len(blk.Data))
 	return nil
@@ -267,6 +268,16 @@ func (b *Blockstore) prepare(blk block.Block) (key string, write bool, err error
 		}
 	}
 	return key, true, nil
+}
+
+// storing names the store's directory in a write error. flatfs's errors
+// name the temporary file it wrote, which is gone once the write failed;
+// the directory tells which disk is full or failing.
+func (b *Blockstore) storing(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return fmt.Errorf("storing in %s: %s: %w", b.files.root, pe.Op, pe.Err)
+	}
+	return fmt.Errorf("storing in %s: %w", b.files.root, err)
 }
 
 // written records that the block under key, n bytes, is now on disk.
@@ -307,7 +318,7 @@ func (b *Blockstore) PutMany(ctx context.Context, blks []block.Block) error {
 		return nil
 	case 1:
 		if err := b.ds.Put(ctx, ds.RawKey("/"+todo[0].key), todo[0].data); err != nil {
-			return fmt.Errorf("put: %w", err)
+			return fmt.Errorf("put: %w", b.storing(err))
 		}
 		b.written(todo[0].key, len(todo[0].data))
 		return nil
@@ -319,12 +330,12 @@ func (b *Blockstore) PutMany(ctx context.Context, blks []block.Block) error {
 	for _, p := range todo {
 		if err := batch.Put(ctx, ds.RawKey("/"+p.key), p.data); err != nil {
 			discard(ctx, batch)
-			return fmt.Errorf("put many: %w", err)
+			return fmt.Errorf("put many: %w", b.storing(err))
 		}
 	}
 	if err := batch.Commit(ctx); err != nil {
 		discard(ctx, batch)
-		return fmt.Errorf("put many: %w", err)
+		return fmt.Errorf("put many: %w", b.storing(err))
 	}
 	for _, p := range todo {
 		b.written(p.key, len(p.data))

@@ -201,6 +201,11 @@ func TestLayoutRefused(t *testing.T) {
 		"Garbage":       {"SHARDING": "hello\n"},
 		"NoSharding":    {"some-file": "x"},
 		"NoShardingDir": {"AB/CIQAAAAB.data": "x"},
+		"EmptySharding": {"SHARDING": ""},
+		// Stores with blocks and a write in flight: flatfs's Open would
+		// empty .temp and write a disk usage file; a refusal does neither.
+		"NoShardingStore": {"AB/CIQAAAAB.data": "x", ".temp/temp-1": "half a blo", "diskUsage.cache": "{}"},
+		"OtherShardStore": {"SHARDING": "/repo/flatfs/shard/v1/suffix/2\n", "AB/CIQAAAAB.data": "x", ".temp/temp-1": "half"},
 	}
 	for name, files := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -217,6 +222,9 @@ func TestLayoutRefused(t *testing.T) {
 				}
 				if !errors.Is(err, ErrLayout) {
 					t.Fatalf("Open(%+v) = %v; want ErrLayout", cfg, err)
+				}
+				if !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "SHARDING") {
+					t.Errorf("Open(%+v) = %q; want it to name %s and its SHARDING file", cfg, err, dir)
 				}
 				if after := snapshot(t, dir); !slices.Equal(before, after) {
 					t.Fatalf("Open changed the directory:\nbefore %v\nafter  %v", before, after)

@@ -77,6 +77,7 @@ type Stats struct {
 	DupBlksReceived, DupDataReceived uint64
 	UnwantedBlocks                   uint64 // blocks nobody here asked for
 	InvalidBlocks                    uint64 // blocks refused by the store's checks
+	StoreErrors                      uint64 // good blocks the store failed to keep (a full disk)
 	BlocksSent, DataSent             uint64
 	MessagesReceived, MessagesSent   uint64
 	Wantlist                         int
@@ -181,34 +182,37 @@ func (e *Exchange) Close() error {
 }
 
 // GetBlock returns the block c from the local store or, failing that, from
-// the peers. It returns when the block arrives or ctx ends (its error then
-// wraps ctx.Err()).
+// the peers. It returns when the block arrives, when it arrives but cannot
+// be stored (the error names the store and the cause, such as a full
+// disk), or when ctx ends (its error then wraps ctx.Err()).
 func (e *Exchange) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error) {
-	return getBlock(ctx, e, c)
+	return e.getBlock(ctx, c, nil)
 }
 
 // GetBlocks fetches cids and delivers each block once, in the order they
 // become available, on the returned channel, which is closed when all have
-// been delivered or ctx ends. Every CID is checked first: an unsupported or
-// oversized CID fails the whole call. Callers asking for the same CID at the
-// same time share one want; it is cancelled on the wire once no caller
-// waits for it. The call is a session of its own; use NewSession to share
-// what is learnt about peers across calls.
+// been delivered or ctx ends, or early when a block arrives that cannot be
+// stored (GetBlock of that CID then says why). Every CID is checked first:
+// an unsupported or oversized CID fails the whole call. Callers asking for
+// the same CID at the same time share one want; it is cancelled on the
+// wire once no caller waits for it. The call is a session of its own; use
+// NewSession to share what is learnt about peers across calls.
 func (e *Exchange) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
-	return e.getBlocks(ctx, cids, nil)
+	ch, _, err := e.getBlocks(ctx, cids, nil)
+	return ch, err
 }
 
-type blockGetter interface {
-	GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error)
-}
-
-func getBlock(ctx context.Context, g blockGetter, c cid.Cid) (block.Block, error) {
-	ch, err := g.GetBlocks(ctx, []cid.Cid{c})
+// getBlock serves a GetBlock call within sess (nil: a session of its own).
+func (e *Exchange) getBlock(ctx context.Context, c cid.Cid, sess *session.Session) (block.Block, error) {
+	ch, sub, err := e.getBlocks(ctx, []cid.Cid{c}, sess)
 	if err != nil {
 		return block.Block{}, err
 	}
 	if b, ok := <-ch; ok {
 		return b, nil
+	}
+	if err := sub.failure(); err != nil {
+		return block.Block{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return block.Block{}, fmt.Errorf("get block %s: %w", c, err)
@@ -217,18 +221,19 @@ func getBlock(ctx context.Context, g blockGetter, c cid.Cid) (block.Block, error
 }
 
 // getBlocks serves a GetBlocks call; sess asks the peers for what is
-// missing (nil: a session just for this call).
-func (e *Exchange) getBlocks(ctx context.Context, cids []cid.Cid, sess *session.Session) (<-chan block.Block, error) {
+// missing (nil: a session just for this call). The subscription tells why
+// the channel closed early, once it has.
+func (e *Exchange) getBlocks(ctx context.Context, cids []cid.Cid, sess *session.Session) (<-chan block.Block, *subscription, error) {
 	for _, c := range cids {
 		if err := block.CheckCID(c); err != nil {
-			return nil, fmt.Errorf("get block %s: %w", c, err)
+			return nil, nil, fmt.Errorf("get block %s: %w", c, err)
 		}
 	}
 	sub := newSubscription(cids)
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	// Subscribe before looking in the store, so a block that arrives in
 	// between is not missed.
@@ -240,7 +245,7 @@ func (e *Exchange) getBlocks(ctx context.Context, cids []cid.Cid, sess *session.
 	out := make(chan block.Block)
 	go e.serveSubscription(ctx, sub, sess, out)
 	if e.latency == nil {
-		return out, nil
+		return out, sub, nil
 	}
 	timed := make(chan block.Block)
 	go func(start time.Time) {
@@ -256,7 +261,7 @@ func (e *Exchange) getBlocks(ctx context.Context, cids []cid.Cid, sess *session.
 			}
 		}
 	}(time.Now())
-	return timed, nil
+	return timed, sub, nil
 }
 
 func (e *Exchange) serveSubscription(ctx context.Context, sub *subscription, sess *session.Session, out chan<- block.Block) {

@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/ipfs/go-cid"
@@ -16,6 +17,7 @@ type subscription struct {
 	mu        sync.Mutex // guards the fields below
 	delivered map[string]bool
 	closed    bool
+	err       error // why it was closed early, if it failed
 }
 
 func newSubscription(cids []cid.Cid) *subscription {
@@ -52,13 +54,25 @@ func (s *subscription) push(b block.Block) {
 	}
 }
 
-func (s *subscription) close() {
+func (s *subscription) close() { s.fail(nil) }
+
+// fail closes the subscription early with err, unless it is closed
+// already.
+func (s *subscription) fail(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed {
 		s.closed = true
+		s.err = err
 		close(s.ch)
 	}
+}
+
+// failure returns the error fail closed the subscription with, if any.
+func (s *subscription) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
 
 // waiter is a subscription's interest in one CID.
@@ -123,6 +137,24 @@ func (pw pendingWants) deliver(b block.Block) []cid.Cid {
 	var done []cid.Cid
 	for _, w := range ws {
 		w.sub.push(block.Block{CID: w.c, Data: b.Data})
+		if !containsCID(done, w.c) {
+			done = append(done, w.c)
+		}
+	}
+	return done
+}
+
+// fail ends the wait of everyone waiting for c's multihash with err (a
+// block that could not be stored): each subscription closes early with an
+// error naming the CID it asked for. It returns those CIDs, whose wants
+// are to be cancelled.
+func (pw pendingWants) fail(c cid.Cid, err error) []cid.Cid {
+	k := string(c.Hash())
+	ws := pw[k]
+	delete(pw, k)
+	var done []cid.Cid
+	for _, w := range ws {
+		w.sub.fail(fmt.Errorf("get block %s: %w", w.c, err))
 		if !containsCID(done, w.c) {
 			done = append(done, w.c)
 		}

@@ -2,6 +2,8 @@ package exchange
 
 import (
 	"context"
+	"errors"
+
 	"github.com/ipfs/go-cid"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -85,18 +87,36 @@ func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Bl
 	e.mu.Unlock()
 
 	stored := wanted[:0]
+	var failed []block.Block
+	var failures []error
 	for _, b := range wanted {
-		if err := e.bs.Put(ctx, b); err != nil {
+		err := e.bs.Put(ctx, b)
+		switch {
+		case err == nil:
+			stored = append(stored, b)
+		case invalid(err):
 			e.count(func(s *Stats) { s.InvalidBlocks++ })
 			e.log.Warn("bitswap: block from peer not stored", "cid", b.CID, "peer", p, "err", err)
-			continue
+		case ctx.Err() != nil:
+			e.log.Debug("bitswap: block from peer not stored", "cid", b.CID, "peer", p, "err", err)
+		default:
+			// The block is good but cannot be kept (a full or failing
+			// disk): its waiters are told why instead of waiting on.
+			e.log.Error("bitswap: block from peer cannot be stored", "cid", b.CID, "peer", p, "err", err)
+			failed = append(failed, b)
+			failures = append(failures, err)
 		}
-		stored = append(stored, b)
 	}
 
 	var satisfied []block.Block
 	var done [][]cid.Cid
 	e.mu.Lock()
+	for i, b := range failed {
+		e.stats.StoreErrors++
+		if cs := e.pending.fail(b.CID, failures[i]); len(cs) > 0 {
+			done = append(done, cs)
+		}
+	}
 	for _, b := range stored {
 		if cs := e.pending.deliver(b); len(cs) > 0 {
 			satisfied = append(satisfied, b)
@@ -126,6 +146,13 @@ func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Bl
 	if len(satisfied) > 0 {
 		e.engine.BlocksAdded(satisfied)
 	}
+}
+
+// invalid reports whether a Put failed because the block itself is bad, as
+// opposed to the store failing to keep a good block.
+func invalid(err error) bool {
+	return errors.Is(err, block.ErrHashMismatch) || errors.Is(err, block.ErrTooLarge) ||
+		errors.Is(err, block.ErrUnsupportedCID) || errors.Is(err, block.ErrCIDTooLong)
 }
 
 func (e *Exchange) count(f func(*Stats)) {

@@ -26,20 +26,35 @@ func (e *Exchange) NewSession(ctx context.Context) *Session {
 
 // GetBlock is Exchange.GetBlock within the session.
 func (s *Session) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error) {
-	return getBlock(ctx, s, c)
+	sess, err := s.live()
+	if err != nil {
+		return block.Block{}, err
+	}
+	return s.e.getBlock(ctx, c, sess)
 }
 
 // GetBlocks is Exchange.GetBlocks within the session.
 func (s *Session) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+	sess, err := s.live()
+	if err != nil {
+		return nil, err
+	}
+	ch, _, err := s.e.getBlocks(ctx, cids, sess)
+	return ch, err
+}
+
+// live returns the session to fetch in: nil once it has ended (a session
+// for the call then), ErrClosed if the exchange was closed when it began.
+func (s *Session) live() (*session.Session, error) {
 	if s.s == nil {
 		return nil, ErrClosed
 	}
 	select {
 	case <-s.s.Done():
-		return s.e.getBlocks(ctx, cids, nil) // ended: a session for this call
+		return nil, nil // ended: a session for this call
 	default:
 	}
-	return s.e.getBlocks(ctx, cids, s.s)
+	return s.s, nil
 }
 
 // Stats returns what the session learned of its peers.

@@ -571,21 +571,38 @@ func (f *File) runBatch(ctx context.Context, b *batch) {
 	ch, err := f.g.GetBlocks(ctx, cids)
 	if err == nil {
 		for blk := range ch {
-			cl := byKey[block.Key(blk.CID)]
-			if cl == nil {
-				continue
-			}
-			delete(byKey, block.Key(blk.CID))
-			data, in, err := classify(blk)
-			f.finish(b, cl, data, in, err)
+			f.finishBlock(b, byKey, blk)
 		}
 	}
-	for _, cl := range byKey {
+	// The channel closed early: ask again for what it left out, one
+	// block at a time, until one fails; the rest fail the same way.
+	for _, c := range cids {
+		cl := byKey[block.Key(c)]
+		if cl == nil {
+			continue
+		}
+		var blk block.Block
 		if err == nil {
-			err = missing(ctx, cl.c)
+			blk, err = f.r.refetch(ctx, c)
 		}
-		f.finish(b, cl, nil, nil, err)
+		if err != nil {
+			delete(byKey, block.Key(c))
+			f.finish(b, cl, nil, nil, err)
+			continue
+		}
+		f.finishBlock(b, byKey, blk)
 	}
+}
+
+// finishBlock completes the call in byKey that blk answers, if any.
+func (f *File) finishBlock(b *batch, byKey map[string]*call, blk block.Block) {
+	cl := byKey[block.Key(blk.CID)]
+	if cl == nil {
+		return
+	}
+	delete(byKey, block.Key(blk.CID))
+	data, in, err := classify(blk)
+	f.finish(b, cl, data, in, err)
 }
 
 // classify reads a block of a file DAG as a leaf's content or a node.

@@ -1,0 +1,169 @@
+package exchange_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/exchange/network"
+)
+
+// smallDisk is a real blockstore on a disk with room for a given number of
+// bytes of blocks: a Put beyond that fails as flatfs does when the disk is
+// full. It is the one fault these tests inject; a full tmpfs is tested in
+// blockstore and cmd/bsfs.
+type smallDisk struct {
+	*blockstore.Blockstore
+	dir string
+
+	mu   sync.Mutex
+	room int // guarded by mu: bytes left
+}
+
+func (d *smallDisk) Put(ctx context.Context, b block.Block) error {
+	d.mu.Lock()
+	full := len(b.Data) > d.room
+	if !full {
+		d.room -= len(b.Data)
+	}
+	d.mu.Unlock()
+	if full {
+		err := &fs.PathError{Op: "write", Path: d.dir + "/.temp/temp-1", Err: syscall.ENOSPC}
+		return fmt.Errorf("put %s: storing in %s: %s: %w", b.CID, d.dir, err.Op, err.Err)
+	}
+	return d.Blockstore.Put(ctx, b)
+}
+
+func (d *smallDisk) setRoom(n int) {
+	d.mu.Lock()
+	d.room = n
+	d.mu.Unlock()
+}
+
+// newSmallDiskNode is a real node whose store has room for room bytes.
+func newSmallDiskNode(t *testing.T, room int) (*testNode, *smallDisk) {
+	t.Helper()
+	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bs, err := blockstore.Open(dir, blockstore.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := &smallDisk{Blockstore: bs, dir: dir, room: room}
+	ex, err := exchange.New(h, disk, exchange.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ex.Close()
+		h.Close()
+		bs.Close()
+	})
+	return &testNode{host: h, bs: bs, ex: ex}, disk
+}
+
+// A block that arrives but cannot be stored fails its waiters at once with
+// the store's error, is counted, and its want is cancelled on both sides;
+// once there is room again the same fetch succeeds.
+func TestStoreFailureFailsWaiters(t *testing.T) {
+	const size = 50_000
+	server := newNode(t)
+	client, disk := newSmallDiskNode(t, 2*size)
+	connect(t, client, server)
+	var blks []block.Block
+	for range 6 {
+		blks = append(blks, put(t, server, rawV1, randomBytes(t, size)))
+	}
+	// Asked under CIDv0 (a dag-pb CID over the same hash): the error names
+	// the CID the caller asked for.
+	v0 := cid.NewCidV0(blks[0].CID.Hash())
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	// Room for two: two blocks arrive, then the channel closes early.
+	ch, err := client.ex.GetBlocks(ctx, []cid.Cid{blks[1].CID, blks[2].CID, blks[3].CID, blks[4].CID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for range ch {
+		got++
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("GetBlocks waited until its context ended: %v", ctx.Err())
+	}
+	if got >= 4 {
+		t.Fatalf("GetBlocks delivered all %d blocks on a disk with room for 2", got)
+	}
+
+	for name, get := range map[string]func(context.Context, cid.Cid) (block.Block, error){
+		"exchange": client.ex.GetBlock,
+		"session":  client.ex.NewSession(ctx).GetBlock,
+	} {
+		_, err = get(ctx, v0)
+		if err == nil {
+			t.Fatalf("%s: GetBlock on a full disk succeeded", name)
+		}
+		if !errors.Is(err, syscall.ENOSPC) || errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%s: GetBlock on a full disk: %v, want ENOSPC at once", name, err)
+		}
+		for _, want := range []string{"get block " + v0.String(), disk.dir, "no space left on device"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q does not name %q", name, err, want)
+			}
+		}
+	}
+
+	st := client.ex.Stats()
+	if st.StoreErrors < 3 || st.InvalidBlocks != 0 {
+		t.Errorf("StoreErrors %d, InvalidBlocks %d; want at least 3 and 0", st.StoreErrors, st.InvalidBlocks)
+	}
+	if has, _ := client.bs.Has(ctx, blks[0].CID); has {
+		t.Error("a block the disk had no room for is stored")
+	}
+	waitFor(t, "no want left on either side", func() bool {
+		return len(client.ex.Wantlist()) == 0 && len(server.ex.Engine().WantlistFor(client.host.ID())) == 0
+	})
+
+	// No failure is remembered: with room again the same fetches succeed.
+	disk.setRoom(1 << 30)
+	b, err := client.ex.GetBlock(ctx, v0)
+	if err != nil {
+		t.Fatalf("GetBlock once there is room: %v", err)
+	}
+	if !b.CID.Equals(v0) || !bytes.Equal(b.Data, blks[0].Data) {
+		t.Fatalf("GetBlock once there is room: %s, want %s", b.CID, v0)
+	}
+	ch, err = client.ex.GetBlocks(ctx, []cid.Cid{blks[1].CID, blks[2].CID, blks[3].CID, blks[4].CID, blks[5].CID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = 0
+	for range ch {
+		got++
+	}
+	if got != 5 {
+		t.Fatalf("GetBlocks once there is room delivered %d of 5 (context: %v)", got, ctx.Err())
+	}
+	for _, b := range blks {
+		if _, err := client.bs.Get(ctx, b.CID); err != nil {
+			t.Errorf("after the fetch: %v", err)
+		}
+	}
+}
