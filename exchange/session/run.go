@@ -60,15 +60,19 @@ const tick = 100 * time.Millisecond
 func (s *Session) run() {
 	defer close(s.done)
 	defer s.unprotectAll()
+	// The timer runs only while wants are pending: an idle session (such
+	// as one an API client keeps between its requests) sleeps until an
+	// event comes.
 	timer := time.NewTimer(tick)
 	defer timer.Stop()
+	armed := true
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-s.kick:
 		case <-timer.C:
-			timer.Reset(tick)
+			armed = false
 			s.checkDeadlines(time.Now())
 		}
 		s.mu.Lock()
@@ -79,6 +83,10 @@ func (s *Session) run() {
 			s.handle(ev, time.Now())
 		}
 		s.publish()
+		if !armed && len(s.want) > 0 {
+			timer.Reset(tick)
+			armed = true
+		}
 	}
 }
 
