@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -227,7 +228,7 @@ func RunCmd(ctx context.Context, env []string, bin string, args ...string) ([]by
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return out, fmt.Errorf("%s %s: %w: %s", bin, strings.Join(args, " "), err, OneLine(stderr.String()))
+		return out, fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err, OneLine(stderr.String()))
 	}
 	return out, nil
 }
@@ -260,7 +261,7 @@ func TimedCopy(ctx context.Context, w io.Writer, env []string, bin string, args 
 		err = cerr
 	}
 	if err != nil {
-		return 0, n, fmt.Errorf("%s %s: %w: %s", bin, strings.Join(args, " "), err, OneLine(stderr.String()))
+		return 0, n, fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err, OneLine(stderr.String()))
 	}
 	return elapsed, n, nil
 }
@@ -284,6 +285,12 @@ func UnmountUnder(dir string) {
 	for _, m := range parseMounts(string(raw), dir) {
 		exec.Command("fusermount3", "-u", "-z", m).Run()
 	}
+}
+
+// Mounted reports whether a FUSE file system is mounted at dir.
+func Mounted(dir string) bool {
+	raw, err := os.ReadFile("/proc/self/mounts")
+	return err == nil && slices.Contains(parseMounts(string(raw), dir), dir)
 }
 
 // parseMounts returns the FUSE mount points under dir in a /proc/mounts
