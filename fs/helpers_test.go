@@ -52,6 +52,12 @@ type testNode struct {
 
 func newNode(t testing.TB) *testNode {
 	t.Helper()
+	return newNodeWith(t, exchange.Config{})
+}
+
+// newNodeWith is newNode with an exchange configured by cfg.
+func newNodeWith(t testing.TB, cfg exchange.Config) *testNode {
+	t.Helper()
 	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +67,7 @@ func newNode(t testing.TB) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := exchange.New(h, bs, exchange.Config{})
+	ex, err := exchange.New(h, bs, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
