@@ -288,6 +288,8 @@ func (e *Exchange) serveSubscription(ctx context.Context, sub *subscription, ses
 			}
 		case errors.Is(err, block.ErrNotFound):
 			missing = append(missing, c)
+		case ctx.Err() != nil:
+			return // the caller left: nothing to fetch, nothing to warn of
 		default:
 			e.log.Warn("bitswap: local read failed, fetching from peers", "cid", c, "err", err)
 			missing = append(missing, c)

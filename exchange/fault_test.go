@@ -167,3 +167,81 @@ func TestStoreFailureFailsWaiters(t *testing.T) {
 		}
 	}
 }
+
+// slowDisk is a real blockstore whose reads take until the caller's context
+// ends, as a disk that stalls does.
+type slowDisk struct {
+	*blockstore.Blockstore
+}
+
+func (d slowDisk) Get(ctx context.Context, c cid.Cid) (block.Block, error) {
+	<-ctx.Done()
+	return block.Block{}, ctx.Err()
+}
+
+// A fetch whose caller leaves during the local reads neither warns that the
+// read failed nor asks peers for the blocks.
+func TestCallerGoneDuringLocalRead(t *testing.T) {
+	server := newNode(t)
+	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged syncBuffer
+	ex, err := exchange.New(h, slowDisk{bs}, exchange.Config{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ex.Close()
+		h.Close()
+		bs.Close()
+	})
+	client := &testNode{host: h, bs: bs, ex: ex}
+	connect(t, client, server)
+	var cids []cid.Cid
+	for range 3 {
+		cids = append(cids, put(t, server, rawV1, randomBytes(t, 1000)).CID)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	ch, err := client.ex.GetBlocks(ctx, cids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := range ch {
+		t.Errorf("received %s from a fetch whose caller left", b.CID)
+	}
+	// Anything sent would have been sent before the channel closed; give it
+	// the time to arrive.
+	time.Sleep(200 * time.Millisecond)
+	if out := logged.String(); strings.Contains(out, "WARN") || strings.Contains(out, "ERROR") {
+		t.Errorf("log of a fetch whose caller left:\n%s", out)
+	}
+	if st := server.ex.Stats(); st.MessagesReceived != 0 {
+		t.Errorf("the server received %d messages: the client asked for blocks nobody waited for", st.MessagesReceived)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
