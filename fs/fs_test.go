@@ -16,6 +16,7 @@ import (
 
 	ft "github.com/ipfs/boxo/ipld/unixfs"
 	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multibase"
 	mh "github.com/multiformats/go-multihash"
 
 	bsfs "github.com/bsfs/bsfs/fs"
@@ -221,13 +222,23 @@ func TestDirectory(t *testing.T) {
 	}
 }
 
-// TestRootListing lists the roots the node added, each with its type.
+// TestRootListing lists the roots the node added, each with its type, once.
+// A CID whose base32 name is too long for the kernel (an identity CID of
+// 160 bytes) is listed in base58btc, a name its Lookup accepts.
 func TestRootListing(t *testing.T) {
 	n := newNode(t)
 	file := newBlock(t, rawPrefix, []byte("a root file"))
 	d := dirBlock(t, 0, time.Time{}, nil)
 	n.put(t, file, d)
-	dir := mount(t, n.ex, bsfs.Config{Roots: fixedRoots{file.CID, d.CID, file.CID}})
+	long := newBlock(t, cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.IDENTITY, MhLength: -1}, bytes.Repeat([]byte("inline "), 160/7))
+	longName, err := long.CID.StringOfBase(multibase.Base58BTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(long.CID.String()) <= 255 || len(longName) > 255 {
+		t.Fatalf("test CID's names: base32 %d bytes, base58 %d", len(long.CID.String()), len(longName))
+	}
+	dir := mount(t, n.ex, bsfs.Config{Roots: fixedRoots{file.CID, d.CID, long.CID, file.CID}})
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +247,7 @@ func TestRootListing(t *testing.T) {
 	for _, e := range ents {
 		got[e.Name()] = e.IsDir()
 	}
-	want := map[string]bool{file.CID.String(): false, d.CID.String(): true}
+	want := map[string]bool{file.CID.String(): false, d.CID.String(): true, longName: false}
 	if len(got) != len(want) || len(ents) != len(want) {
 		t.Fatalf("listing %v, want %v", got, want)
 	}
@@ -244,6 +255,9 @@ func TestRootListing(t *testing.T) {
 		if g, ok := got[name]; !ok || g != isDir {
 			t.Errorf("listing %v, want %v", got, want)
 		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, longName)); err != nil || !bytes.Equal(b, long.Data) {
+		t.Errorf("reading the listed %s: %q, %v; want %q", longName, b, err, long.Data)
 	}
 }
 

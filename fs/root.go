@@ -8,6 +8,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multibase"
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/unixfs"
@@ -65,15 +66,21 @@ func (r *rootNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	if err != nil {
 		return nil, r.m.errno(err, "list roots", cid.Undef)
 	}
-	nodes, errs := r.m.r.StatMany(ctx, roots)
+	// A root Lookup would refuse is left out, as are repeats.
 	seen := make(map[string]bool, len(roots))
+	kept := roots[:0:0]
+	for _, c := range roots {
+		name := rootName(c)
+		if _, ok := parseCID(name); ok && !seen[name] {
+			seen[name] = true
+			kept = append(kept, c)
+		}
+	}
+	roots = kept
+	nodes, errs := r.m.r.StatMany(ctx, roots)
 	list := make([]fuse.DirEntry, 0, len(roots))
 	for i, c := range roots {
-		name := c.String()
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
+		name := rootName(c)
 		if errs[i] != nil {
 			if ctx.Err() != nil {
 				return nil, r.m.errno(errs[i], "stat", c)
@@ -84,6 +91,20 @@ func (r *rootNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 		list = append(list, dirEntry(name, nodes[i]))
 	}
 	return fs.NewListDirStream(list), 0
+}
+
+// rootName names c in the listing: its usual string, or base58btc (the
+// densest base a name can use) when that is longer than maxNameLen, as a
+// long blake3 digest makes it.
+func rootName(c cid.Cid) string {
+	if name := c.String(); len(name) <= maxNameLen {
+		return name
+	}
+	name, err := c.StringOfBase(multibase.Base58BTC)
+	if err != nil { // CIDv0 has no other base, and is short
+		return c.String()
+	}
+	return name
 }
 
 // parseCID accepts a CID in any multibase, version 0 or 1, that bsfs can

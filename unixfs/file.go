@@ -154,19 +154,12 @@ func (r *Reader) Open(ctx context.Context, c cid.Cid) (*File, error) {
 	if s, ok := r.g.(Sessioner); ok {
 		f.g = s.NewSession(fctx) // ends with Close
 	}
+	// decode has checked that the data and blocksizes add up to the size.
 	if len(d.links) == 0 {
-		if uint64(len(d.data)) != d.node.Size {
-			cancel()
-			return nil, fmt.Errorf("%w: %s: size %d, data %d bytes", ErrMalformed, c, d.node.Size, len(d.data))
-		}
 		f.whole = d.data
 		return f, nil
 	}
 	f.root = newInode(d)
-	if f.root.size != d.node.Size {
-		cancel()
-		return nil, fmt.Errorf("%w: %s: filesize %d, blocksizes add up to %d", ErrMalformed, c, d.node.Size, f.root.size)
-	}
 	f.wg.Go(f.prefetcher)
 	return f, nil
 }
