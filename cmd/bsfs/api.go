@@ -156,7 +156,9 @@ func newAPIHandler(n node) http.Handler {
 		} = n
 		if id := r.URL.Query().Get("session"); id != "" {
 			if sn, ok := n.(sessionServer); ok {
-				g = sn.apiSession(id)
+				var done func()
+				g, done = sn.apiSession(id)
+				defer done()
 			}
 		}
 		ch, err := g.GetBlocks(r.Context(), cids)

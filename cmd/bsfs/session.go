@@ -10,14 +10,13 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/block"
-	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
 // A file read through the daemon's API (bsfs cat, get, a mount using the
 // daemon) keeps one exchange session on the daemon for all its requests:
-// the client names it, and the daemon forgets it after sessionIdle without
-// a request.
+// the client names it, and the daemon ends it after sessionIdle without a
+// request.
 const sessionIdle = time.Minute
 
 // NewSession returns a getter whose fetches share one exchange session
@@ -70,55 +69,124 @@ func (s *apiSession) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan bloc
 
 // sessionServer is a node that keeps sessions for API clients.
 type sessionServer interface {
-	apiSession(id string) unixfs.BlockGetter
+	// apiSession returns the session named id for one request, which
+	// calls done when it ends.
+	apiSession(id string) (g unixfs.BlockGetter, done func())
 }
 
-// apiSessions are the sessions API clients named.
+// maxAPISessions bounds the sessions kept for API clients: a new one past
+// it ends the one idle longest.
+const maxAPISessions = 256
+
+// apiSessions are the sessions API clients named. A session ends once it
+// has had no request in flight for idle (sessionIdle when zero), on a timer
+// of its own, so sessions nobody uses any more cost nothing for long.
 type apiSessions struct {
+	idle time.Duration
+
 	mu sync.Mutex
-	m  map[string]*namedSession
+	m  map[string]*namedSession // guarded by mu
 }
 
 type namedSession struct {
-	s      *exchange.Session
+	g      unixfs.BlockGetter
 	cancel context.CancelFunc
-	last   time.Time
+	timer  *time.Timer
+	active int       // guarded by apiSessions.mu: requests in flight
+	last   time.Time // guarded by apiSessions.mu: when the last one ended
 }
 
-// apiSession returns the session named id, starting it if new, and ends
-// the sessions idle for longer than sessionIdle.
-func (n *repoNode) apiSession(id string) unixfs.BlockGetter {
-	if n.ex == nil {
-		return unixfs.Local(n.repo.Blockstore())
+// get returns the session named id, started by start if new, for one
+// request that calls done when it ends.
+func (a *apiSessions) get(id string, start func(context.Context) unixfs.BlockGetter) (unixfs.BlockGetter, func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil {
+		a.m = map[string]*namedSession{}
 	}
-	n.sessions.mu.Lock()
-	defer n.sessions.mu.Unlock()
-	now := time.Now()
-	for k, s := range n.sessions.m {
-		if now.Sub(s.last) > sessionIdle {
-			s.cancel()
-			delete(n.sessions.m, k)
+	s := a.m[id]
+	if s == nil {
+		if len(a.m) >= maxAPISessions {
+			a.endIdlestLocked()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		s = &namedSession{g: start(ctx), cancel: cancel}
+		s.timer = time.AfterFunc(a.idleFor(), func() { a.expire(id, s) })
+		a.m[id] = s
+	}
+	s.active++
+	var once sync.Once
+	return s.g, func() {
+		once.Do(func() {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			s.active--
+			s.last = time.Now()
+			s.timer.Reset(a.idleFor())
+		})
+	}
+}
+
+func (a *apiSessions) idleFor() time.Duration {
+	if a.idle > 0 {
+		return a.idle
+	}
+	return sessionIdle
+}
+
+// expire ends s, named id, if it is still idle: its timer may have fired
+// just as a request came.
+func (a *apiSessions) expire(id string, s *namedSession) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m[id] == s && s.active == 0 && time.Since(s.last) >= a.idleFor() {
+		a.endLocked(id, s)
+	}
+}
+
+// endIdlestLocked ends the session idle longest, if one is idle at all.
+func (a *apiSessions) endIdlestLocked() {
+	var idlest string
+	for id, s := range a.m {
+		if s.active == 0 && (idlest == "" || s.last.Before(a.m[idlest].last)) {
+			idlest = id
 		}
 	}
-	if n.sessions.m == nil {
-		n.sessions.m = map[string]*namedSession{}
+	if idlest != "" {
+		a.endLocked(idlest, a.m[idlest])
 	}
-	s := n.sessions.m[id]
-	if s == nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		s = &namedSession{s: n.ex.NewSession(ctx), cancel: cancel}
-		n.sessions.m[id] = s
+}
+
+func (a *apiSessions) endLocked(id string, s *namedSession) {
+	s.timer.Stop()
+	s.cancel()
+	delete(a.m, id)
+}
+
+// closeAll ends every session.
+func (a *apiSessions) closeAll() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, s := range a.m {
+		a.endLocked(id, s)
 	}
-	s.last = now
-	return s.s
+}
+
+// len returns the number of sessions kept.
+func (a *apiSessions) len() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.m)
+}
+
+// apiSession returns the session named id for one request; offline, the
+// local store.
+func (n *repoNode) apiSession(id string) (unixfs.BlockGetter, func()) {
+	if n.ex == nil {
+		return unixfs.Local(n.repo.Blockstore()), func() {}
+	}
+	return n.sessions.get(id, func(ctx context.Context) unixfs.BlockGetter { return n.ex.NewSession(ctx) })
 }
 
 // closeSessions ends every API session.
-func (n *repoNode) closeSessions() {
-	n.sessions.mu.Lock()
-	defer n.sessions.mu.Unlock()
-	for k, s := range n.sessions.m {
-		s.cancel()
-		delete(n.sessions.m, k)
-	}
-}
+func (n *repoNode) closeSessions() { n.sessions.closeAll() }
