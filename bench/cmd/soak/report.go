@@ -69,8 +69,9 @@ func growth(second, last window, maxGoroutines, maxRSS float64) []string {
 }
 
 // settle is how long the watched node is left idle after the work before
-// it is measured again.
-const settle = 15 * time.Second
+// it is measured again: longer than the minute a daemon keeps an API
+// client's idle session, so what is left is what it holds for good.
+const settle = 75 * time.Second
 
 // final measures the watched node once the work has stopped and it has
 // settled, and records its exchange figures.
