@@ -31,15 +31,27 @@ type testNode struct {
 
 func newNode(t testing.TB, protocols ...protocol.ID) *testNode {
 	t.Helper()
+	return newNodeOn(t, exchange.Config{Protocols: protocols}, nil)
+}
+
+// newNodeOn is a real node on loopback whose exchange is configured by cfg
+// and stores in a real blockstore in dir, as wrap wraps it (nil: as is).
+func newNodeOn(t testing.TB, cfg exchange.Config, wrap func(bs *blockstore.Blockstore, dir string) exchange.Blockstore) *testNode {
+	t.Helper()
 	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
+	dir := t.TempDir()
+	bs, err := blockstore.Open(dir, blockstore.Config{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := exchange.New(h, bs, exchange.Config{Protocols: protocols})
+	var store exchange.Blockstore = bs
+	if wrap != nil {
+		store = wrap(bs, dir)
+	}
+	ex, err := exchange.New(h, store, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
-	"github.com/bsfs/bsfs/exchange/network"
 )
 
 // smallDisk is a real blockstore on a disk with room for a given number of
@@ -56,26 +55,12 @@ func (d *smallDisk) setRoom(n int) {
 // newSmallDiskNode is a real node whose store has room for room bytes.
 func newSmallDiskNode(t *testing.T, room int) (*testNode, *smallDisk) {
 	t.Helper()
-	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bs, err := blockstore.Open(dir, blockstore.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	disk := &smallDisk{Blockstore: bs, dir: dir, room: room}
-	ex, err := exchange.New(h, disk, exchange.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ex.Close()
-		h.Close()
-		bs.Close()
+	var disk *smallDisk
+	n := newNodeOn(t, exchange.Config{Logger: slog.New(slog.DiscardHandler)}, func(bs *blockstore.Blockstore, dir string) exchange.Blockstore {
+		disk = &smallDisk{Blockstore: bs, dir: dir, room: room}
+		return disk
 	})
-	return &testNode{host: h, bs: bs, ex: ex}, disk
+	return n, disk
 }
 
 // A block that arrives but cannot be stored fails its waiters at once with
@@ -183,25 +168,10 @@ func (d slowDisk) Get(ctx context.Context, c cid.Cid) (block.Block, error) {
 // read failed nor asks peers for the blocks.
 func TestCallerGoneDuringLocalRead(t *testing.T) {
 	server := newNode(t)
-	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logged syncBuffer
-	ex, err := exchange.New(h, slowDisk{bs}, exchange.Config{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ex.Close()
-		h.Close()
-		bs.Close()
+	client := newNodeOn(t, exchange.Config{Logger: slog.New(slog.NewTextHandler(&logged, nil))}, func(bs *blockstore.Blockstore, _ string) exchange.Blockstore {
+		return slowDisk{bs}
 	})
-	client := &testNode{host: h, bs: bs, ex: ex}
 	connect(t, client, server)
 	var cids []cid.Cid
 	for range 3 {
