@@ -19,6 +19,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // testNode is a real node: a libp2p host on loopback, a flatfs blockstore in
@@ -35,32 +36,11 @@ func newNode(t testing.TB, protocols ...protocol.ID) *testNode {
 }
 
 // newNodeOn is a real node on loopback whose exchange is configured by cfg
-// and stores in a real blockstore in dir, as wrap wraps it (nil: as is).
+// and stores through wrap (nil: in its blockstore as is).
 func newNodeOn(t testing.TB, cfg exchange.Config, wrap func(bs *blockstore.Blockstore, dir string) exchange.Blockstore) *testNode {
 	t.Helper()
-	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bs, err := blockstore.Open(dir, blockstore.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var store exchange.Blockstore = bs
-	if wrap != nil {
-		store = wrap(bs, dir)
-	}
-	ex, err := exchange.New(h, store, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ex.Close()
-		h.Close()
-		bs.Close()
-	})
-	return &testNode{host: h, bs: bs, ex: ex}
+	n := testnode.NewWrapped(t, cfg, wrap)
+	return &testNode{host: n.Host, bs: n.Store, ex: n.Ex}
 }
 
 func connect(t testing.TB, a, b *testNode) {

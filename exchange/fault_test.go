@@ -18,6 +18,7 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/internal/testlog"
 )
 
 // smallDisk is a real blockstore on a disk with room for a given number of
@@ -168,7 +169,7 @@ func (d slowDisk) Get(ctx context.Context, c cid.Cid) (block.Block, error) {
 // read failed nor asks peers for the blocks.
 func TestCallerGoneDuringLocalRead(t *testing.T) {
 	server := newNode(t)
-	var logged syncBuffer
+	var logged testlog.Buffer
 	client := newNodeOn(t, exchange.Config{Logger: slog.New(slog.NewTextHandler(&logged, nil))}, func(bs *blockstore.Blockstore, _ string) exchange.Blockstore {
 		return slowDisk{bs}
 	})
@@ -196,22 +197,4 @@ func TestCallerGoneDuringLocalRead(t *testing.T) {
 	if st := server.ex.Stats(); st.MessagesReceived != 0 {
 		t.Errorf("the server received %d messages: the client asked for blocks nobody waited for", st.MessagesReceived)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

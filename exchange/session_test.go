@@ -8,33 +8,14 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/block"
-	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
-	"github.com/bsfs/bsfs/exchange/network"
 	"github.com/bsfs/bsfs/exchange/session"
 )
 
 // newNodeWith is newNode with an exchange configuration.
 func newNodeWith(t testing.TB, cfg exchange.Config) *testNode {
 	t.Helper()
-	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex, err := exchange.New(h, bs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ex.Close()
-		h.Close()
-		bs.Close()
-	})
-	return &testNode{host: h, bs: bs, ex: ex}
+	return newNodeOn(t, cfg, nil)
 }
 
 // seed gives every server the same n blocks and returns their CIDs.

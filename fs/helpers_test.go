@@ -1,13 +1,11 @@
 package fs_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
 	"log/slog"
 	"os"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,8 +21,9 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
-	"github.com/bsfs/bsfs/exchange/network"
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/testlog"
+	"github.com/bsfs/bsfs/internal/testnode"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
@@ -58,25 +57,8 @@ func newNode(t testing.TB) *testNode {
 // newNodeWith is newNode with an exchange configured by cfg.
 func newNodeWith(t testing.TB, cfg exchange.Config) *testNode {
 	t.Helper()
-	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bs, err := blockstore.Open(dir, blockstore.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex, err := exchange.New(h, bs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ex.Close()
-		h.Close()
-		bs.Close()
-	})
-	return &testNode{host: h, bs: bs, ex: ex, dir: dir}
+	n := testnode.New(t, cfg)
+	return &testNode{host: n.Host, bs: n.Store, ex: n.Ex, dir: n.Dir}
 }
 
 func connect(t testing.TB, a, b *testNode) {
@@ -245,7 +227,7 @@ func skipFUSE(t testing.TB, why string) {
 
 // testLog collects the mount's log lines.
 type testLog struct {
-	buf syncBuffer
+	buf testlog.Buffer
 }
 
 func (l *testLog) logger() *slog.Logger {
@@ -282,24 +264,6 @@ func mountAt(t testing.TB, dir string, g unixfs.BlockGetter, cfg bsfs.Config) {
 			t.Errorf("unmount: %v", err)
 		}
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // unixfsConfig reads through n's exchange and tells local blocks by n's store.

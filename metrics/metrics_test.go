@@ -15,26 +15,14 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
-	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/testnode"
 	"github.com/bsfs/bsfs/metrics"
 )
 
 func node(t *testing.T, cfg exchange.Config) (*exchange.Exchange, *blockstore.Blockstore, peer.AddrInfo) {
 	t.Helper()
-	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex, err := exchange.New(h, bs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ex.Close(); h.Close(); bs.Close() })
-	return ex, bs, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
+	n := testnode.New(t, cfg)
+	return n.Ex, n.Store, peer.AddrInfo{ID: n.Host.ID(), Addrs: n.Host.Addrs()}
 }
 
 // TestScrapeAfterFetch fetches a block between two real nodes and checks the

@@ -10,12 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"time"
 
+	"github.com/bsfs/bsfs/internal/testlog"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
 
@@ -107,24 +107,6 @@ func fails(t *testing.T, repoPath, stdin string, args ...string) string {
 	return line
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and readers at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // daemon is a running `bsfs daemon`.
 type daemon struct {
 	repo    string
@@ -132,7 +114,7 @@ type daemon struct {
 	addrs   []string // listen addresses with /p2p/
 	metrics string   // metrics URL, if served
 	cmd     *exec.Cmd
-	stderr  *syncBuffer
+	stderr  *testlog.Buffer
 	exited  chan struct{} // closed when the process has been waited for
 	err     error         // Wait's error, set before exited is closed
 }
@@ -151,7 +133,7 @@ func startDaemon(t *testing.T, repoPath string, args ...string) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{repo: repoPath, cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	d := &daemon{repo: repoPath, cmd: cmd, stderr: &testlog.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/bsfs/bsfs/internal/testlog"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
 
@@ -45,7 +46,7 @@ func startMount(t *testing.T, repoPath, dir string, args ...string) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &daemon{repo: repoPath, cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	m := &daemon{repo: repoPath, cmd: cmd, stderr: &testlog.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = m.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

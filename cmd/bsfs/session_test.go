@@ -6,34 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
-	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/testnode"
 	"github.com/bsfs/bsfs/unixfs"
 )
-
-// newTestExchange is a real exchange on loopback with an empty store.
-func newTestExchange(t *testing.T) *exchange.Exchange {
-	t.Helper()
-	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex, err := exchange.New(h, bs, exchange.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ex.Close()
-		h.Close()
-		bs.Close()
-	})
-	return ex
-}
 
 // sessionStarts starts real exchange sessions and keeps each one's context,
 // which ends when the session does.
@@ -52,7 +28,7 @@ func ended(ctx context.Context) bool { return ctx.Err() != nil }
 // An API session lives while a request uses it and ends on its own once
 // idle, with no further request needed to sweep it.
 func TestAPISessionEndsWhenIdle(t *testing.T) {
-	starts := &sessionStarts{ex: newTestExchange(t)}
+	starts := &sessionStarts{ex: testnode.New(t, exchange.Config{}).Ex}
 	a := &apiSessions{idle: 100 * time.Millisecond}
 	defer a.closeAll()
 
@@ -87,7 +63,7 @@ func TestAPISessionEndsWhenIdle(t *testing.T) {
 // Past maxAPISessions, a new session ends the one idle longest, never one a
 // request is using.
 func TestAPISessionsBounded(t *testing.T) {
-	starts := &sessionStarts{ex: newTestExchange(t)}
+	starts := &sessionStarts{ex: testnode.New(t, exchange.Config{}).Ex}
 	a := &apiSessions{idle: time.Hour}
 	defer a.closeAll()
 

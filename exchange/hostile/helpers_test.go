@@ -24,7 +24,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/hostile"
 	"github.com/bsfs/bsfs/exchange/message"
-	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // victim is a real bsfs node under attack: a libp2p host on loopback, a
@@ -37,27 +37,11 @@ type victim struct {
 
 func newVictim(t testing.TB, cfg exchange.Config) *victim {
 	t.Helper()
-	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	ex, err := exchange.New(h, bs, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ex.Close()
-		h.Close()
-		bs.Close()
-	})
-	return &victim{host: h, bs: bs, ex: ex}
+	n := testnode.New(t, cfg)
+	return &victim{host: n.Host, bs: n.Store, ex: n.Ex}
 }
 
 func (v *victim) addrInfo() peer.AddrInfo {

@@ -1,0 +1,60 @@
+// Package testnode starts real bsfs nodes for tests: a libp2p host on
+// loopback, a flatfs blockstore in a temporary directory and an exchange
+// over them, all closed when the test ends.
+package testnode
+
+import (
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/exchange/network"
+)
+
+// Node is a running test node.
+type Node struct {
+	Host  host.Host
+	Store *blockstore.Blockstore
+	Dir   string // the blockstore's flatfs directory
+	Ex    *exchange.Exchange
+}
+
+// New starts a node whose exchange is configured by cfg.
+func New(t testing.TB, cfg exchange.Config) *Node {
+	t.Helper()
+	return NewWrapped(t, cfg, nil)
+}
+
+// NewWrapped is New with the exchange storing through wrap's wrapper of the
+// blockstore in dir, as a test that injects a disk fault needs.
+func NewWrapped(t testing.TB, cfg exchange.Config, wrap func(bs *blockstore.Blockstore, dir string) exchange.Blockstore) *Node {
+	t.Helper()
+	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bs, err := blockstore.Open(dir, blockstore.Config{NoSync: true})
+	if err != nil {
+		h.Close()
+		t.Fatal(err)
+	}
+	var store exchange.Blockstore = bs
+	if wrap != nil {
+		store = wrap(bs, dir)
+	}
+	ex, err := exchange.New(h, store, cfg)
+	if err != nil {
+		h.Close()
+		bs.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ex.Close()
+		h.Close()
+		bs.Close()
+	})
+	return &Node{Host: h, Store: bs, Dir: dir, Ex: ex}
+}
