@@ -66,21 +66,23 @@ func (r *rootNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	if err != nil {
 		return nil, r.m.errno(err, "list roots", cid.Undef)
 	}
-	// A root Lookup would refuse is left out, as are repeats.
+	// Each root once, under a name Lookup accepts; a root it would refuse
+	// is left out.
 	seen := make(map[string]bool, len(roots))
-	kept := roots[:0:0]
+	var kept []cid.Cid
+	var names []string
 	for _, c := range roots {
 		name := rootName(c)
 		if _, ok := parseCID(name); ok && !seen[name] {
 			seen[name] = true
 			kept = append(kept, c)
+			names = append(names, name)
 		}
 	}
-	roots = kept
-	nodes, errs := r.m.r.StatMany(ctx, roots)
-	list := make([]fuse.DirEntry, 0, len(roots))
-	for i, c := range roots {
-		name := rootName(c)
+	nodes, errs := r.m.r.StatMany(ctx, kept)
+	list := make([]fuse.DirEntry, 0, len(kept))
+	for i, c := range kept {
+		name := names[i]
 		if errs[i] != nil {
 			if ctx.Err() != nil {
 				return nil, r.m.errno(errs[i], "stat", c)
@@ -95,14 +97,11 @@ func (r *rootNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 
 // rootName names c in the listing: its usual string, or base58btc (the
 // densest base a name can use) when that is longer than maxNameLen, as a
-// long blake3 digest makes it.
+// long identity CID makes it.
 func rootName(c cid.Cid) string {
-	if name := c.String(); len(name) <= maxNameLen {
-		return name
-	}
-	name, err := c.StringOfBase(multibase.Base58BTC)
-	if err != nil { // CIDv0 has no other base, and is short
-		return c.String()
+	name := c.String()
+	if len(name) > maxNameLen {
+		name, _ = c.StringOfBase(multibase.Base58BTC) // "" on error: not listed
 	}
 	return name
 }
