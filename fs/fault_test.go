@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -257,5 +259,41 @@ func TestStaleMount(t *testing.T) {
 	}
 	if !strings.Contains(log.buf.String(), "stale mount") {
 		t.Errorf("no message about the stale mount in the log:\n%s", log.buf.String())
+	}
+}
+
+// eofGetter injects a fault: fetches of one CID fail with an error that
+// wraps io.EOF, as net/http reports a daemon gone in the middle of a
+// request.
+type eofGetter struct {
+	*testNode
+	bad cid.Cid
+}
+
+func (g eofGetter) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error) {
+	if c.Equals(g.bad) {
+		return block.Block{}, fmt.Errorf("post blocks: %w", io.EOF)
+	}
+	return g.ex.GetBlock(ctx, c)
+}
+
+func (g eofGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+	if slices.ContainsFunc(cids, g.bad.Equals) {
+		return nil, fmt.Errorf("post blocks: %w", io.EOF)
+	}
+	return g.ex.GetBlocks(ctx, cids)
+}
+
+// TestWrappedEOFIsEIO: a fetch error that wraps io.EOF fails the read with
+// EIO; it is not taken for the end of the file, which would cut it short.
+func TestWrappedEOFIsEIO(t *testing.T) {
+	n := newNode(t)
+	data := randomBytes(t, 4*256<<10)
+	f := buildFile(t, data, []int{256 << 10}, 174)
+	n.put(t, f.blocks...)
+	dir := mount(t, eofGetter{n, f.leaves[2].CID}, bsfs.Config{UnixFS: unixfsConfig(n)})
+	got, err := os.ReadFile(filepath.Join(dir, f.root.CID.String()))
+	if !errors.Is(err, syscall.EIO) {
+		t.Errorf("read of a file whose third leaf fails with a wrapped EOF: %d of %d bytes, %v; want EIO", len(got), len(data), err)
 	}
 }

@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"io"
 	"sync"
 	"syscall"
@@ -80,7 +79,8 @@ func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	ctx, cancel := h.m.fetchCtx(ctx)
 	defer cancel()
 	n, err := h.f.ReadAt(ctx, dest, off)
-	if err != nil && !errors.Is(err, io.EOF) {
+	// Only io.EOF itself is the end of the file: a fetch error may wrap it.
+	if err != nil && err != io.EOF {
 		errno := h.m.errno(err, "read", h.f.Node().CID)
 		if errno == syscall.EIO {
 			h.mu.Lock()

@@ -90,7 +90,9 @@ func copyFile(ctx context.Context, w io.Writer, f *unixfs.File, progress func(in
 			off += int64(n)
 			progress(n)
 		}
-		if errors.Is(err, io.EOF) {
+		// Only io.EOF itself ends the file: a fetch error may wrap it
+		// (net/http reports a daemon gone mid-request as "EOF").
+		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
