@@ -568,22 +568,33 @@ func (f *File) runBatch(ctx context.Context, b *batch) {
 		}
 	}
 	// The channel closed early: ask again for what it left out, one
-	// block at a time, until one fails; the rest fail the same way.
+	// block at a time, until one fails.
 	for _, c := range cids {
-		cl := byKey[block.Key(c)]
-		if cl == nil {
+		if err != nil {
+			break
+		}
+		if byKey[block.Key(c)] == nil {
 			continue
 		}
 		var blk block.Block
-		if err == nil {
-			blk, err = f.r.refetch(ctx, c)
+		if blk, err = f.r.refetch(ctx, c); err == nil {
+			f.finishBlock(b, byKey, blk)
 		}
-		if err != nil {
-			delete(byKey, block.Key(c))
-			f.finish(b, cl, nil, nil, err)
-			continue
-		}
-		f.finishBlock(b, byKey, blk)
+	}
+	if err != nil {
+		f.failAll(b, byKey, err)
+	}
+}
+
+// failAll fails every call left in byKey with err at once, so that no read
+// starting after the batch failed can join one of its calls and inherit a
+// failure that was decided before it asked (a disk full then, with room now).
+func (f *File) failAll(b *batch, byKey map[string]*call, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k, cl := range byKey {
+		delete(byKey, k)
+		f.finishLocked(b, cl, nil, nil, err)
 	}
 }
 
@@ -618,8 +629,13 @@ func classify(b block.Block) ([]byte, *inode, error) {
 
 // finish completes cl and caches what it got.
 func (f *File) finish(b *batch, cl *call, data []byte, in *inode, err error) {
-	k := block.Key(cl.c)
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.finishLocked(b, cl, data, in, err)
+}
+
+func (f *File) finishLocked(b *batch, cl *call, data []byte, in *inode, err error) {
+	k := block.Key(cl.c)
 	cl.data, cl.inode, cl.err = data, in, err
 	if f.pending[k] == cl {
 		delete(f.pending, k)
@@ -635,7 +651,6 @@ func (f *File) finish(b *batch, cl *call, data []byte, in *inode, err error) {
 	}
 	b.left--
 	close(cl.done)
-	f.mu.Unlock()
 }
 
 // putLeafLocked caches a leaf and keeps the cache within its budget: the
