@@ -9,6 +9,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange/message"
 )
 
@@ -60,4 +62,71 @@ func BenchmarkServe(b *testing.B) {
 		e.Close()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*peers*wants), "ns/block")
+}
+
+type nopSender struct{}
+
+func (nopSender) SendMessage(context.Context, peer.ID, *message.Message) error { return nil }
+
+// BenchmarkFullListFlood measures a flood over a full wantlist: the peer's
+// list holds MaxWantlistEntries wants for blocks we lack, and each message
+// brings 100,000 more, 10 of them want-blocks for blocks we have (among
+// the first 1,000). The store is flatfs on disk, or in memory for the
+// engine's own cost.
+func BenchmarkFullListFlood(b *testing.B) {
+	const entries, servable = 100_000, 10
+	fill := &message.Message{}
+	for i := range MaxWantlistEntries {
+		fill.Wants = append(fill.Wants, wantHave(testCID(b, fmt.Sprint("fill ", i))))
+	}
+	var held []block.Block
+	for i := range servable {
+		held = append(held, testBlock(b, fmt.Sprint("held ", i)))
+	}
+	flood := &message.Message{}
+	for i := range entries {
+		if i%100 == 0 && i/100 < servable {
+			flood.Wants = append(flood.Wants, wantBlock(held[i/100].CID))
+		}
+		flood.Wants = append(flood.Wants, wantHave(testCID(b, fmt.Sprint("flood ", i))))
+	}
+	disk := func(b *testing.B) Blockstore {
+		bs, err := blockstore.Open(b.TempDir(), blockstore.Config{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { bs.Close() })
+		for _, blk := range held {
+			if err := bs.Put(context.Background(), blk); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return bs
+	}
+	mem := func(b *testing.B) Blockstore {
+		s := newMemStore()
+		for _, blk := range held {
+			s.put(blk)
+		}
+		return s
+	}
+	for _, store := range []struct {
+		name string
+		open func(*testing.B) Blockstore
+	}{{"flatfs", disk}, {"mem", mem}} {
+		b.Run(store.name, func(b *testing.B) {
+			e := New(store.open(b), nopSender{}, Config{Logger: quietLogger()})
+			defer e.Close()
+			ctx := context.Background()
+			e.MessageReceived(ctx, "p", fill)
+			b.ReportAllocs()
+			for b.Loop() {
+				e.MessageReceived(ctx, "p", flood)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(flood.Wants)), "ns/entry")
+			if l, _ := e.Ledger("p"); l.WantlistSize > MaxWantlistEntries {
+				b.Fatalf("%d wants held", l.WantlistSize)
+			}
+		})
+	}
 }

@@ -3,14 +3,34 @@
 //
 // # Ledgers
 //
-// The Engine keeps a ledger per peer: the peer's wantlist (capped at
-// Config.MaxWantlistEntries; wants beyond the cap are ignored and counted)
-// and the blocks and bytes exchanged with it. A want stays in the ledger
-// until it is satisfied: a want-block by its block, a want-have by a HAVE
-// or by the block itself. A DONT_HAVE does not satisfy a want, so a block
-// that arrives later (BlocksAdded) is still sent. Wants whose CID bsfs
-// cannot serve (unsupported hash, oversized, identity) are ignored and
-// counted. A ledger is dropped when its peer disconnects.
+// The Engine keeps a ledger per peer: the peer's wantlist, capped at
+// Config.MaxWantlistEntries, and the blocks and bytes exchanged with it. A
+// want stays in the ledger until it is satisfied: a want-block by its
+// block, a want-have by a HAVE or by the block itself. A DONT_HAVE does
+// not satisfy a want, so a block that arrives later (BlocksAdded) is still
+// sent. Wants whose CID bsfs cannot serve (unsupported hash, oversized,
+// identity) are ignored and counted. A ledger is dropped when its peer
+// disconnects.
+//
+// # A full wantlist
+//
+// Clients broadcast want-haves while they fetch, so an honest peer can
+// fill its list with wants for blocks we lack. A new want that comes while
+// the list is full is looked up like any other, and:
+//
+//   - if we have its block, it takes the place of the want for a block we
+//     lack with the lowest priority (the earliest found lacking among
+//     equals), whose queued DONT_HAVE is dropped, and is answered;
+//   - if we lack its block, it is ignored: it would only take the place of
+//     another want we cannot serve;
+//   - if every want held is for a block we have, it is ignored: those are
+//     answered and leave the list soon, and the peer may ask again.
+//
+// Wants that give way are kept in a heap, so a place costs O(log n) and a
+// store lookup. Only the first Config.MaxWantlistEntries new wants over the
+// cap in one message are looked up; the rest of a flood is ignored unread,
+// as Kubo reads no more than that many wants of a message. The cap holds
+// at all times: a want gives way before another takes its place.
 //
 // # Answers
 //

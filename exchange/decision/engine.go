@@ -50,9 +50,10 @@ type Config struct {
 	// Workers is the number of goroutines building and sending messages;
 	// 0 means DefaultWorkers.
 	Workers int
-	// MaxWantlistEntries caps the wants held for one peer; wants beyond
-	// it are ignored and counted in Stats.WantsIgnored. 0 means
-	// MaxWantlistEntries.
+	// MaxWantlistEntries caps the wants held for one peer. A new want
+	// beyond it takes the place of a want we cannot serve if we have its
+	// block (counted in Stats.WantsEvicted), and is otherwise ignored
+	// (Stats.WantsIgnored). 0 means MaxWantlistEntries.
 	MaxWantlistEntries int
 	// MaxMessageBytes is the size budget of one outgoing message (blocks,
 	// HAVEs and DONT_HAVEs together); a single block larger than the
@@ -101,6 +102,7 @@ type Stats struct {
 	DontHavesSent uint64
 	SendErrors    uint64 // messages the Sender failed to send
 	WantsIgnored  uint64 // wants over the cap, with an unsupported CID, or an identity CID
+	WantsEvicted  uint64 // wants we cannot serve dropped for wants over the cap we can
 	Peers         int    // peers with a ledger
 	Wants         int    // wants held, all peers together
 	QueuedTasks   int    // answers waiting for a worker
@@ -121,6 +123,7 @@ type LedgerStat struct {
 // disconnects.
 type ledger struct {
 	wants                  *wantlist.Wantlist
+	lacking                lacking // the wants whose block the store lacks
 	bytesSent, bytesRecv   uint64
 	blocksSent, blocksRecv uint64
 }
@@ -240,6 +243,24 @@ func (l *ledger) stat(p peer.ID) LedgerStat {
 		BlocksReceived: l.blocksRecv,
 		WantlistSize:   l.wants.Len(),
 	}
+}
+
+// remove drops the want for c and reports whether there was one.
+func (l *ledger) remove(c cid.Cid) bool {
+	l.lacking.remove(c)
+	return l.wants.Remove(c)
+}
+
+// removeType drops the want for c if its type is t.
+func (l *ledger) removeType(c cid.Cid, t message.WantType) {
+	if l.wants.RemoveType(c, t) {
+		l.lacking.remove(c)
+	}
+}
+
+func (l *ledger) clear() {
+	l.wants.Clear()
+	l.lacking.clear()
 }
 
 // ledgerLocked returns p's ledger, creating it. e.mu is held.

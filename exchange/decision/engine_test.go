@@ -283,7 +283,8 @@ func TestWantlistCap(t *testing.T) {
 		if l.WantlistSize != MaxWantlistEntries || s.WantsIgnored != n-MaxWantlistEntries {
 			t.Fatalf("wantlist %d, ignored %d; want %d and %d", l.WantlistSize, s.WantsIgnored, MaxWantlistEntries, n-MaxWantlistEntries)
 		}
-		// A want already held may change; a new one may not come in.
+		// A want already held may change; a new one for a block we lack
+		// may not come in.
 		held := m.Wants[0]
 		held.Priority = 99
 		v.receive("p", msg(held, wantBlock(testCID(t, "one more"))))

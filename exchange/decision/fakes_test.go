@@ -20,11 +20,15 @@ import (
 // stored bytes: Get makes zeros of their size, so tests can serve large
 // blocks without holding them.
 type memStore struct {
-	mu     sync.Mutex
-	blocks map[string]block.Block
-	sizes  map[string]int
-	gets   int
-	err    error // returned by every call when set
+	mu      sync.Mutex
+	blocks  map[string]block.Block
+	sizes   map[string]int
+	gets    int
+	lookups int   // GetSize calls
+	err     error // returned by every call when set
+	// onSize, when set, is called at the start of every GetSize, without
+	// the store's lock: a test can change the store during a lookup.
+	onSize func(c cid.Cid)
 }
 
 func newMemStore() *memStore {
@@ -67,8 +71,12 @@ func (s *memStore) Get(_ context.Context, c cid.Cid) (block.Block, error) {
 }
 
 func (s *memStore) GetSize(_ context.Context, c cid.Cid) (int, error) {
+	if s.onSize != nil {
+		s.onSize(c)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.lookups++
 	if s.err != nil {
 		return 0, s.err
 	}
@@ -79,6 +87,12 @@ func (s *memStore) GetSize(_ context.Context, c cid.Cid) (int, error) {
 		return n, nil
 	}
 	return 0, fmt.Errorf("size %s: %w", c, block.ErrNotFound)
+}
+
+func (s *memStore) lookupCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lookups
 }
 
 func (s *memStore) getCount() int {

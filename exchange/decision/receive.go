@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bsfs/bsfs/block"
@@ -16,8 +15,12 @@ import (
 // replaces what p wanted, cancels revoke wants and their queued answers,
 // and each new want is looked up in the store and answered when it can be.
 // Wants stay in p's ledger until satisfied, so a block added later is sent
-// then. MessageReceived reads block sizes from the store with ctx but
-// never waits for a send. Blocks and presences in m are not its business.
+// then. When p's list is full, a new want whose block we have takes the
+// place of the least urgent want whose block we lack (see lacking); at most
+// Config.MaxWantlistEntries such wants of one message are looked up, and
+// the others are ignored. MessageReceived reads block sizes from the store
+// with ctx but never waits for a send. Blocks and presences in m are not
+// its business.
 func (e *Engine) MessageReceived(ctx context.Context, p peer.ID, m *message.Message) {
 	if m == nil || (!m.Full && len(m.Wants) == 0) {
 		return
@@ -28,9 +31,9 @@ func (e *Engine) MessageReceived(ctx context.Context, p peer.ID, m *message.Mess
 	}
 	// Look the wants up without the lock: the store may be slow.
 	for i := range check {
-		check[i].size, check[i].err = e.bs.GetSize(ctx, check[i].c)
+		check[i].size, check[i].err = e.bs.GetSize(ctx, check[i].want.CID)
 		if err := check[i].err; err != nil && !errors.Is(err, block.ErrNotFound) && ctx.Err() == nil {
-			e.log.Warn("bitswap: block store lookup failed", "cid", check[i].c, "err", err)
+			e.log.Warn("bitswap: block store lookup failed", "cid", check[i].want.CID, "err", err)
 		}
 	}
 
@@ -40,30 +43,78 @@ func (e *Engine) MessageReceived(ctx context.Context, p peer.ID, m *message.Mess
 	if e.closed || l == nil {
 		return // disconnected meanwhile
 	}
+	// Wants within the cap first, so that those we cannot serve are known
+	// before the wants over it look for a place.
 	for _, c := range check {
-		w, ok := l.wants.Get(c.c)
-		if !ok {
-			continue // cancelled meanwhile
+		if !c.over {
+			e.answerLocked(p, l, c)
 		}
-		switch {
-		case c.err == nil:
-			e.pushLocked(p, w, true, c.size)
-		case errors.Is(c.err, block.ErrNotFound):
-			e.pushLocked(p, w, false, 0)
+	}
+	for _, c := range check {
+		if !c.over {
+			continue
 		}
-		// Any other error: we cannot tell, so say nothing; the want stays.
+		if !l.wants.Has(c.want.CID) {
+			if c.err != nil || !e.makeRoomLocked(p, l) {
+				e.stats.WantsIgnored++
+				continue
+			}
+			l.wants.Add(c.want)
+		}
+		e.answerLocked(p, l, c)
 	}
 }
 
 // lookup is a want whose block MessageReceived looks up in the store.
 type lookup struct {
-	c    cid.Cid
+	want wantlist.Entry
+	over bool // the want came over the cap and is not in the ledger
 	size int
 	err  error
 }
 
+// answerLocked queues the answer to p's want looked up in c, if p still
+// wants it, and records whether we lack its block. e.mu is held.
+func (e *Engine) answerLocked(p peer.ID, l *ledger, c lookup) {
+	w, ok := l.wants.Get(c.want.CID)
+	if !ok {
+		return // cancelled meanwhile
+	}
+	switch {
+	case c.err == nil:
+		l.lacking.remove(w.CID)
+		e.pushLocked(p, w, true, c.size)
+	case errors.Is(c.err, block.ErrNotFound):
+		// The block may have been added since the lookup: then its
+		// answer is queued, and the want is one we can serve.
+		if !e.queue.answers(p, w.CID.KeyString()) {
+			l.lacking.add(w)
+		}
+		e.pushLocked(p, w, false, 0)
+	}
+	// Any other error: we cannot tell, so say nothing; the want stays.
+}
+
+// makeRoomLocked makes room in p's list for one more want, evicting the
+// wants that give way first (and their queued answers) if it is full, and
+// reports whether there is room. e.mu is held.
+func (e *Engine) makeRoomLocked(p peer.ID, l *ledger) bool {
+	for l.wants.Len() >= e.cfg.MaxWantlistEntries {
+		c, ok := l.lacking.pop()
+		if !ok {
+			return false
+		}
+		if l.wants.Remove(c) {
+			e.queue.remove(p, c.KeyString())
+			e.stats.WantsEvicted++
+		}
+	}
+	return true
+}
+
 // applyWants updates p's ledger with m's entries in order and returns the
-// distinct CIDs that were added or changed, to be looked up.
+// distinct CIDs to look up: the wants added or changed, and the new wants
+// that came over the cap.
 func (e *Engine) applyWants(p peer.ID, m *message.Message) []lookup {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -72,41 +123,48 @@ func (e *Engine) applyWants(p peer.ID, m *message.Message) []lookup {
 	}
 	l := e.ledgerLocked(p)
 	if m.Full {
-		l.wants.Clear()
+		l.clear()
 		e.queue.dropPeer(p)
 	}
 	var (
 		check   []lookup
 		seen    map[string]struct{}
 		ignored uint64
+		over    int
 	)
 	for i := range m.Wants {
 		w := &m.Wants[i]
 		if w.Cancel {
-			if l.wants.Remove(w.CID) {
+			if l.remove(w.CID) {
 				e.queue.remove(p, w.CID.KeyString())
 			}
 			continue
 		}
 		// The cap first: it is the cheaper check, and the one a flood hits.
-		if l.wants.Len() >= e.cfg.MaxWantlistEntries && !l.wants.Has(w.CID) {
+		full := l.wants.Len() >= e.cfg.MaxWantlistEntries && !l.wants.Has(w.CID)
+		if (full && over >= e.cfg.MaxWantlistEntries) || !usable(w) {
 			ignored++
 			continue
 		}
-		if !usable(w) {
-			ignored++
-			continue
+		entry := wantlist.Entry{CID: w.CID, Priority: w.Priority, WantType: w.WantType, SendDontHave: w.SendDontHave}
+		if !full {
+			l.wants.Add(entry)
 		}
-		l.wants.Add(wantlist.Entry{CID: w.CID, Priority: w.Priority, WantType: w.WantType, SendDontHave: w.SendDontHave})
 		k := w.CID.KeyString()
 		if _, dup := seen[k]; dup {
+			if full {
+				ignored++
+			}
 			continue
 		}
 		if seen == nil {
 			seen = make(map[string]struct{})
 		}
 		seen[k] = struct{}{}
-		check = append(check, lookup{c: w.CID})
+		if full {
+			over++
+		}
+		check = append(check, lookup{want: entry, over: full})
 	}
 	e.stats.WantsIgnored += ignored
 	return check
@@ -175,6 +233,7 @@ func (e *Engine) BlocksAdded(blks []block.Block) {
 		}
 		for _, b := range blks {
 			if w, ok := l.wants.Get(b.CID); ok {
+				l.lacking.remove(b.CID)
 				e.pushLocked(p, w, true, len(b.Data))
 			}
 		}

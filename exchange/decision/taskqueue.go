@@ -318,6 +318,16 @@ func (q *taskQueue) unlink(pt *peerTasks) {
 	pt.prev, pt.next = nil, nil
 }
 
+// answers reports whether a block or a HAVE is queued for p's want of the
+// CID with key.
+func (q *taskQueue) answers(p peer.ID, key string) bool {
+	if pt := q.peers[p]; pt != nil {
+		t := pt.byKey[key]
+		return t != nil && t.kind >= kindHave
+	}
+	return false
+}
+
 // pending returns the block bytes still queued for p.
 func (q *taskQueue) pending(p peer.ID) int {
 	if pt := q.peers[p]; pt != nil {

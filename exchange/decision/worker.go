@@ -94,7 +94,7 @@ func (e *Engine) accountLocked(p peer.ID, m *message.Message, err error) {
 		if l != nil {
 			l.blocksSent++
 			l.bytesSent += n
-			l.wants.Remove(b.CID)
+			l.remove(b.CID)
 		}
 	}
 	for _, pr := range m.Presences {
@@ -105,7 +105,7 @@ func (e *Engine) accountLocked(p peer.ID, m *message.Message, err error) {
 		e.stats.HavesSent++
 		if l != nil {
 			// A want upgraded to want-block since stays: its block is queued.
-			l.wants.RemoveType(pr.CID, message.WantHave)
+			l.removeType(pr.CID, message.WantHave)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/exchange"
@@ -249,4 +250,196 @@ func TestManyPeersComeAndGo(t *testing.T) {
 	if after > before+8*mib && !raceEnabled {
 		t.Errorf("heap grew from %d KiB to %d KiB", before>>10, after>>10)
 	}
+}
+
+// TestFullWantlistServesHeldBlocks (issue 13): a peer fills its wantlist
+// with wants for blocks the victim lacks, and sends more of them; then it
+// wants blocks the victim has. Each of those is answered within a second,
+// taking the place of the least urgent want the victim cannot serve; wants
+// the victim cannot serve never take a place; the victim never holds more
+// than decision.MaxWantlistEntries wants of the peer.
+func TestFullWantlistServesHeldBlocks(t *testing.T) {
+	const (
+		limit = decision.MaxWantlistEntries
+		extra = 500
+	)
+	v := newVictim(t, exchange.Config{})
+	p, in := connectPeer(t, v)
+	s := open(t, p, v.host.ID())
+	defer s.Close()
+	maxHeld := watchWantlist(t, v, p.Host.ID())
+
+	// Priorities fall as a client's do: its first want is its most urgent.
+	missing := make([]cid.Cid, limit+extra)
+	var es [][]byte
+	for i := range missing {
+		missing[i] = missingCID("full", i)
+		es = append(es, hostile.Entry(missing[i].Bytes(), int32(len(missing)-i), message.WantHave, true))
+	}
+	write(t, s, hostile.Frame(hostile.Wantlist(false, es...)))
+	dontHaves := func() int {
+		n := 0
+		for _, pr := range in.presences() {
+			if pr.Type == message.DontHave {
+				n++
+			}
+		}
+		return n
+	}
+	in.wait(t, 20*time.Second, "DONT_HAVE for every held want", func([]*message.Message) bool { return dontHaves() >= limit })
+	if got := heldWants(v, p.Host.ID()); !sameCIDs(got, missing[:limit]) {
+		t.Fatalf("victim holds %d wants, not the first %d", len(got), limit)
+	}
+
+	held := v.put(t, 1000, 2000, 3000, 4000)
+	// A want-block less urgent than every want held.
+	write(t, s, hostile.Frame(hostile.Wantlist(false, hostile.Entry(held[0].CID.Bytes(), 0, message.WantBlock, true))))
+	in.waitBlock(t, held[0].CID, time.Second)
+
+	// New wants the victim cannot serve, more urgent than any held, then
+	// wants it can serve, in one message. The first of the new wants takes
+	// the place the block sent left; the others find none.
+	es = es[:0]
+	urgent := make([]cid.Cid, 100)
+	for i := range urgent {
+		urgent[i] = missingCID("urgent", i)
+		es = append(es, hostile.Entry(urgent[i].Bytes(), 10_000, message.WantHave, true))
+	}
+	for _, b := range held[1:3] {
+		es = append(es, hostile.Entry(b.CID.Bytes(), 0, message.WantBlock, true))
+	}
+	es = append(es, hostile.Entry(held[3].CID.Bytes(), 0, message.WantHave, true)) // over the inline limit: a HAVE
+	write(t, s, hostile.Frame(hostile.Wantlist(false, es...)))
+	in.waitBlock(t, held[1].CID, time.Second)
+	in.waitBlock(t, held[2].CID, time.Second)
+	in.wait(t, time.Second, "HAVE for "+held[3].CID.String(), func([]*message.Message) bool {
+		for _, pr := range in.presences() {
+			if pr.Type == message.Have && pr.CID.Equals(held[3].CID) {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Answered wants leave the list once sent. Four wants gave way: the
+	// four least urgent of the first.
+	waitUntil(t, 10*time.Second, "answered wants leave the ledger", func() bool {
+		return len(v.ex.Engine().WantlistFor(p.Host.ID())) == limit-3
+	})
+	if got, want := heldWants(v, p.Host.ID()), append(missing[:limit-4:limit-4], urgent[0]); !sameCIDs(got, want) {
+		t.Errorf("victim holds %d wants, not the first %d and the first urgent one", len(got), limit-4)
+	}
+	st := v.ex.Engine().Stats()
+	if st.WantsEvicted != 4 {
+		t.Errorf("%d wants evicted, want 4", st.WantsEvicted)
+	}
+	if st.WantsIgnored != uint64(extra+len(urgent)-1) {
+		t.Errorf("%d wants ignored, want %d", st.WantsIgnored, extra+len(urgent)-1)
+	}
+	if n := maxHeld(); n > limit {
+		t.Errorf("victim held %d wants of the peer at once", n)
+	}
+}
+
+// TestFloodWithHeldWants: the flood of TestHugeWantlist, fewer rounds, with
+// want-blocks for blocks the victim has among it, early in each frame and
+// in a message of their own after each frame. Each is answered, and the
+// victim never holds more than decision.MaxWantlistEntries wants of the
+// peer.
+func TestFloodWithHeldWants(t *testing.T) {
+	const (
+		entries  = 100_000
+		perFrame = 25_000
+		rounds   = 5
+		frames   = rounds * entries / perFrame
+	)
+	v := newVictim(t, exchange.Config{})
+	p, in := connectPeer(t, v)
+	s := open(t, p, v.host.ID())
+	defer s.Close()
+	maxHeld := watchWantlist(t, v, p.Host.ID())
+
+	sizes := make([]int, 2*frames)
+	for i := range sizes {
+		sizes[i] = 100 + i
+	}
+	held := v.put(t, sizes...)
+	for f := range frames {
+		es := make([][]byte, 0, perFrame+1)
+		for i := range perFrame {
+			if i == 100 {
+				es = append(es, hostile.Entry(held[2*f].CID.Bytes(), 1, message.WantBlock, true))
+			}
+			es = append(es, hostile.Entry(missingCID("flood", f%(entries/perFrame)*perFrame+i).Bytes(), 1, message.WantHave, false))
+		}
+		write(t, s, hostile.Frame(hostile.Wantlist(false, es...)))
+		write(t, s, hostile.Frame(wantBlock(held[2*f+1].CID)))
+	}
+	for _, b := range held {
+		in.waitBlock(t, b.CID, 60*time.Second)
+	}
+	if n := maxHeld(); n > decision.MaxWantlistEntries {
+		t.Errorf("victim held %d wants of the peer at once", n)
+	}
+	st := v.ex.Engine().Stats()
+	t.Logf("%d held blocks sent; wants evicted %d, ignored %d", len(held), st.WantsEvicted, st.WantsIgnored)
+}
+
+// watchWantlist samples the size of the wantlist v holds for p until the
+// test ends, and returns a function that stops sampling and reports the
+// largest size seen.
+func watchWantlist(t testing.TB, v *victim, p peer.ID) (stop func() int) {
+	t.Helper()
+	done := make(chan struct{})
+	var (
+		wg   sync.WaitGroup
+		most int
+	)
+	wg.Go(func() {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			if l, ok := v.ex.Engine().Ledger(p); ok {
+				most = max(most, l.WantlistSize)
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	stop = sync.OnceValue(func() int {
+		close(done)
+		wg.Wait()
+		return most
+	})
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// heldWants returns the CIDs v holds wants for from p.
+func heldWants(v *victim, p peer.ID) []cid.Cid {
+	var out []cid.Cid
+	for _, w := range v.ex.Engine().WantlistFor(p) {
+		out = append(out, w.CID)
+	}
+	return out
+}
+
+// sameCIDs reports whether a and b hold the same CIDs, in any order.
+func sameCIDs(a, b []cid.Cid) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	set := make(map[cid.Cid]bool, len(a))
+	for _, c := range a {
+		set[c] = true
+	}
+	for _, c := range b {
+		if !set[c] {
+			return false
+		}
+	}
+	return true
 }
