@@ -30,7 +30,10 @@
 // alone); those arriving on the handle within a second fail at once, so the
 // reader waits one read time-out rather than three. A mount whose
 // process died (stat of the mountpoint fails with ENOTCONN) is detached by
-// the next Mount at the same place.
+// the next Mount at the same place; a live mount there (the mount point is
+// a mount's root: statx's STATX_ATTR_MOUNT_ROOT), bsfs or any other file
+// system, is refused with ErrMountPointInUse naming it from
+// /proc/self/mountinfo, rather than hidden under a second mount.
 //
 // # Kernel caching
 //

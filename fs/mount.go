@@ -65,8 +65,9 @@ type Server struct {
 
 // Mount serves the content g fetches at dir, which must be an existing
 // directory, until Unmount. A stale mount left at dir by a killed process
-// is detached first. As root the kernel is asked directly; otherwise
-// through fusermount3.
+// is detached first; a live mount there, bsfs or any other, is refused with
+// ErrMountPointInUse rather than hidden under a second one. As root the
+// kernel is asked directly; otherwise through fusermount3.
 func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -80,6 +81,9 @@ func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 	}
 	if cleaned {
 		cfg.Logger.Warn("removed a stale mount left by a process that ended without unmounting", "dir", dir)
+	}
+	if err := checkMountPoint(dir); err != nil {
+		return nil, err
 	}
 	m := &mnt{
 		r:           unixfs.New(g, cfg.UnixFS),

@@ -406,3 +406,47 @@ func storeBytes(dir string) int64 {
 	})
 	return total
 }
+
+// TestMountOnLiveMount runs `bsfs mount DIR` where a bsfs mount is live:
+// it fails at once with one line naming that mount and saying how to
+// remove it, printing nothing else; DIR still has the one mount, which
+// keeps serving and unmounts cleanly.
+func TestMountOnLiveMount(t *testing.T) {
+	requireFUSE(t)
+	repo, dir := t.TempDir(), t.TempDir()
+	data := []byte("served by the first mount, " + time.Now().String())
+	c := strings.TrimSpace(ok(t, repo, string(data), "block", "put"))
+	m := startMount(t, repo, dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", "")
+
+	res := bsfs(t, repo, "", "mount", dir)
+	if res.code == 0 {
+		t.Fatalf("bsfs mount on a live mount exited 0 (%d mounts at %s); stdout: %q", mountsAt(t, dir), dir, res.stdout)
+	}
+	msg := fails(t, repo, "", "mount", dir)
+	for _, want := range []string{"live mount of bsfs (type fuse.bsfs)", dir, "unmount it first"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("mount on a live mount: %q, want it to name %q", msg, want)
+		}
+	}
+	if k := mountsAt(t, dir); k != 1 {
+		t.Errorf("%d mounts at %s, want 1", k, dir)
+	}
+	readMount(t, filepath.Join(dir, c), data)
+	stopMount(t, m, dir, syscall.SIGINT)
+}
+
+// mountsAt counts the mounts at dir in this thread's mount table.
+func mountsAt(t *testing.T, dir string) int {
+	t.Helper()
+	data, err := os.ReadFile("/proc/thread-self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,139 @@
+package fs
+
+import (
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrMountPointInUse is wrapped by the error of Mount and Check when a live
+// mount already sits at the mount point.
+var ErrMountPointInUse = errors.New("mount point in use")
+
+// Check reports why Mount would fail at dir, before anything else is
+// started: dir is missing or not a directory, or a live mount sits there
+// (ErrMountPointInUse; a stale one is no obstacle, Mount detaches it).
+// Each error says what to do.
+func Check(dir string) error {
+	return checkMountPoint(dir)
+}
+
+// checkMountPoint fails unless dir is a directory with no live mount on it.
+// Any live mount is refused, bsfs or not: a second mount on top would hide
+// the first without ending it.
+func checkMountPoint(dir string) error {
+	var st unix.Statx_t
+	err := unix.Statx(unix.AT_FDCWD, dir, 0, unix.STATX_TYPE|unix.STATX_MNT_ID, &st)
+	switch {
+	case errors.Is(err, syscall.ENOTCONN):
+		return nil // a stale mount: Mount detaches it
+	case errors.Is(err, iofs.ErrNotExist):
+		return fmt.Errorf("mount point %s does not exist", dir)
+	case errors.Is(err, syscall.EACCES):
+		// The root of another user's FUSE mount answers nobody else, root
+		// included.
+		if m, ok := mountAt(dir, 0); ok {
+			return inUse(dir, m)
+		}
+		return fmt.Errorf("mount point %s: %w", dir, err)
+	case err != nil:
+		return fmt.Errorf("mount point %s: %w", dir, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("mount point %s is not a directory", dir)
+	}
+	if st.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		return nil
+	}
+	m, _ := mountAt(dir, st.Mnt_id)
+	return inUse(dir, m)
+}
+
+// mountEntry is a line of /proc/self/mountinfo.
+type mountEntry struct {
+	point, fsType, source string
+}
+
+// mountAt finds the mount with ID id in this process's mount table or, when
+// id is 0, the topmost mount at dir.
+func mountAt(dir string, id uint64) (mountEntry, bool) {
+	data, err := os.ReadFile("/proc/thread-self/mountinfo")
+	if err != nil {
+		return mountEntry{}, false
+	}
+	var path string
+	if id == 0 {
+		// Resolves the parent only: the mount's root may refuse lstat.
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return mountEntry{}, false
+		}
+		parent, err := filepath.EvalSymlinks(filepath.Dir(abs))
+		if err != nil {
+			return mountEntry{}, false
+		}
+		path = filepath.Join(parent, filepath.Base(abs))
+	}
+	var found mountEntry
+	ok := false
+	for line := range strings.SplitSeq(string(data), "\n") {
+		// ID parent major:minor root point options [optional...] - type source super
+		f := strings.Fields(line)
+		sep := -1
+		for i, s := range f {
+			if s == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 5 || len(f) < sep+3 {
+			continue
+		}
+		e := mountEntry{point: unescapeMountinfo(f[4]), fsType: f[sep+1], source: unescapeMountinfo(f[sep+2])}
+		if id != 0 {
+			if mid, err := strconv.ParseUint(f[0], 10, 64); err == nil && mid == id {
+				return e, true
+			}
+			continue
+		}
+		if e.point == path {
+			found, ok = e, true // later lines are mounted on top of earlier ones
+		}
+	}
+	return found, ok
+}
+
+// unescapeMountinfo undoes the octal escapes of space, tab, newline and
+// backslash in /proc/self/mountinfo's fields.
+func unescapeMountinfo(s string) string {
+	return strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(s)
+}
+
+// inUse is the error for a live mount m at dir, naming what is there and
+// how to remove it.
+func inUse(dir string, m mountEntry) error {
+	what := "a live mount"
+	if m.fsType != "" {
+		what = fmt.Sprintf("a live mount of %s (type %s)", m.source, m.fsType)
+	}
+	how := "umount " + dir
+	if strings.HasPrefix(m.fsType, "fuse") {
+		how = "fusermount3 -u " + dir
+	}
+	return inUseError(fmt.Sprintf("mount point %s is in use: %s is there; unmount it first (%s) or choose another directory", dir, what, how))
+}
+
+// inUseError is ErrMountPointInUse with a message naming the mount.
+type inUseError string
+
+func (e inUseError) Error() string { return string(e) }
+
+// Is makes errors.Is(e, ErrMountPointInUse) hold.
+func (e inUseError) Is(target error) bool { return target == ErrMountPointInUse }
