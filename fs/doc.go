@@ -35,6 +35,15 @@
 // system, is refused with ErrMountPointInUse naming it from
 // /proc/self/mountinfo, rather than hidden under a second mount.
 //
+// # Who mounts
+//
+// As root, Mount asks the kernel directly. Any other user mounts, unmounts
+// and detaches through FUSE's setuid helper fusermount3, which opens
+// /dev/fuse as that user and passes the descriptor back: /dev/fuse must be
+// open to users (mode 0666, as distributions ship it). Check, which Mount
+// runs first, says so plainly when it is not, or when fusermount3 is not
+// installed, instead of fusermount3's exit status.
+//
 // # Kernel caching
 //
 // Content named by a CID never changes, so the kernel may keep everything:

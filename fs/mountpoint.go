@@ -5,6 +5,7 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,11 +19,15 @@ import (
 var ErrMountPointInUse = errors.New("mount point in use")
 
 // Check reports why Mount would fail at dir, before anything else is
-// started: dir is missing or not a directory, or a live mount sits there
-// (ErrMountPointInUse; a stale one is no obstacle, Mount detaches it).
+// started: dir is missing or not a directory, a live mount sits there
+// (ErrMountPointInUse; a stale one is no obstacle, Mount detaches it), or,
+// when not root, /dev/fuse cannot be opened or fusermount3 is not found.
 // Each error says what to do.
 func Check(dir string) error {
-	return checkMountPoint(dir)
+	if err := checkMountPoint(dir); err != nil {
+		return err
+	}
+	return checkFUSE()
 }
 
 // checkMountPoint fails unless dir is a directory with no live mount on it.
@@ -137,3 +142,40 @@ func (e inUseError) Error() string { return string(e) }
 
 // Is makes errors.Is(e, ErrMountPointInUse) hold.
 func (e inUseError) Is(target error) bool { return target == ErrMountPointInUse }
+
+// checkFUSE fails, saying what to do, when this process is not root and
+// cannot mount through fusermount3: /dev/fuse does not open for it, or
+// fusermount3 is not installed.
+func checkFUSE() error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	switch {
+	case errors.Is(err, iofs.ErrPermission):
+		return errors.New("cannot open /dev/fuse: permission denied; FUSE is not open to users here: as root, chmod 0666 /dev/fuse (the mode distributions ship it with), or run bsfs mount as root")
+	case errors.Is(err, iofs.ErrNotExist):
+		return errors.New("no /dev/fuse: load the kernel's fuse module (modprobe fuse as root), or in a container pass the device in (--device /dev/fuse)")
+	case err != nil:
+		return fmt.Errorf("cannot open /dev/fuse: %w", err)
+	}
+	f.Close()
+	if _, err := fusermount(); err != nil {
+		return errors.New("fusermount3 not found: a user who is not root mounts through FUSE's setuid helper fusermount3; install the fuse3 package (apt-get install fuse3), or run bsfs mount as root")
+	}
+	return nil
+}
+
+// fusermount finds the setuid helper that mounts and unmounts when not
+// root where go-fuse looks for it: fusermount3 in PATH, then in /bin, then
+// FUSE 2's fusermount likewise.
+func fusermount() (string, error) {
+	var err error
+	for _, name := range []string{"fusermount3", "/bin/fusermount3", "fusermount", "/bin/fusermount"} {
+		var p string
+		if p, err = exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", err
+}

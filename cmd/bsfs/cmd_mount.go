@@ -60,7 +60,8 @@ only then), and prints the peer ID and listen addresses as the daemon does.
 It prints a line starting %q once mounted. A mount left behind by
 a killed process is removed first; a live mount at DIR (bsfs or any other)
 is refused, naming it. As root the kernel is asked directly; otherwise FUSE's
-fusermount3 mounts.`, mountedLine),
+setuid helper fusermount3 mounts, which needs the fuse3 package and
+/dev/fuse open to users (mode 0666, as distributions ship it).`, mountedLine),
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()

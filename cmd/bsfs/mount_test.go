@@ -42,6 +42,13 @@ func startMount(t *testing.T, repoPath, dir string, args ...string) *daemon {
 	requireFUSE(t)
 	cmd := exec.Command(bsfsBin, append([]string{"mount", dir}, args...)...)
 	cmd.Env = append(os.Environ(), "BSFS_PATH="+repoPath)
+	return startMountCmd(t, repoPath, dir, cmd)
+}
+
+// startMountCmd is startMount with the command to start, `bsfs mount dir`
+// set up by the caller.
+func startMountCmd(t *testing.T, repoPath, dir string, cmd *exec.Cmd) *daemon {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -99,10 +106,12 @@ func startMount(t *testing.T, repoPath, dir string, args ...string) *daemon {
 	return m
 }
 
-// isMounted reports whether a mount sits at dir.
+// isMounted reports whether a mount sits at dir. Like the other helpers
+// reading mount tables, it reads the calling thread's (/proc/thread-self):
+// TestMountUnprivileged runs in a mount namespace of its own thread.
 func isMounted(t *testing.T, dir string) bool {
 	t.Helper()
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	data, err := os.ReadFile("/proc/thread-self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,10 +139,11 @@ func stopMount(t *testing.T, m *daemon, dir string, sig os.Signal) {
 	}
 }
 
-// inProcMounts reports whether /proc/mounts lists a mount at dir.
+// inProcMounts reports whether /proc/mounts (the calling thread's) lists a
+// mount at dir.
 func inProcMounts(t *testing.T, dir string) bool {
 	t.Helper()
-	data, err := os.ReadFile("/proc/mounts")
+	data, err := os.ReadFile("/proc/thread-self/mounts")
 	if err != nil {
 		t.Fatal(err)
 	}
