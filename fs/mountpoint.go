@@ -45,7 +45,7 @@ func checkMountPoint(dir string) error {
 		// The root of another user's FUSE mount answers nobody else, root
 		// included.
 		if m, ok := mountAt(dir, 0); ok {
-			return inUse(dir, m)
+			return inUse(dir, m, "another user's mount")
 		}
 		return fmt.Errorf("mount point %s: %w", dir, err)
 	case err != nil:
@@ -58,7 +58,7 @@ func checkMountPoint(dir string) error {
 		return nil
 	}
 	m, _ := mountAt(dir, st.Mnt_id)
-	return inUse(dir, m)
+	return inUse(dir, m, "a live mount")
 }
 
 // mountEntry is a line of /proc/self/mountinfo.
@@ -121,12 +121,11 @@ func unescapeMountinfo(s string) string {
 	return strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(s)
 }
 
-// inUse is the error for a live mount m at dir, naming what is there and
-// how to remove it.
-func inUse(dir string, m mountEntry) error {
-	what := "a live mount"
+// inUse is the error for mount m at dir, which is what ("a live mount"),
+// naming what is there and how to remove it.
+func inUse(dir string, m mountEntry, what string) error {
 	if m.fsType != "" {
-		what = fmt.Sprintf("a live mount of %s (type %s)", m.source, m.fsType)
+		what = fmt.Sprintf("%s of %s (type %s)", what, m.source, m.fsType)
 	}
 	how := "umount " + dir
 	if strings.HasPrefix(m.fsType, "fuse") {

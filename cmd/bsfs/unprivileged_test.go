@@ -243,7 +243,8 @@ func procUID(t *testing.T, pid int) string {
 // TestMountUnprivileged runs the mount's core as the user nobody with
 // /dev/fuse open to users (0666): `bsfs mount` mounts through fusermount3
 // (the mount is nobody's: user_id=<uid>, nosuid, nodev, and the process
-// runs as nobody); `cat` as nobody reads a file fetched from a peer over
+// runs as nobody); a second `bsfs mount` there, as nobody or as root, is
+// refused; `cat` as nobody reads a file fetched from a peer over
 // loopback; SIGINT to a `cat` waiting for a block nobody has ends it and
 // the want; SIGINT to `bsfs mount` unmounts (fusermount3 -u) and leaves
 // nothing in /proc/mounts; and after `bsfs mount` is killed, the next one
@@ -280,6 +281,19 @@ func TestMountUnprivileged(t *testing.T) {
 		if !slices.Contains(strings.Split(opts, ","), o) {
 			t.Errorf("mount options %s lack %s (fusermount3 sets nosuid,nodev)", opts, o)
 		}
+	}
+
+	// No second mount on top, by nobody or by root (whom nobody's mount
+	// does not answer).
+	res := u.run(t, work, repoB, bsfsBin, "mount", dir)
+	if res.code == 0 || !strings.Contains(res.stderr, "live mount of bsfs (type fuse.bsfs)") {
+		t.Errorf("bsfs mount as uid %d on its live mount: exit %d, %q; want it refused, naming the mount", u.uid, res.code, res.stderr)
+	}
+	if msg := fails(t, t.TempDir(), "", "mount", dir); !strings.Contains(msg, "another user's mount of bsfs (type fuse.bsfs)") {
+		t.Errorf("bsfs mount as root on uid %d's live mount: %q; want it refused, naming the mount", u.uid, msg)
+	}
+	if k := mountsAt(t, dir); k != 1 {
+		t.Errorf("%d mounts at %s, want 1", k, dir)
 	}
 
 	ok(t, repoA, "", "swarm", "connect", m.tcpAddr(t))
