@@ -55,7 +55,7 @@ func checkMountPoint(dir string) error {
 		return fmt.Errorf("mount point %s is not a directory", dir)
 	}
 	if st.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
-		return nil
+		return nil // not a mount's root (or a kernel before 5.8, which does not say)
 	}
 	m, _ := mountAt(dir, st.Mnt_id)
 	return inUse(dir, m, "a live mount")
@@ -66,8 +66,8 @@ type mountEntry struct {
 	point, fsType, source string
 }
 
-// mountAt finds the mount with ID id in this process's mount table or, when
-// id is 0, the topmost mount at dir.
+// mountAt finds the mount with ID id in the calling thread's mount table
+// (/proc/thread-self/mountinfo) or, when id is 0, the topmost mount at dir.
 func mountAt(dir string, id uint64) (mountEntry, bool) {
 	data, err := os.ReadFile("/proc/thread-self/mountinfo")
 	if err != nil {
