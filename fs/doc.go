@@ -30,7 +30,19 @@
 // alone); those arriving on the handle within a second fail at once, so the
 // reader waits one read time-out rather than three. A mount whose
 // process died (stat of the mountpoint fails with ENOTCONN) is detached by
-// the next Mount at the same place.
+// the next Mount at the same place; a live mount there (the mount point is
+// a mount's root: statx's STATX_ATTR_MOUNT_ROOT), bsfs or any other file
+// system, is refused with ErrMountPointInUse naming it from
+// /proc/self/mountinfo, rather than hidden under a second mount.
+//
+// # Who mounts
+//
+// As root, Mount asks the kernel directly. Any other user mounts, unmounts
+// and detaches through FUSE's setuid helper fusermount3, which opens
+// /dev/fuse as that user and passes the descriptor back: /dev/fuse must be
+// open to users (mode 0666, as distributions ship it). Check, which Mount
+// runs first, says so plainly when it is not, or when fusermount3 is not
+// installed, instead of fusermount3's exit status.
 //
 // # Kernel caching
 //

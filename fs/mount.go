@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -65,8 +66,9 @@ type Server struct {
 
 // Mount serves the content g fetches at dir, which must be an existing
 // directory, until Unmount. A stale mount left at dir by a killed process
-// is detached first. As root the kernel is asked directly; otherwise
-// through fusermount3.
+// is detached first; a live mount there, bsfs or any other, is refused with
+// ErrMountPointInUse rather than hidden under a second one. As root the
+// kernel is asked directly; otherwise through fusermount3 (see Check).
 func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -74,12 +76,18 @@ func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 	if cfg.CacheTimeout == 0 {
 		cfg.CacheTimeout = time.Hour
 	}
+	if err := checkFUSE(); err != nil {
+		return nil, err
+	}
 	cleaned, err := CleanStale(dir)
 	if err != nil {
 		return nil, err
 	}
 	if cleaned {
 		cfg.Logger.Warn("removed a stale mount left by a process that ended without unmounting", "dir", dir)
+	}
+	if err := checkMountPoint(dir); err != nil {
+		return nil, err
 	}
 	m := &mnt{
 		r:           unixfs.New(g, cfg.UnixFS),
@@ -184,9 +192,13 @@ func detach(dir string) error {
 		}
 		return nil
 	}
-	out, err := exec.Command("fusermount3", "-u", "-z", dir).CombinedOutput()
+	bin, err := fusermount()
 	if err != nil {
-		return fmt.Errorf("fusermount3 -u -z %s: %w: %s", dir, err, out)
+		return fmt.Errorf("detach %s: %w", dir, err)
+	}
+	out, err := exec.Command(bin, "-u", "-z", dir).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s -u -z %s: %w: %s", bin, dir, err, bytes.TrimSpace(out))
 	}
 	return nil
 }

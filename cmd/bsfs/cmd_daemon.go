@@ -91,6 +91,12 @@ func runDaemon(ctx context.Context, out io.Writer, flags daemonFlags) error {
 			return err
 		}
 	}
+	if flags.mount != "" {
+		// Likewise a mount that cannot be made.
+		if err := mountfs.Check(flags.mount); err != nil {
+			return err
+		}
+	}
 	path, err := repo.DefaultPath()
 	if err != nil {
 		return err
@@ -116,9 +122,6 @@ func runDaemon(ctx context.Context, out io.Writer, flags daemonFlags) error {
 		g, cfg := n.ownMount(mountfs.Config{ReadTimeout: defaultReadTimeout, Logger: slog.Default()})
 		mctx, stopMount := context.WithCancel(ctx)
 		defer stopMount()
-		if fi, err := os.Stat(flags.mount); err != nil || !fi.IsDir() {
-			return errors.Join(fmt.Errorf("mount point %s is not an existing directory", flags.mount), api.close(), n.Close())
-		}
 		go func() { mounted <- serveMount(mctx, out, flags.mount, g, cfg) }()
 	}
 	fmt.Fprintln(out, readyLine)

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -60,8 +58,10 @@ When a daemon runs on the repository, the mount uses its node through the
 API. Otherwise it runs the node itself, with the daemon's flags (which apply
 only then), and prints the peer ID and listen addresses as the daemon does.
 It prints a line starting %q once mounted. A mount left behind by
-a killed process is removed first. As root the kernel is asked directly; otherwise FUSE's
-fusermount3 mounts.`, mountedLine),
+a killed process is removed first; a live mount at DIR (bsfs or any other)
+is refused, naming it. As root the kernel is asked directly; otherwise FUSE's
+setuid helper fusermount3 mounts, which needs the fuse3 package and
+/dev/fuse open to users (mode 0666, as distributions ship it).`, mountedLine),
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
@@ -80,10 +80,10 @@ fusermount3 mounts.`, mountedLine),
 // runMount mounts at dir until ctx ends or someone else unmounts dir.
 // nodeFlags says whether flags.node was set on the command line.
 func runMount(ctx context.Context, out, errOut io.Writer, dir string, flags mountFlags, nodeFlags bool) error {
-	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("mount point %s does not exist", dir)
-	} else if err == nil && !fi.IsDir() {
-		return fmt.Errorf("mount point %s is not a directory", dir)
+	// Before the node starts: a mount that cannot be made fails with one
+	// line saying why.
+	if err := mountfs.Check(dir); err != nil {
+		return err
 	}
 	cfg := mountfs.Config{
 		ReadTimeout: flags.readTimeout,

@@ -35,6 +35,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Open to every user: TestMountUnprivileged runs the binary as nobody.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	bsfsBin = filepath.Join(dir, "bsfs")
 	args := []string{"build", "-o", bsfsBin}
 	if raceBuild {

@@ -42,6 +42,13 @@ func startMount(t *testing.T, repoPath, dir string, args ...string) *daemon {
 	requireFUSE(t)
 	cmd := exec.Command(bsfsBin, append([]string{"mount", dir}, args...)...)
 	cmd.Env = append(os.Environ(), "BSFS_PATH="+repoPath)
+	return startMountCmd(t, repoPath, dir, cmd)
+}
+
+// startMountCmd is startMount with the command to start, `bsfs mount dir`
+// set up by the caller.
+func startMountCmd(t *testing.T, repoPath, dir string, cmd *exec.Cmd) *daemon {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -99,10 +106,12 @@ func startMount(t *testing.T, repoPath, dir string, args ...string) *daemon {
 	return m
 }
 
-// isMounted reports whether a mount sits at dir.
+// isMounted reports whether a mount sits at dir. Like the other helpers
+// reading mount tables, it reads the calling thread's (/proc/thread-self):
+// TestMountUnprivileged runs in a mount namespace of its own thread.
 func isMounted(t *testing.T, dir string) bool {
 	t.Helper()
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	data, err := os.ReadFile("/proc/thread-self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,10 +139,11 @@ func stopMount(t *testing.T, m *daemon, dir string, sig os.Signal) {
 	}
 }
 
-// inProcMounts reports whether /proc/mounts lists a mount at dir.
+// inProcMounts reports whether /proc/mounts (the calling thread's) lists a
+// mount at dir.
 func inProcMounts(t *testing.T, dir string) bool {
 	t.Helper()
-	data, err := os.ReadFile("/proc/mounts")
+	data, err := os.ReadFile("/proc/thread-self/mounts")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,4 +415,48 @@ func storeBytes(dir string) int64 {
 		return nil
 	})
 	return total
+}
+
+// TestMountOnLiveMount runs `bsfs mount DIR` where a bsfs mount is live:
+// it fails at once with one line naming that mount and saying how to
+// remove it, printing nothing else; DIR still has the one mount, which
+// keeps serving and unmounts cleanly.
+func TestMountOnLiveMount(t *testing.T) {
+	requireFUSE(t)
+	repo, dir := t.TempDir(), t.TempDir()
+	data := []byte("served by the first mount, " + time.Now().String())
+	c := strings.TrimSpace(ok(t, repo, string(data), "block", "put"))
+	m := startMount(t, repo, dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", "")
+
+	res := bsfs(t, repo, "", "mount", dir)
+	if res.code == 0 {
+		t.Fatalf("bsfs mount on a live mount exited 0 (%d mounts at %s); stdout: %q", mountsAt(t, dir), dir, res.stdout)
+	}
+	msg := fails(t, repo, "", "mount", dir)
+	for _, want := range []string{"live mount of bsfs (type fuse.bsfs)", dir, "unmount it first"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("mount on a live mount: %q, want it to name %q", msg, want)
+		}
+	}
+	if k := mountsAt(t, dir); k != 1 {
+		t.Errorf("%d mounts at %s, want 1", k, dir)
+	}
+	readMount(t, filepath.Join(dir, c), data)
+	stopMount(t, m, dir, syscall.SIGINT)
+}
+
+// mountsAt counts the mounts at dir in this thread's mount table.
+func mountsAt(t *testing.T, dir string) int {
+	t.Helper()
+	data, err := os.ReadFile("/proc/thread-self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			n++
+		}
+	}
+	return n
 }
