@@ -139,7 +139,9 @@ type repoNode struct {
 
 var _ node = (*repoNode)(nil)
 
-// Identity returns the host's addresses online, the configured ones offline.
+// Identity returns the peer ID and, online, the host's listen addresses.
+// Offline there are none: the config's addresses are only what a daemon
+// would try to listen on.
 func (n *repoNode) Identity(ctx context.Context) (identity, error) {
 	if n.host != nil {
 		return hostIdentity(n.host), nil
@@ -152,11 +154,7 @@ func (n *repoNode) Identity(ctx context.Context) (identity, error) {
 	if err != nil {
 		return identity{}, fmt.Errorf("peer ID: %w", err)
 	}
-	out := identity{ID: id.String()}
-	for _, a := range n.repo.Config.Addresses.Swarm {
-		out.Addrs = append(out.Addrs, a+"/p2p/"+id.String())
-	}
-	return out, nil
+	return identity{ID: id.String()}, nil
 }
 
 func hostIdentity(h host.Host) identity {
