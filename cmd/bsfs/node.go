@@ -79,6 +79,8 @@ type node interface {
 	Pins(ctx context.Context) ([]cid.Cid, error)
 	// GC deletes the blocks no pin keeps.
 	GC(ctx context.Context) (cache.GCResult, error)
+	// CacheUsage returns the cache's quota and use.
+	CacheUsage(ctx context.Context) (cache.Usage, error)
 	// NewSession returns a block getter whose fetches share a session
 	// until ctx ends (offline: the local store).
 	NewSession(ctx context.Context) unixfs.BlockGetter
@@ -370,15 +372,4 @@ func (n *repoNode) Close() error {
 	}
 	errs = append(errs, n.repo.Close())
 	return errors.Join(errs...)
-}
-
-// cacheUsage reports the cache's quota and the bytes of fetched blocks in
-// it, for df on a mount; no quota reports the used bytes as the size.
-func (n *repoNode) cacheUsage() (total, used uint64) {
-	u := n.cache.Usage()
-	used = uint64(max(u.Used, 0))
-	if u.Quota < 0 {
-		return used, used
-	}
-	return uint64(u.Quota), used
 }
