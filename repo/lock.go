@@ -1,11 +1,13 @@
 package repo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrLocked means another process (or another Repo in this process) holds
@@ -40,4 +42,38 @@ func lock(path, repoPath string) (*os.File, error) {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return f, nil
+}
+
+// Bounds of lockWait's polling interval, which doubles from the first to
+// the last: a short hold is noticed at once, a long one costs little.
+const (
+	firstLockPoll = 5 * time.Millisecond
+	lastLockPoll  = 50 * time.Millisecond
+)
+
+// lockWait is lock, trying again while another process holds the lock,
+// until ctx ends. Each time the lock is found held, held (if not nil) is
+// given the error and may end the wait at once with an error of its own.
+func lockWait(ctx context.Context, path, repoPath string, held func(locked error) error) (*os.File, error) {
+	start := time.Now()
+	interval := firstLockPoll
+	for {
+		f, err := lock(path, repoPath)
+		if !errors.Is(err, ErrLocked) {
+			return f, err
+		}
+		if held != nil {
+			if err := held(err); err != nil {
+				return nil, err
+			}
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w; not released within %s", err, time.Since(start).Round(10*time.Millisecond))
+		case <-t.C:
+		}
+		interval = min(2*interval, lastLockPoll)
+	}
 }

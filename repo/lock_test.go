@@ -2,12 +2,14 @@ package repo
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -153,4 +155,79 @@ func TestLockedAcrossProcesses(t *testing.T) {
 		t.Fatalf("child exit code %d", code)
 	}
 	closeT(t, mustOpen(t, path))
+}
+
+// TestOpenWaitOutlastsShortHold: OpenWait waits while another process holds
+// the repository and opens it once that process lets go.
+func TestOpenWaitOutlastsShortHold(t *testing.T) {
+	path := t.TempDir()
+	holder, got := startChild(t, path)
+	if got != "opened" {
+		t.Fatalf("child: %q; want opened", got)
+	}
+	// Release the child once OpenWait has found the lock held.
+	var once sync.Once
+	held := func(error) error {
+		once.Do(func() { holder.stdin.Close() })
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	r, err := OpenWait(ctx, path, held)
+	if err != nil {
+		t.Fatalf("OpenWait while a child holds the repository briefly: %v", err)
+	}
+	closeT(t, r)
+	if code := holder.wait(t); code != 0 {
+		t.Fatalf("child exit code %d", code)
+	}
+}
+
+// TestOpenWaitBounded: OpenWait gives up when its context ends, with an
+// error that names the repository and the wait, and at once when held
+// says so.
+func TestOpenWaitBounded(t *testing.T) {
+	path := t.TempDir()
+	closeT(t, mustOpen(t, path))
+
+	const bound = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), bound)
+	defer cancel()
+	calls := 0
+	start := time.Now()
+	r, err := OpenWait(ctx, path, func(error) error { calls++; return nil })
+	elapsed := time.Since(start)
+	if err == nil {
+		r.Close()
+		t.Fatal("OpenWait opened a repository this process holds")
+	}
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("OpenWait past its bound = %v; want ErrLocked", err)
+	}
+	if elapsed < bound || elapsed > bound+5*time.Second {
+		t.Errorf("OpenWait gave up after %s; want just after %s", elapsed, bound)
+	}
+	if calls < 2 {
+		t.Errorf("held called %d times in %s; want the lock tried again", calls, elapsed)
+	}
+	for _, want := range []string{path, "not released within"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+
+	// held ends the wait at once with its error.
+	errHolder := errors.New("held by a daemon")
+	var gotLocked error
+	r, err = OpenWait(t.Context(), path, func(locked error) error { gotLocked = locked; return errHolder })
+	if err == nil {
+		r.Close()
+		t.Fatal("OpenWait opened a repository this process holds")
+	}
+	if !errors.Is(err, errHolder) {
+		t.Errorf("OpenWait when held gives up = %v; want its error", err)
+	}
+	if !errors.Is(gotLocked, ErrLocked) {
+		t.Errorf("held was given %v; want ErrLocked", gotLocked)
+	}
 }

@@ -5,6 +5,7 @@
 package repo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -58,15 +59,28 @@ type Repo struct {
 // Ed25519 identity, the config file and the blocks store. It fails with
 // ErrExists if path already holds a config. The repository is returned open
 // and locked.
-func Init(path string) (*Repo, error) { return open(path, true) }
+func Init(path string) (*Repo, error) { return open(path, true, lock) }
 
 // Open opens and locks the repository at path, creating it with a new
 // identity and the default config if it does not exist yet. If another
 // process (or another Repo in this process) has it open, Open fails with an
 // error wrapping ErrLocked.
-func Open(path string) (*Repo, error) { return open(path, false) }
+func Open(path string) (*Repo, error) { return open(path, false, lock) }
 
-func open(path string, mustCreate bool) (_ *Repo, err error) {
+// OpenWait is Open, except that while another process holds the repository
+// it waits for the lock until ctx ends, then fails with an error wrapping
+// ErrLocked. Each time the lock is found held, held (if not nil) is given
+// that error and may end the wait at once by returning an error, for a
+// holder that will not let go soon.
+func OpenWait(ctx context.Context, path string, held func(locked error) error) (*Repo, error) {
+	return open(path, false, func(lockPath, repoPath string) (*os.File, error) {
+		return lockWait(ctx, lockPath, repoPath, held)
+	})
+}
+
+// open opens, or with mustCreate creates, the repository at path, taking
+// its lock with lockFn.
+func open(path string, mustCreate bool, lockFn func(lockPath, repoPath string) (*os.File, error)) (_ *Repo, err error) {
 	if path == "" {
 		return nil, errors.New("repository path is empty")
 	}
@@ -79,7 +93,7 @@ func open(path string, mustCreate bool) (_ *Repo, err error) {
 	}
 	// Everything below happens under the lock, so two processes racing to
 	// create the same repository cannot both write a config.
-	lk, err := lock(filepath.Join(abs, lockFile), abs)
+	lk, err := lockFn(filepath.Join(abs, lockFile), abs)
 	if err != nil {
 		return nil, err
 	}

@@ -56,6 +56,7 @@ func newAPIHandler(n node) http.Handler {
 	mux := http.NewServeMux()
 	registerStatsAPI(mux, n)
 	registerPinAPI(mux, n)
+	registerUsageAPI(mux, n)
 	mux.HandleFunc("GET "+pathID, func(w http.ResponseWriter, r *http.Request) {
 		id, err := n.Identity(r.Context())
 		if err != nil {

@@ -57,10 +57,11 @@ func newDaemonCmd() *cobra.Command {
 		Short: "Run the node: libp2p host, Bitswap and the local API",
 		Long: fmt.Sprintf(`Run the node until SIGINT or SIGTERM: open the repository (creating it if
 absent), start the libp2p host and the Bitswap exchange, and serve the
-local API on the socket api.sock in the repository.
+local API on the socket api.sock in the repository. A command holding the
+repository is waited for, up to %s; another daemon is not.
 
 It prints the peer ID, each listen address ending in /p2p/<peer ID>, and
-then the line %q.`, readyLine),
+then the line %q.`, lockWait, readyLine),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			flags.metricsSet = cmd.Flags().Changed("metrics")
@@ -101,11 +102,8 @@ func runDaemon(ctx context.Context, out io.Writer, flags daemonFlags) error {
 	if err != nil {
 		return err
 	}
-	r, err := repo.Open(path)
+	r, err := openForNode(ctx, path)
 	if err != nil {
-		if errors.Is(err, repo.ErrLocked) {
-			return fmt.Errorf("%w: is another daemon running on this repository?", err)
-		}
 		return err
 	}
 	n, err := startNode(r, flags)

@@ -102,6 +102,7 @@ func runMount(ctx context.Context, out, errOut io.Writer, dir string, flags moun
 		fmt.Fprintf(out, "Using the daemon's node (API %s)\n", repo.APISocketPath(path))
 		cfg.UnixFS.Haser = nodeHaser{c}
 		cfg.Roots = c
+		cfg.Usage = apiUsage(c)
 		return serveMount(ctx, out, dir, nodeBlocks{c}, cfg)
 	}
 	r, err := repo.Open(path)

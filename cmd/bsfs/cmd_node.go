@@ -48,9 +48,9 @@ func newIDCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "id",
 		Short: "Show the peer ID and addresses",
-		Long: `Print the peer ID, then each listen address ending in /p2p/<peer ID>, one
-a line. With a running daemon these are the addresses it listens on;
-otherwise those of the config.`,
+		Long: `Print the peer ID, then each address the running daemon listens on, ending
+in /p2p/<peer ID>, one a line. Without a daemon only the peer ID is printed,
+and a note on stderr says so.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			n, err := openNode(cmd.Context())
@@ -68,6 +68,9 @@ otherwise those of the config.`,
 			fmt.Fprintln(out, id.ID)
 			for _, a := range id.Addrs {
 				fmt.Fprintln(out, a)
+			}
+			if !online(n) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "no daemon runs on this repository, so no listen addresses: start one with `bsfs daemon`")
 			}
 			return nil
 		},

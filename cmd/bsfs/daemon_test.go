@@ -76,9 +76,14 @@ func TestDaemonSIGTERM(t *testing.T) {
 func TestSecondDaemonOnRepositoryFails(t *testing.T) {
 	repo := t.TempDir()
 	d := startDaemon(t, repo)
+	// A daemon is not waited for as a command would be.
+	start := time.Now()
 	msg := fails(t, repo, "", "daemon", "--listen", "/ip4/127.0.0.1/tcp/0")
-	if !strings.Contains(msg, "lock") {
-		t.Errorf("second daemon: %q, want a lock error", msg)
+	if !strings.Contains(msg, "lock") || !strings.Contains(msg, "a daemon already runs") {
+		t.Errorf("second daemon: %q, want a lock error naming the daemon", msg)
+	}
+	if elapsed := time.Since(start); elapsed >= lockWait {
+		t.Errorf("second daemon gave up after %s, as late as for a command's hold (%s)", elapsed, lockWait)
 	}
 	// The first one is unharmed.
 	if got := lines(ok(t, repo, "", "id")); len(got) == 0 || got[0] != d.id {

@@ -66,6 +66,16 @@ func bsfs(t *testing.T, repoPath, stdin string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
 	defer cancel()
+	res, err := runBsfs(ctx, repoPath, stdin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// runBsfs runs the binary with BSFS_PATH=repoPath and stdin until it exits or
+// ctx ends; it fails if the binary could not run or did not finish.
+func runBsfs(ctx context.Context, repoPath, stdin string, args ...string) (result, error) {
 	cmd := exec.CommandContext(ctx, bsfsBin, args...)
 	cmd.Env = append(os.Environ(), "BSFS_PATH="+repoPath)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -73,15 +83,15 @@ func bsfs(t *testing.T, repoPath, stdin string, args ...string) result {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	res := result{stdout: stdout.String(), stderr: stderr.String()}
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("bsfs %s: did not finish: %w", strings.Join(args, " "), ctx.Err())
+	}
 	if exitErr, ok := errors.AsType[*exec.ExitError](err); ok {
 		res.code = exitErr.ExitCode()
 	} else if err != nil {
-		t.Fatalf("bsfs %s: %v", strings.Join(args, " "), err)
+		return res, fmt.Errorf("bsfs %s: %w", strings.Join(args, " "), err)
 	}
-	if ctx.Err() != nil {
-		t.Fatalf("bsfs %s: did not finish within %s", strings.Join(args, " "), commandTimeout)
-	}
-	return res
+	return res, nil
 }
 
 // ok runs the binary and fails the test unless it exits 0; it returns stdout.
@@ -122,12 +132,24 @@ type daemon struct {
 	stderr  *testlog.Buffer
 	exited  chan struct{} // closed when the process has been waited for
 	err     error         // Wait's error, set before exited is closed
+	lines   chan string   // stdout up to the ready line, closed at exit
 }
 
 // startDaemon starts `bsfs daemon` on repoPath, listening on loopback TCP
 // unless args say otherwise, and waits until it is ready. The test's
 // cleanup stops it if the test did not.
 func startDaemon(t *testing.T, repoPath string, args ...string) *daemon {
+	t.Helper()
+	d := launchDaemon(t, repoPath, args...)
+	if err := d.waitReady(); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// launchDaemon starts `bsfs daemon` as startDaemon does, without waiting
+// for it to be ready.
+func launchDaemon(t *testing.T, repoPath string, args ...string) *daemon {
 	t.Helper()
 	if len(args) == 0 {
 		args = []string{"--listen", "/ip4/127.0.0.1/tcp/0"}
@@ -138,19 +160,18 @@ func startDaemon(t *testing.T, repoPath string, args ...string) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{repo: repoPath, cmd: cmd, stderr: &testlog.Buffer{}, exited: make(chan struct{})}
+	d := &daemon{repo: repoPath, cmd: cmd, stderr: &testlog.Buffer{}, exited: make(chan struct{}), lines: make(chan string)}
 	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string)
 	go func() {
-		defer close(lines)
+		defer close(d.lines)
 		sc := bufio.NewScanner(stdout)
 		ready := false
 		for sc.Scan() {
 			if !ready {
-				lines <- sc.Text()
+				d.lines <- sc.Text()
 				ready = sc.Text() == readyLine
 			}
 		}
@@ -166,14 +187,20 @@ func startDaemon(t *testing.T, repoPath string, args ...string) *daemon {
 			<-d.exited
 		}
 	})
+	return d
+}
+
+// waitReady reads the daemon's start-up lines until it is ready, and
+// fails if it exits first or is not ready within readyTimeout.
+func (d *daemon) waitReady() error {
 	timer := time.NewTimer(readyTimeout)
 	defer timer.Stop()
 	for {
 		select {
-		case line, ok := <-lines:
+		case line, ok := <-d.lines:
 			if !ok {
 				<-d.exited
-				t.Fatalf("daemon exited before it was ready (%v); stderr: %s", d.err, d.stderr)
+				return fmt.Errorf("daemon exited before it was ready (%v); stderr: %s", d.err, d.stderr)
 			}
 			if id, found := strings.CutPrefix(line, "PeerID: "); found {
 				d.id = id
@@ -186,12 +213,12 @@ func startDaemon(t *testing.T, repoPath string, args ...string) *daemon {
 			}
 			if line == readyLine {
 				if d.id == "" || len(d.addrs) == 0 {
-					t.Fatalf("daemon ready without a peer ID or addresses (id %q, addrs %q)", d.id, d.addrs)
+					return fmt.Errorf("daemon ready without a peer ID or addresses (id %q, addrs %q)", d.id, d.addrs)
 				}
-				return d
+				return nil
 			}
 		case <-timer.C:
-			t.Fatalf("daemon not ready within %s; stderr: %s", readyTimeout, d.stderr)
+			return fmt.Errorf("daemon not ready within %s; stderr: %s", readyTimeout, d.stderr)
 		}
 	}
 }

@@ -79,6 +79,8 @@ type node interface {
 	Pins(ctx context.Context) ([]cid.Cid, error)
 	// GC deletes the blocks no pin keeps.
 	GC(ctx context.Context) (cache.GCResult, error)
+	// CacheUsage returns the cache's quota and use.
+	CacheUsage(ctx context.Context) (cache.Usage, error)
 	// NewSession returns a block getter whose fetches share a session
 	// until ctx ends (offline: the local store).
 	NewSession(ctx context.Context) unixfs.BlockGetter
@@ -139,7 +141,9 @@ type repoNode struct {
 
 var _ node = (*repoNode)(nil)
 
-// Identity returns the host's addresses online, the configured ones offline.
+// Identity returns the peer ID and, online, the host's listen addresses.
+// Offline there are none: the config's addresses are only what a daemon
+// would try to listen on.
 func (n *repoNode) Identity(ctx context.Context) (identity, error) {
 	if n.host != nil {
 		return hostIdentity(n.host), nil
@@ -152,11 +156,7 @@ func (n *repoNode) Identity(ctx context.Context) (identity, error) {
 	if err != nil {
 		return identity{}, fmt.Errorf("peer ID: %w", err)
 	}
-	out := identity{ID: id.String()}
-	for _, a := range n.repo.Config.Addresses.Swarm {
-		out.Addrs = append(out.Addrs, a+"/p2p/"+id.String())
-	}
-	return out, nil
+	return identity{ID: id.String()}, nil
 }
 
 func hostIdentity(h host.Host) identity {
@@ -372,15 +372,4 @@ func (n *repoNode) Close() error {
 	}
 	errs = append(errs, n.repo.Close())
 	return errors.Join(errs...)
-}
-
-// cacheUsage reports the cache's quota and the bytes of fetched blocks in
-// it, for df on a mount; no quota reports the used bytes as the size.
-func (n *repoNode) cacheUsage() (total, used uint64) {
-	u := n.cache.Usage()
-	used = uint64(max(u.Used, 0))
-	if u.Quota < 0 {
-		return used, used
-	}
-	return uint64(u.Quota), used
 }
