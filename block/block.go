@@ -99,16 +99,56 @@ func IsIdentity(c cid.Cid) bool {
 	return c.Defined() && c.Prefix().MhType == mh.IDENTITY
 }
 
-// Identity returns the block an identity CID carries inline.
-func Identity(c cid.Cid) (Block, error) {
-	dec, err := mh.Decode(c.Hash())
-	if err != nil {
-		return Block{}, fmt.Errorf("%w: %v", ErrUnsupportedCID, err)
+// emptyDigests maps each supported hash function to its digest of zero
+// bytes; blake3's is its longest, 128 bytes, of which a shorter blake3
+// digest is a prefix. Computed once at init and never modified.
+var emptyDigests = func() map[uint64]string {
+	m := make(map[uint64]string)
+	for code := range supportedHashes {
+		length := -1
+		switch code {
+		case mh.IDENTITY:
+			continue
+		case mh.BLAKE3:
+			length = 128
+		}
+		h, err := mh.Sum(nil, code, length)
+		if err != nil {
+			panic(fmt.Sprintf("block: hash of zero bytes with %s: %v", mh.Codes[code], err))
+		}
+		dec, err := mh.Decode(h)
+		if err != nil {
+			panic(fmt.Sprintf("block: decoding %s: %v", mh.Codes[code], err))
+		}
+		m[code] = string(dec.Digest)
 	}
-	if dec.Code != mh.IDENTITY {
-		return Block{}, fmt.Errorf("%w: %s is not an identity CID", ErrUnsupportedCID, c)
+	return m
+}()
+
+// Inline returns the block c names when its bytes are known from c alone:
+// an identity CID carries them, and a CID whose digest is the hash of zero
+// bytes (with any supported function, under any codec) names the empty
+// block. Such blocks need no store and no peer.
+func Inline(c cid.Cid) (Block, bool) {
+	if !c.Defined() {
+		return Block{}, false
 	}
-	return Block{CID: c, Data: dec.Digest}, nil
+	p := c.Prefix()
+	k := c.KeyString() // ends with the digest
+	if p.MhType == mh.IDENTITY {
+		if p.MhLength < 0 || p.MhLength > len(k) {
+			return Block{}, false
+		}
+		return Block{CID: c, Data: []byte(k[len(k)-p.MhLength:])}, true
+	}
+	d, ok := emptyDigests[p.MhType]
+	if !ok || p.MhLength <= 0 || p.MhLength > len(d) || (p.MhType != mh.BLAKE3 && p.MhLength != len(d)) {
+		return Block{}, false
+	}
+	if k[len(k)-p.MhLength:] != d[:p.MhLength] {
+		return Block{}, false
+	}
+	return Block{CID: c, Data: []byte{}}, true
 }
 
 // Verified checks data against c and returns the block. It fails with
