@@ -59,7 +59,13 @@ type result struct {
 // bsfs runs the binary with BSFS_PATH=repoPath and stdin, and waits for it.
 func bsfs(t *testing.T, repoPath, stdin string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
+	return bsfsWithin(t, commandTimeout, repoPath, stdin, args...)
+}
+
+// bsfsWithin is bsfs failing the test if the run takes longer than limit.
+func bsfsWithin(t *testing.T, limit time.Duration, repoPath, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bsfsBin, args...)
 	cmd.Env = append(os.Environ(), "BSFS_PATH="+repoPath)
@@ -74,7 +80,7 @@ func bsfs(t *testing.T, repoPath, stdin string, args ...string) result {
 		t.Fatalf("bsfs %s: %v", strings.Join(args, " "), err)
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("bsfs %s: did not finish within %s", strings.Join(args, " "), commandTimeout)
+		t.Fatalf("bsfs %s: did not finish within %s", strings.Join(args, " "), limit)
 	}
 	return res
 }
