@@ -151,8 +151,9 @@ func Inline(c cid.Cid) (Block, bool) {
 	return Block{CID: c, Data: []byte{}}, true
 }
 
-// Verified checks data against c and returns the block. It fails with
-// ErrTooLarge, ErrCIDTooLong, ErrUnsupportedCID or ErrHashMismatch.
+// Verified checks data against c and returns the block, whose Data is not
+// nil even when empty. It fails with ErrTooLarge, ErrCIDTooLong,
+// ErrUnsupportedCID or ErrHashMismatch.
 func Verified(c cid.Cid, data []byte) (Block, error) {
 	if len(data) > MaxSize {
 		return Block{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxSize)
@@ -167,10 +168,11 @@ func Verified(c cid.Cid, data []byte) (Block, error) {
 	if !bytes.Equal(sum.Hash(), c.Hash()) {
 		return Block{}, fmt.Errorf("%w: %s", ErrHashMismatch, c)
 	}
-	return Block{CID: c, Data: data, checked: true}, nil
+	return Block{CID: c, Data: nonNil(data), checked: true}, nil
 }
 
-// New hashes data with prefix and returns the block under the resulting CID.
+// New hashes data with prefix and returns the block under the resulting
+// CID, whose Data is not nil even when empty.
 func New(prefix cid.Prefix, data []byte) (Block, error) {
 	if len(data) > MaxSize {
 		return Block{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxSize)
@@ -182,7 +184,16 @@ func New(prefix cid.Prefix, data []byte) (Block, error) {
 	if err := CheckCID(c); err != nil {
 		return Block{}, err
 	}
-	return Block{CID: c, Data: data, checked: true}, nil
+	return Block{CID: c, Data: nonNil(data), checked: true}, nil
+}
+
+// nonNil returns data, or an empty slice for nil: an empty block's data is
+// present, not absent.
+func nonNil(data []byte) []byte {
+	if data == nil {
+		return []byte{}
+	}
+	return data
 }
 
 // Key returns the string form of c's bytes, for use as a map key. Two CIDs

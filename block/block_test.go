@@ -134,6 +134,13 @@ func TestInlineEmpty(t *testing.T) {
 		if _, err := Verified(c, b.Data); err != nil {
 			t.Fatalf("Verified(%s, Inline's data): %v", c, err)
 		}
+		// Built from nil data, the empty block's data is present, not nil.
+		if v, err := Verified(c, nil); err != nil || v.Data == nil {
+			t.Fatalf("Verified(%s, nil): data nil %v, %v", c, v.Data == nil, err)
+		}
+		if n, err := New(p, nil); err != nil || n.Data == nil {
+			t.Fatalf("New(%v, nil): data nil %v, %v", p, n.Data == nil, err)
+		}
 		full, err := p.Sum([]byte{0})
 		if err != nil {
 			t.Fatal(err)
