@@ -99,20 +99,61 @@ func IsIdentity(c cid.Cid) bool {
 	return c.Defined() && c.Prefix().MhType == mh.IDENTITY
 }
 
-// Identity returns the block an identity CID carries inline.
-func Identity(c cid.Cid) (Block, error) {
-	dec, err := mh.Decode(c.Hash())
-	if err != nil {
-		return Block{}, fmt.Errorf("%w: %v", ErrUnsupportedCID, err)
+// emptyDigests maps each supported hash function to its digest of zero
+// bytes; blake3's is its longest, 128 bytes, of which a shorter blake3
+// digest is a prefix. Computed once at init and never modified.
+var emptyDigests = func() map[uint64]string {
+	m := make(map[uint64]string)
+	for code := range supportedHashes {
+		length := -1
+		switch code {
+		case mh.IDENTITY:
+			continue
+		case mh.BLAKE3:
+			length = 128
+		}
+		h, err := mh.Sum(nil, code, length)
+		if err != nil {
+			panic(fmt.Sprintf("block: hash of zero bytes with %s: %v", mh.Codes[code], err))
+		}
+		dec, err := mh.Decode(h)
+		if err != nil {
+			panic(fmt.Sprintf("block: decoding %s: %v", mh.Codes[code], err))
+		}
+		m[code] = string(dec.Digest)
 	}
-	if dec.Code != mh.IDENTITY {
-		return Block{}, fmt.Errorf("%w: %s is not an identity CID", ErrUnsupportedCID, c)
+	return m
+}()
+
+// Inline returns the block c names when its bytes are known from c alone:
+// an identity CID carries them, and a CID whose digest is the hash of zero
+// bytes (with any supported function, under any codec) names the empty
+// block. Such blocks need no store and no peer.
+func Inline(c cid.Cid) (Block, bool) {
+	if !c.Defined() {
+		return Block{}, false
 	}
-	return Block{CID: c, Data: dec.Digest}, nil
+	p := c.Prefix()
+	k := c.KeyString() // ends with the digest
+	if p.MhType == mh.IDENTITY {
+		if p.MhLength < 0 || p.MhLength > len(k) {
+			return Block{}, false
+		}
+		return Block{CID: c, Data: []byte(k[len(k)-p.MhLength:])}, true
+	}
+	d, ok := emptyDigests[p.MhType]
+	if !ok || p.MhLength <= 0 || p.MhLength > len(d) || (p.MhType != mh.BLAKE3 && p.MhLength != len(d)) {
+		return Block{}, false
+	}
+	if k[len(k)-p.MhLength:] != d[:p.MhLength] {
+		return Block{}, false
+	}
+	return Block{CID: c, Data: []byte{}}, true
 }
 
-// Verified checks data against c and returns the block. It fails with
-// ErrTooLarge, ErrCIDTooLong, ErrUnsupportedCID or ErrHashMismatch.
+// Verified checks data against c and returns the block, whose Data is not
+// nil even when empty. It fails with ErrTooLarge, ErrCIDTooLong,
+// ErrUnsupportedCID or ErrHashMismatch.
 func Verified(c cid.Cid, data []byte) (Block, error) {
 	if len(data) > MaxSize {
 		return Block{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxSize)
@@ -127,10 +168,11 @@ func Verified(c cid.Cid, data []byte) (Block, error) {
 	if !bytes.Equal(sum.Hash(), c.Hash()) {
 		return Block{}, fmt.Errorf("%w: %s", ErrHashMismatch, c)
 	}
-	return Block{CID: c, Data: data, checked: true}, nil
+	return Block{CID: c, Data: nonNil(data), checked: true}, nil
 }
 
-// New hashes data with prefix and returns the block under the resulting CID.
+// New hashes data with prefix and returns the block under the resulting
+// CID, whose Data is not nil even when empty.
 func New(prefix cid.Prefix, data []byte) (Block, error) {
 	if len(data) > MaxSize {
 		return Block{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxSize)
@@ -142,7 +184,16 @@ func New(prefix cid.Prefix, data []byte) (Block, error) {
 	if err := CheckCID(c); err != nil {
 		return Block{}, err
 	}
-	return Block{CID: c, Data: data, checked: true}, nil
+	return Block{CID: c, Data: nonNil(data), checked: true}, nil
+}
+
+// nonNil returns data, or an empty slice for nil: an empty block's data is
+// present, not absent.
+func nonNil(data []byte) []byte {
+	if data == nil {
+		return []byte{}
+	}
+	return data
 }
 
 // Key returns the string form of c's bytes, for use as a map key. Two CIDs

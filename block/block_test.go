@@ -81,16 +81,105 @@ func TestIdentity(t *testing.T) {
 	if !IsIdentity(c) {
 		t.Fatal("IsIdentity false for an identity CID")
 	}
-	b, err := Identity(c)
-	if err != nil || string(b.Data) != "inline" {
-		t.Fatalf("Identity: %q, %v", b.Data, err)
+	b, ok := Inline(c)
+	if !ok || !b.CID.Equals(c) || string(b.Data) != "inline" {
+		t.Fatalf("Inline: %s %q, %v", b.CID, b.Data, ok)
+	}
+	empty, err := prefix(1, cid.Raw, mh.IDENTITY, -1).Sum(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := Inline(empty); !ok || b.Data == nil || len(b.Data) != 0 {
+		t.Fatalf("Inline of the empty identity CID: %q (nil %v), %v", b.Data, b.Data == nil, ok)
 	}
 	other, _ := prefix(1, cid.Raw, mh.SHA2_256, -1).Sum([]byte("inline"))
 	if IsIdentity(other) {
 		t.Fatal("IsIdentity true for sha2-256")
 	}
-	if _, err := Identity(other); !errors.Is(err, ErrUnsupportedCID) {
-		t.Fatalf("Identity of sha2-256 CID: %v", err)
+	if _, ok := Inline(other); ok {
+		t.Fatal("Inline answers a sha2-256 CID of non-empty data")
+	}
+	if _, ok := Inline(cid.Undef); ok {
+		t.Fatal("Inline answers the undefined CID")
+	}
+}
+
+// The empty block is known without asking anyone, under every supported
+// hash function and any codec or CID version; nothing else is.
+func TestInlineEmpty(t *testing.T) {
+	kubo := cid.MustParse("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku") // ipfs add --cid-version=1 of an empty file
+	if b, ok := Inline(kubo); !ok || b.Data == nil || len(b.Data) != 0 {
+		t.Fatalf("Inline(%s): %q (nil %v), %v", kubo, b.Data, b.Data == nil, ok)
+	}
+	for _, p := range []cid.Prefix{
+		prefix(0, cid.DagProtobuf, mh.SHA2_256, -1),
+		prefix(1, cid.Raw, mh.SHA2_256, -1),
+		prefix(1, cid.DagProtobuf, mh.SHA2_256, -1),
+		prefix(1, cid.DagCBOR, mh.SHA2_256, -1),
+		prefix(1, cid.Raw, mh.SHA2_512, -1),
+		prefix(1, cid.Raw, mh.BLAKE2B_MIN+31, -1),
+		prefix(1, cid.Raw, mh.BLAKE3, -1),
+		prefix(1, cid.Raw, mh.BLAKE3, 1),
+		prefix(1, cid.Raw, mh.BLAKE3, 64),
+		prefix(1, cid.Raw, mh.BLAKE3, 128),
+	} {
+		c, err := p.Sum(nil)
+		if err != nil {
+			t.Fatalf("%v: %v", p, err)
+		}
+		b, ok := Inline(c)
+		if !ok || !b.CID.Equals(c) || b.Data == nil || len(b.Data) != 0 {
+			t.Fatalf("Inline(%s) (%v): %s %q (nil %v), %v", c, p, b.CID, b.Data, b.Data == nil, ok)
+		}
+		if _, err := Verified(c, b.Data); err != nil {
+			t.Fatalf("Verified(%s, Inline's data): %v", c, err)
+		}
+		// Built from nil data, the empty block's data is present, not nil.
+		if v, err := Verified(c, nil); err != nil || v.Data == nil {
+			t.Fatalf("Verified(%s, nil): data nil %v, %v", c, v.Data == nil, err)
+		}
+		if n, err := New(p, nil); err != nil || n.Data == nil {
+			t.Fatalf("New(%v, nil): data nil %v, %v", p, n.Data == nil, err)
+		}
+		full, err := p.Sum([]byte{0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := Inline(full); ok {
+			t.Fatalf("Inline answers %s (%v), the hash of one zero byte", full, p)
+		}
+		// The empty digest with its last byte changed is another block.
+		dec, err := mh.Decode(c.Hash())
+		if err != nil {
+			t.Fatal(err)
+		}
+		digest := bytes.Clone(dec.Digest)
+		digest[len(digest)-1] ^= 1
+		h, err := mh.Encode(digest, dec.Code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if near := cid.NewCidV1(cid.Raw, h); func() bool { _, ok := Inline(near); return ok }() {
+			t.Fatalf("Inline answers %s, one bit off the empty %v digest", near, p)
+		}
+	}
+	// A digest of zero bytes is no digest at all, not the empty block's.
+	for _, code := range []uint64{mh.SHA2_256, mh.BLAKE3} {
+		h, err := mh.Encode(nil, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := Inline(cid.NewCidV1(cid.Raw, h)); ok {
+			t.Fatalf("Inline answers a %s CID with an empty digest", mh.Codes[code])
+		}
+	}
+	// Hashes bsfs does not support are not answered, even over zero bytes.
+	sha3, err := prefix(1, cid.Raw, mh.SHA3_256, -1).Sum(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := Inline(sha3); ok {
+		t.Fatal("Inline answers sha3-256, which bsfs does not support")
 	}
 }
 

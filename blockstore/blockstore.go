@@ -146,7 +146,8 @@ func (b *Blockstore) begin(ctx context.Context) error {
 	return nil
 }
 
-// Get returns the block c names. Identity CIDs are answered from the CID.
+// Get returns the block c names. Blocks whose bytes the CID tells (identity
+// CIDs, the empty block) are answered from the CID.
 // A block that is not stored is an error wrapping block.ErrNotFound; stored
 // data that does not hash to c is an error wrapping block.ErrHashMismatch
 // and its bytes are not returned. The returned block's CID is c.
@@ -158,8 +159,8 @@ func (b *Blockstore) Get(ctx context.Context, c cid.Cid) (block.Block, error) {
 	if err := block.CheckCID(c); err != nil {
 		return block.Block{}, err
 	}
-	if block.IsIdentity(c) {
-		return block.Identity(c)
+	if blk, ok := block.Inline(c); ok {
+		return blk, nil
 	}
 	b.stats.gets.Add(1)
 	key := dsKey(c)
@@ -187,8 +188,8 @@ func (b *Blockstore) Get(ctx context.Context, c cid.Cid) (block.Block, error) {
 	return blk, nil
 }
 
-// Has reports whether the block c names is stored (identity CIDs always
-// are). It does not read or verify the data.
+// Has reports whether the block c names is stored (blocks the CID tells,
+// see block.Inline, always are). It does not read or verify the data.
 func (b *Blockstore) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	if err := b.begin(ctx); err != nil {
 		return false, err
@@ -197,7 +198,7 @@ func (b *Blockstore) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	if err := block.CheckCID(c); err != nil {
 		return false, err
 	}
-	if block.IsIdentity(c) {
+	if _, ok := block.Inline(c); ok {
 		return true, nil
 	}
 	_, err := b.files.size(dsKey(c))
@@ -217,9 +218,8 @@ func (b *Blockstore) GetSize(ctx context.Context, c cid.Cid) (int, error) {
 	if err := block.CheckCID(c); err != nil {
 		return 0, err
 	}
-	if block.IsIdentity(c) {
-		blk, err := block.Identity(c)
-		return len(blk.Data), err
+	if blk, ok := block.Inline(c); ok {
+		return len(blk.Data), nil
 	}
 	n, err := b.files.size(dsKey(c))
 	if err != nil {
@@ -229,7 +229,7 @@ func (b *Blockstore) GetSize(ctx context.Context, c cid.Cid) (int, error) {
 }
 
 // Put verifies blk, unless it was checked when built, and stores it.
-// Identity blocks are verified and not stored. A block already stored is
+// Blocks the CID tells (see block.Inline) are verified and not stored. A block already stored is
 // not rewritten, unless a Get found its stored data corrupt.
 func (b *Blockstore) Put(ctx context.Context, blk block.Block) error {
 	if err := b.begin(ctx); err != nil {
@@ -257,7 +257,7 @@ func (b *Blockstore) prepare(blk block.Block) (key string, write bool, err error
 			return "", false, fmt.Errorf("put: %w", err)
 		}
 	}
-	if block.IsIdentity(blk.CID) {
+	if _, ok := block.Inline(blk.CID); ok {
 		return "", false, nil
 	}
 	key = dsKey(blk.CID)

@@ -28,6 +28,7 @@ func runSuite(t *testing.T, open opener) {
 	t.Run("CIDVersions", func(t *testing.T) { testCIDVersions(t, open) })
 	t.Run("Hashes", func(t *testing.T) { testHashes(t, open) })
 	t.Run("Identity", func(t *testing.T) { testIdentity(t, open) })
+	t.Run("Empty", func(t *testing.T) { testEmpty(t, open) })
 	t.Run("AllKeys", func(t *testing.T) { testAllKeys(t, open) })
 	t.Run("Writes", func(t *testing.T) { testWrites(t, open) })
 	t.Run("Refused", func(t *testing.T) { testRefused(t, open) })
@@ -207,6 +208,49 @@ func testIdentity(t *testing.T, open opener) {
 	}
 	if s := b.Stats(); s.Puts != 0 || s.Gets != 0 {
 		t.Fatalf("identity operations touched the disk: %+v", s)
+	}
+}
+
+// The empty block, under any supported hash, is in every store without
+// being written or read: its bytes are known from its CID.
+func testEmpty(t *testing.T, open opener) {
+	b := open(t)
+	ctx := context.Background()
+	var blks []block.Block
+	for _, p := range []cid.Prefix{
+		v1Raw, v0,
+		{Version: 1, Codec: cid.DagCBOR, MhType: mh.SHA2_256, MhLength: -1},
+		{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_512, MhLength: -1},
+		{Version: 1, Codec: cid.Raw, MhType: mh.BLAKE2B_MIN + 31, MhLength: -1},
+		{Version: 1, Codec: cid.Raw, MhType: mh.BLAKE3, MhLength: -1},
+	} {
+		blk := newBlock(t, p, nil)
+		blks = append(blks, blk)
+		mustGet(t, b, blk.CID, nil)
+		if got, _ := b.Get(ctx, blk.CID); got.Data == nil {
+			t.Fatalf("Get(%s) returned nil data: an empty block is not an absent one", blk.CID)
+		}
+	}
+	if !b.cfg.ReadOnly {
+		for _, blk := range blks {
+			if err := b.Put(ctx, blk); err != nil {
+				t.Fatalf("Put(%s): %v", blk.CID, err)
+			}
+		}
+		if err := b.PutMany(ctx, blks); err != nil {
+			t.Fatalf("PutMany(empty blocks): %v", err)
+		}
+		// Empty data under another block's CID is still refused.
+		other := newBlock(t, v1Raw, []byte("x"))
+		if err := b.Put(ctx, block.Block{CID: other.CID, Data: nil}); !errors.Is(err, block.ErrHashMismatch) {
+			t.Fatalf("Put(no data under %s) = %v; want ErrHashMismatch", other.CID, err)
+		}
+	}
+	if keys := allKeys(t, b); len(keys) != 0 {
+		t.Fatalf("the empty block was stored: %v", keys)
+	}
+	if s := b.Stats(); s.Puts != 0 || s.Gets != 0 || s.Misses != 0 {
+		t.Fatalf("empty-block operations touched the disk: %+v", s)
 	}
 }
 

@@ -162,8 +162,8 @@ func (c *Cache) Has(ctx context.Context, k cid.Cid) (bool, error) {
 // least recently used unpinned, unheld blocks are deleted while the quota
 // is exceeded.
 func (c *Cache) Put(ctx context.Context, b block.Block) error {
-	if block.IsIdentity(b.CID) {
-		return c.st.Put(ctx, b)
+	if _, ok := block.Inline(b.CID); ok {
+		return c.st.Put(ctx, b) // verified, not stored
 	}
 	if err := c.st.Put(ctx, b); err != nil {
 		return err
@@ -274,7 +274,7 @@ func (c *Cache) entriesLocked() []logEntry {
 func (c *Cache) Hold(cids ...cid.Cid) (release func()) {
 	keys := make([]string, 0, len(cids))
 	for _, k := range cids {
-		if !block.IsIdentity(k) {
+		if _, ok := block.Inline(k); !ok {
 			keys = append(keys, keyOf(k))
 		}
 	}

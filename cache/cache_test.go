@@ -455,3 +455,51 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// The empty block takes no room and needs no fetching: putting it adds
+// nothing to evict, and a DAG holding an empty file pins though no store
+// or peer holds the empty block.
+func TestEmptyBlockIsNeverStoredOrFetched(t *testing.T) {
+	ctx := t.Context()
+	src, bs := newStore(t), newStore(t)
+	empty, err := block.New(cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := open(t, t.TempDir(), bs, 1<<20)
+	if err := c.Put(ctx, empty); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Order(); len(got) != 0 {
+		t.Fatalf("eviction order after putting the empty block: %v, want nothing", got)
+	}
+
+	dir := filepath.Join(t.TempDir(), "tree")
+	if err := os.MkdirAll(filepath.Join(dir, "pkg"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{"pkg/__init__.py": "", "pkg/mod.py": "x = 1\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := unixfs.AddPath(ctx, src, dir, unixfs.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := src.AllKeys(ctx); err != nil {
+		t.Fatal(err)
+	} else {
+		for h := range keys {
+			if bytes.Equal(h, empty.CID.Hash()) {
+				t.Fatal("the empty block was stored")
+			}
+		}
+	}
+	if err := c.Pin(ctx, root, fetcher{src: src, dst: c}); err != nil {
+		t.Fatalf("pin of a tree holding an empty file: %v", err)
+	}
+	if u := c.Usage(); u.Pinned != 3 {
+		t.Fatalf("usage %+v, want 3 pinned blocks (the two directories and mod.py, nothing for the empty file)", u)
+	}
+}

@@ -226,7 +226,7 @@ func (c *Cache) walk(ctx context.Context, root cid.Cid, g Getter, hold func([]ci
 	for len(level) > 0 {
 		var todo []cid.Cid
 		for _, k := range level {
-			if block.IsIdentity(k) {
+			if _, ok := block.Inline(k); ok {
 				continue
 			}
 			if _, seen := keys[keyOf(k)]; seen {

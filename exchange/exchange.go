@@ -323,10 +323,11 @@ func (e *Exchange) serveSubscription(ctx context.Context, sub *subscription, ses
 	}
 }
 
-// local reads c from the store, answering identity CIDs from the CID.
+// local reads c from the store, answering the blocks the CID tells (see
+// block.Inline) from the CID: no peer is asked for them.
 func (e *Exchange) local(ctx context.Context, c cid.Cid) (block.Block, error) {
-	if block.IsIdentity(c) {
-		return block.Identity(c)
+	if b, ok := block.Inline(c); ok {
+		return b, nil
 	}
 	return e.bs.Get(ctx, c)
 }

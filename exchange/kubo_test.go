@@ -175,3 +175,82 @@ func moveFileToBsfs(ctx context.Context, t *testing.T, kubo *kubotest.Node, n *t
 	}
 	return root
 }
+
+// emptyRaw is what `ipfs add --cid-version=1` makes of an empty file.
+const emptyRaw = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+
+// TestKuboEmptyBlock: Kubo never sends the empty block, so bsfs must not
+// ask for it: bsfs has it at once while connected to a Kubo that holds it,
+// without a want on the wire, over each protocol version. A Kubo that
+// asks bsfs for it is served, though bsfs stores nothing for it.
+func TestKuboEmptyBlock(t *testing.T) {
+	kubo, client := kubotest.Start(t), kubotest.Start(t)
+	for _, proto := range []protocol.ID{message.Protocol120, message.Protocol110, message.Protocol100} {
+		t.Run(string(proto), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			node := newNode(t, proto)
+			connectKubo(ctx, t, node, kubo)
+			rec := newWantRecorder(t, node)
+			c, err := kubo.Add(ctx, nil, 1, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.String() != emptyRaw {
+				t.Fatalf("kubo add of an empty file: %s, want %s", c, emptyRaw)
+			}
+			for _, c := range append([]cid.Cid{c}, emptyCIDs(t)...) {
+				gctx, gcancel := context.WithTimeout(ctx, 5*time.Second)
+				b, err := node.ex.GetBlock(gctx, c)
+				gcancel()
+				if err != nil {
+					t.Fatalf("bsfs get of the empty block %s from a connected Kubo: %v", c, err)
+				}
+				if len(b.Data) != 0 {
+					t.Fatalf("bsfs got %d bytes for %s", len(b.Data), c)
+				}
+			}
+			// A block Kubo has is wanted, and the recorder hears it.
+			full, err := kubo.BlockPut(ctx, randomBytes(t, 1000), "raw", "sha2-256")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := node.ex.GetBlock(ctx, full); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the recorder to hear a want", func() bool { return rec.wanted(full) })
+			if rec.wanted(c) {
+				t.Errorf("bsfs wanted the empty block %s on the wire", c)
+			}
+
+			// Served to a Kubo client. A 1.0.0 peer names a block it
+			// receives by its CIDv0, so ask for that form there.
+			ask := c
+			if proto == message.Protocol100 {
+				ask = cid.NewCidV0(c.Hash())
+			}
+			if has, err := client.HasLocal(ctx, ask); err != nil || has {
+				t.Fatalf("the Kubo client has %s already (%v)", ask, err)
+			}
+			if has, _ := node.bs.Has(ctx, ask); !has {
+				t.Fatalf("bsfs says it lacks %s", ask)
+			}
+			connectKubo(ctx, t, node, client)
+			gctx, gcancel := context.WithTimeout(ctx, 10*time.Second)
+			got, err := client.BlockGet(gctx, ask)
+			gcancel()
+			if err != nil {
+				t.Fatalf("Kubo fetching %s from bsfs: %v", ask, err)
+			}
+			if len(got) != 0 {
+				t.Fatalf("Kubo got %d bytes for %s", len(got), ask)
+			}
+			if s := node.ex.Engine().Stats(); s.BlocksSent == 0 {
+				t.Errorf("engine stats %+v: no block sent", s)
+			}
+			if _, err := client.Run(ctx, "block", "rm", ask.String()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

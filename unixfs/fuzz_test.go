@@ -41,8 +41,8 @@ func (m memStore) Get(_ context.Context, c cid.Cid) (block.Block, error) {
 	if err := block.CheckCID(c); err != nil {
 		return block.Block{}, err
 	}
-	if block.IsIdentity(c) {
-		return block.Identity(c)
+	if b, ok := block.Inline(c); ok {
+		return b, nil
 	}
 	b, ok := m[block.Key(c)]
 	if !ok {
@@ -291,8 +291,8 @@ func (g *lyingGetter) serve(c cid.Cid) (block.Block, error) {
 	if err := block.CheckCID(c); err != nil {
 		return block.Block{}, err
 	}
-	if block.IsIdentity(c) {
-		return block.Identity(c)
+	if b, ok := block.Inline(c); ok {
+		return b, nil
 	}
 	for _, b := range g.blocks {
 		if b.CID.Equals(c) {

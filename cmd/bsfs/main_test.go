@@ -64,7 +64,13 @@ type result struct {
 // bsfs runs the binary with BSFS_PATH=repoPath and stdin, and waits for it.
 func bsfs(t *testing.T, repoPath, stdin string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
+	return bsfsWithin(t, commandTimeout, repoPath, stdin, args...)
+}
+
+// bsfsWithin is bsfs failing the test if the run takes longer than limit.
+func bsfsWithin(t *testing.T, limit time.Duration, repoPath, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), limit)
 	defer cancel()
 	res, err := runBsfs(ctx, repoPath, stdin, args...)
 	if err != nil {
@@ -84,7 +90,7 @@ func runBsfs(ctx context.Context, repoPath, stdin string, args ...string) (resul
 	err := cmd.Run()
 	res := result{stdout: stdout.String(), stderr: stderr.String()}
 	if ctx.Err() != nil {
-		return res, fmt.Errorf("bsfs %s: did not finish: %w", strings.Join(args, " "), ctx.Err())
+		return res, fmt.Errorf("bsfs %s: did not finish in time: %w", strings.Join(args, " "), ctx.Err())
 	}
 	if exitErr, ok := errors.AsType[*exec.ExitError](err); ok {
 		res.code = exitErr.ExitCode()

@@ -195,12 +195,9 @@ func (n *repoNode) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
 		b   block.Block
 		err error
 	)
-	switch {
-	case n.ex != nil:
+	if n.ex != nil {
 		b, err = n.ex.GetBlock(ctx, c)
-	case block.IsIdentity(c):
-		b, err = block.Identity(c)
-	default:
+	} else {
 		b, err = n.repo.Blockstore().Get(ctx, c)
 	}
 	if err != nil {
@@ -213,10 +210,6 @@ func (n *repoNode) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
 func (n *repoNode) BlockSize(ctx context.Context, c cid.Cid) (int, error) {
 	if err := block.CheckCID(c); err != nil {
 		return 0, err
-	}
-	if block.IsIdentity(c) {
-		b, err := block.Identity(c)
-		return len(b.Data), err
 	}
 	return n.repo.Blockstore().GetSize(ctx, c)
 }

@@ -348,6 +348,44 @@ func TestIgnoredWants(t *testing.T) {
 	})
 }
 
+// The empty block is served, under whatever CID a peer asks for it, from
+// its known bytes: Kubo asks for it, and the store need not hold it.
+func TestEmptyBlockServed(t *testing.T) {
+	emptyCID := func(p cid.Prefix) cid.Cid {
+		c, err := p.Sum(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	raw := emptyCID(cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1})
+	v0 := emptyCID(cid.Prefix{Version: 0, Codec: cid.DagProtobuf, MhType: mh.SHA2_256, MhLength: -1})
+	blake3 := emptyCID(cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.BLAKE3, MhLength: -1})
+	run(t, Config{}, func(t *testing.T, v *env) {
+		have := wantHave(v0)
+		have.SendDontHave = true
+		v.receive("p", msg(wantBlock(raw), have, wantBlock(blake3)))
+		settle()
+		want := sorted("block "+raw.String(), "block "+v0.String(), "block "+blake3.String())
+		if got := sorted(v.net.answers("p")...); !slices.Equal(got, want) {
+			t.Fatalf("answers %v, want %v", got, want)
+		}
+		for _, m := range v.net.to("p") {
+			for _, b := range m.Blocks {
+				if len(b.Data) != 0 {
+					t.Fatalf("block %s sent with %d bytes", b.CID, len(b.Data))
+				}
+			}
+		}
+		if w := wanted(v, "p"); len(w) != 0 {
+			t.Errorf("wantlist %v after the answers, want empty", w)
+		}
+		if n := v.store.getCount(); n != 0 {
+			t.Errorf("the store was read %d times for the empty block", n)
+		}
+	})
+}
+
 func TestSendFailureKeepsWants(t *testing.T) {
 	run(t, Config{}, func(t *testing.T, v *env) {
 		a := testBlock(t, "a")

@@ -31,6 +31,10 @@ func (e *Engine) MessageReceived(ctx context.Context, p peer.ID, m *message.Mess
 	}
 	// Look the wants up without the lock: the store may be slow.
 	for i := range check {
+		if b, ok := block.Inline(check[i].want.CID); ok {
+			check[i].size = len(b.Data) // the empty block: served whether stored or not
+			continue
+		}
 		check[i].size, check[i].err = e.bs.GetSize(ctx, check[i].want.CID)
 		if err := check[i].err; err != nil && !errors.Is(err, block.ErrNotFound) && ctx.Err() == nil {
 			e.log.Warn("bitswap: block store lookup failed", "cid", check[i].want.CID, "err", err)
@@ -171,7 +175,8 @@ func (e *Engine) applyWants(p peer.ID, m *message.Message) []lookup {
 }
 
 // usable reports whether the engine can serve a want: a known want type
-// and a CID bsfs supports that does not carry its own data.
+// and a CID bsfs supports that does not carry its own data. The empty
+// block is served: Kubo asks for it.
 func usable(w *message.Entry) bool {
 	if w.WantType != message.WantBlock && w.WantType != message.WantHave {
 		return false

@@ -504,3 +504,21 @@ func TestSizeAndMarshalAllocations(t *testing.T) {
 		}
 	}
 }
+
+// An empty block arrives as a block with empty data, never nil: under
+// 1.1.0 and 1.2.0 its payload has no data field at all.
+func TestEmptyBlockDecodes(t *testing.T) {
+	for _, v := range []Version{V120, V110, V100} {
+		b := newBlock(t, prefixRaw, "")
+		if v == V100 {
+			b = newBlock(t, prefixV0, "")
+		}
+		got := roundTrip(t, &Message{Blocks: []block.Block{b}}, v)
+		if len(got.Blocks) != 1 {
+			t.Fatalf("%v: %d blocks decoded, want 1", v, len(got.Blocks))
+		}
+		if g := got.Blocks[0]; !g.CID.Equals(b.CID) || g.Data == nil || len(g.Data) != 0 || !g.Checked() {
+			t.Fatalf("%v: decoded %s with data %q (nil %v), checked %v; want %s with empty data", v, g.CID, g.Data, g.Data == nil, g.Checked(), b.CID)
+		}
+	}
+}

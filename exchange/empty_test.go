@@ -1,0 +1,125 @@
+package exchange_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	lnet "github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
+
+	"github.com/bsfs/bsfs/exchange/hostile"
+	"github.com/bsfs/bsfs/exchange/message"
+)
+
+// emptyCIDs are the empty block under each supported hash, and as CIDv0.
+func emptyCIDs(t testing.TB) []cid.Cid {
+	t.Helper()
+	var out []cid.Cid
+	for _, p := range []cid.Prefix{
+		rawV1, dagPB0,
+		{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_512, MhLength: -1},
+		{Version: 1, Codec: cid.Raw, MhType: mh.BLAKE2B_MIN + 31, MhLength: -1},
+		{Version: 1, Codec: cid.Raw, MhType: mh.BLAKE3, MhLength: -1},
+	} {
+		c, err := p.Sum(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// wantRecorder is a peer that answers nothing and records the CIDs of
+// every want n sends it.
+type wantRecorder struct {
+	mu    sync.Mutex
+	wants []cid.Cid
+}
+
+// newWantRecorder connects a recording peer to n.
+func newWantRecorder(t testing.TB, n *testNode) *wantRecorder {
+	t.Helper()
+	r := &wantRecorder{}
+	p, err := hostile.NewPeer(hostile.Config{OnMessage: func(_ lnet.Stream, m *message.Message) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, w := range m.Wants {
+			if !w.Cancel {
+				r.wants = append(r.wants, w.CID)
+			}
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Connect(ctx, peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the recorder connected", func() bool { return n.host.Network().Connectedness(p.Host.ID()) == lnet.Connected })
+	return r
+}
+
+// wanted reports whether a want for c's multihash reached the recorder.
+func (r *wantRecorder) wanted(c cid.Cid) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.ContainsFunc(r.wants, func(w cid.Cid) bool { return string(w.Hash()) == string(c.Hash()) })
+}
+
+// The empty block, under any supported hash, is answered at once with no
+// peer holding it, and never wanted on the wire.
+func TestEmptyBlockNeverWanted(t *testing.T) {
+	n := newNode(t)
+	rec := newWantRecorder(t, n)
+	cids := emptyCIDs(t)
+	for _, c := range cids {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		b, err := n.ex.GetBlock(ctx, c)
+		cancel()
+		if err != nil {
+			t.Fatalf("GetBlock(%s) with no peer holding it: %v", c, err)
+		}
+		if !b.CID.Equals(c) || b.Data == nil || len(b.Data) != 0 {
+			t.Fatalf("GetBlock(%s) = %s, %q (nil %v)", c, b.CID, b.Data, b.Data == nil)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ch, err := n.ex.GetBlocks(ctx, cids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for range ch {
+		got++
+	}
+	if got != len(cids) {
+		t.Fatalf("GetBlocks delivered %d of the %d empty blocks", got, len(cids))
+	}
+
+	// The recorder does hear wants: a block nobody has is asked for.
+	absent := put(t, newNode(t), rawV1, []byte("only elsewhere")).CID
+	actx, acancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer acancel()
+	if _, err := n.ex.GetBlock(actx, absent); err == nil {
+		t.Fatal("got a block nobody connected has")
+	}
+	waitFor(t, "the recorder to hear the want of an absent block", func() bool { return rec.wanted(absent) })
+	for _, c := range cids {
+		if rec.wanted(c) {
+			t.Errorf("the empty block %s was wanted on the wire", c)
+		}
+	}
+	if wl := n.ex.Wantlist(); len(wl) != 0 {
+		t.Errorf("wantlist %v, want empty", wl)
+	}
+}
