@@ -95,21 +95,17 @@ func runMount(ctx context.Context, out, errOut io.Writer, dir string, flags moun
 		return err
 	}
 	if c, _ := dialDaemon(ctx, path); c != nil {
-		defer c.Close()
-		if nodeFlags {
-			return errors.New("a daemon runs on this repository: the node's flags (--listen, --bitswap-protocols, --routing, --metrics) apply only when the mount runs its own node")
-		}
-		fmt.Fprintf(out, "Using the daemon's node (API %s)\n", repo.APISocketPath(path))
-		cfg.UnixFS.Haser = nodeHaser{c}
-		cfg.Roots = c
-		cfg.Usage = apiUsage(c)
-		return serveMount(ctx, out, dir, nodeBlocks{c}, cfg)
+		return mountThroughDaemon(ctx, out, dir, path, c, cfg, nodeFlags)
 	}
-	r, err := repo.Open(path)
-	if err != nil {
-		if errors.Is(err, repo.ErrLocked) {
-			return fmt.Errorf("%w, and no daemon answers on %s", err, repo.APISocketPath(path))
+	// A command may hold the repository for a moment, or a daemon may be
+	// starting: wait for the one, and mount through the other.
+	r, err := openForNode(ctx, path)
+	if errors.Is(err, errDaemonRuns) {
+		if c, _ := dialDaemon(ctx, path); c != nil {
+			return mountThroughDaemon(ctx, out, dir, path, c, cfg, nodeFlags)
 		}
+	}
+	if err != nil {
 		return err
 	}
 	n, err := startNode(r, flags.node)
@@ -125,6 +121,20 @@ func runMount(ctx context.Context, out, errOut io.Writer, dir string, flags moun
 	g, cfg := n.ownMount(cfg)
 	err = serveMount(ctx, out, dir, g, cfg)
 	return errors.Join(err, api.close(), n.Close())
+}
+
+// mountThroughDaemon mounts at dir the node of the daemon c serves the
+// repository at path with, until ctx ends; it closes c.
+func mountThroughDaemon(ctx context.Context, out io.Writer, dir, path string, c *apiClient, cfg mountfs.Config, nodeFlags bool) error {
+	defer c.Close()
+	if nodeFlags {
+		return errors.New("a daemon runs on this repository: the node's flags (--listen, --bitswap-protocols, --routing, --metrics) apply only when the mount runs its own node")
+	}
+	fmt.Fprintf(out, "Using the daemon's node (API %s)\n", repo.APISocketPath(path))
+	cfg.UnixFS.Haser = nodeHaser{c}
+	cfg.Roots = c
+	cfg.Usage = apiUsage(c)
+	return serveMount(ctx, out, dir, nodeBlocks{c}, cfg)
 }
 
 // serveMount mounts g at dir and unmounts when ctx ends.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +47,7 @@ func startMount(t *testing.T, repoPath, dir string, args ...string) *daemon {
 }
 
 // startMountCmd is startMount with the command to start, `bsfs mount dir`
-// set up by the caller.
+// set up by the caller. A Stderr set on cmd gets the mount's stderr too.
 func startMountCmd(t *testing.T, repoPath, dir string, cmd *exec.Cmd) *daemon {
 	t.Helper()
 	stdout, err := cmd.StdoutPipe()
@@ -54,7 +55,11 @@ func startMountCmd(t *testing.T, repoPath, dir string, cmd *exec.Cmd) *daemon {
 		t.Fatal(err)
 	}
 	m := &daemon{repo: repoPath, cmd: cmd, stderr: &testlog.Buffer{}, exited: make(chan struct{})}
-	cmd.Stderr = m.stderr
+	if cmd.Stderr != nil { // the caller watches it too
+		cmd.Stderr = io.MultiWriter(cmd.Stderr, m.stderr)
+	} else {
+		cmd.Stderr = m.stderr
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,10 @@ const (
 // waits for a command to release the repository it holds briefly.
 const lockWait = 5 * time.Second
 
+// errDaemonRuns is returned by openForNode when a daemon serves the
+// repository.
+var errDaemonRuns = errors.New("a daemon already runs on it")
+
 // openNode returns the running daemon if one answers on the repository's
 // API socket, else the repository opened in this process (created with
 // defaults if absent). A socket nobody answers on is left over from a
@@ -80,7 +84,7 @@ func openForNode(ctx context.Context, path string) (*repo.Repo, error) {
 	r, err := repo.OpenWait(wait, path, func(locked error) error {
 		if c, _ := dialDaemon(wait, path); c != nil {
 			c.Close()
-			return fmt.Errorf("%w: a daemon already runs on it (its API answers on %s)", locked, repo.APISocketPath(path))
+			return fmt.Errorf("%w: %w (its API answers on %s)", locked, errDaemonRuns, repo.APISocketPath(path))
 		}
 		if !logged {
 			slog.Info("waiting for another bsfs process to release the repository", "max", lockWait, "err", locked)

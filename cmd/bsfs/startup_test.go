@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/bsfs/bsfs/internal/testlog"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
 
@@ -212,4 +218,44 @@ func startWhileIDPolls(t *testing.T, repo, peerID string, pollers int) (started,
 		t.Errorf("none of %d ids went through the daemon", len(results))
 	}
 	return startErr == nil, strings.Contains(d.stderr.String(), "waiting for another bsfs process")
+}
+
+// TestMountWaitsForCommand: `bsfs mount` running its own node, started
+// while a command holds the repository, waits for it and mounts, as the
+// daemon does.
+func TestMountWaitsForCommand(t *testing.T) {
+	requireFUSE(t)
+	repo := t.TempDir()
+	data := []byte("mounted once the command let go, " + time.Now().String())
+	c := strings.TrimSpace(ok(t, repo, string(data), "block", "put"))
+	held, err := repopkg.Open(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+
+	dir := t.TempDir()
+	cmd := exec.Command(bsfsBin, "mount", dir, "--listen", "/ip4/127.0.0.1/tcp/0")
+	cmd.Env = append(os.Environ(), "BSFS_PATH="+repo)
+	stderr := &testlog.Buffer{}
+	cmd.Stderr = stderr
+	// Release the repository once the mount says it waits for it.
+	released := make(chan error, 1)
+	go func() {
+		deadline := time.Now().Add(readyTimeout)
+		for !strings.Contains(stderr.String(), "waiting for another bsfs process") {
+			if time.Now().After(deadline) {
+				released <- fmt.Errorf("bsfs mount did not say it waits within %s; stderr: %s", readyTimeout, stderr)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		released <- held.Close()
+	}()
+	m := startMountCmd(t, repo, dir, cmd)
+	if err := <-released; err != nil {
+		t.Fatal(err)
+	}
+	readMount(t, filepath.Join(dir, c), data)
+	stopMount(t, m, dir, syscall.SIGINT)
 }
