@@ -6,6 +6,13 @@
 // (what peers want from us) and the blockstore both sides share. Blocks that
 // arrive are checked against their CID by the decoder, stored, handed to
 // every waiter once, and cancelled at the other peers.
+//
+// HTTP gateways (trustless, `?format=raw`, see package httpnet) are one more
+// kind of source beside Bitswap peers: a provider record naming a gateway
+// makes it a peer under the provider's ID, which the want manager sends
+// wantlists to and the sessions ask like any other; its answers come back
+// as Bitswap messages and take the same path (checked, stored, counted,
+// cancelled). A peer reachable over libp2p is asked over Bitswap instead.
 package exchange
 
 import (
@@ -23,6 +30,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/decision"
+	"github.com/bsfs/bsfs/exchange/httpnet"
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/network"
 	"github.com/bsfs/bsfs/exchange/session"
@@ -56,8 +64,11 @@ type Config struct {
 	// fits).
 	BlockLatency Observer
 	// Providers, if set, is asked for providers of a block no connected
-	// peer has (after Session.ProviderDelay); the exchange connects to them.
+	// peer has (after Session.ProviderDelay); the exchange connects to them,
+	// over HTTP to those whose addresses name a trustless gateway.
 	Providers ProviderFinder
+	// HTTP, if set, turns on retrieval from trustless HTTP gateways.
+	HTTP *httpnet.Config
 	Logger    *slog.Logger
 }
 
@@ -76,7 +87,11 @@ type Stats struct {
 	BlocksReceived, DataReceived     uint64 // blocks we wanted, and their bytes
 	DupBlksReceived, DupDataReceived uint64
 	UnwantedBlocks                   uint64 // blocks nobody here asked for
-	InvalidBlocks                    uint64 // blocks refused by the store's checks
+	InvalidBlocks                    uint64 // blocks refused by the store's checks or an HTTP gateway's CID check
+	// HTTPBlocksReceived and HTTPDataReceived are the part of
+	// BlocksReceived and DataReceived that came from HTTP gateways.
+	HTTPBlocksReceived, HTTPDataReceived uint64
+	HTTPGateways                         []string // connected gateways, "peer url"
 	StoreErrors                      uint64 // good blocks the store failed to keep (a full disk)
 	BlocksSent, DataSent             uint64
 	MessagesReceived, MessagesSent   uint64
@@ -88,6 +103,7 @@ type Stats struct {
 type Exchange struct {
 	bs     Blockstore
 	net    *network.Network
+	http   *httpnet.Network // nil without HTTP retrieval
 	wm     *wantmanager.WantManager
 	engine *decision.Engine
 	log    *slog.Logger
@@ -143,11 +159,21 @@ func New(h host.Host, bs Blockstore, cfg Config) (*Exchange, error) {
 		e.sessionCfg.FindProviders = e.findProviders
 	}
 	e.net = network.New(h, cfg.Network)
-	e.wm = wantmanager.New(e.net, cfg.Wants)
+	if cfg.HTTP != nil {
+		hc := *cfg.HTTP
+		if hc.Logger == nil {
+			hc.Logger = cfg.Logger
+		}
+		e.http = httpnet.New(hc, httpReceiver{e})
+	}
+	e.wm = wantmanager.New(wantNetwork{e}, cfg.Wants)
 	e.engine = decision.New(bs, e.net, cfg.Engine)
 	if err := e.net.Start(receiver{e}); err != nil {
 		e.engine.Close()
 		e.wm.Close()
+		if e.http != nil {
+			e.http.Close()
+		}
 		cancel()
 		return nil, err
 	}
@@ -177,8 +203,11 @@ func (e *Exchange) Close() error {
 	for s := range sessions {
 		s.Close()
 	}
-	err := errors.Join(e.net.Close(), e.wm.Close(), e.engine.Close())
-	return err
+	var httpErr error
+	if e.http != nil {
+		httpErr = e.http.Close()
+	}
+	return errors.Join(e.net.Close(), httpErr, e.wm.Close(), e.engine.Close())
 }
 
 // GetBlock returns the block c from the local store or, failing that, from
@@ -382,6 +411,13 @@ func (e *Exchange) Stats() Stats {
 	s.MessagesReceived, s.MessagesSent = ns.MessagesReceived, ns.MessagesSent
 	s.Wantlist = e.wm.Stats().Wants
 	s.Peers = e.net.Peers()
+	if e.http != nil {
+		hs := e.http.Stats()
+		s.InvalidBlocks += hs.InvalidBlocks
+		for _, g := range hs.Gateways {
+			s.HTTPGateways = append(s.HTTPGateways, g.Peer.String()+" "+g.URL)
+		}
+	}
 	return s
 }
 

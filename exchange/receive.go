@@ -17,10 +17,16 @@ import (
 type receiver struct{ e *Exchange }
 
 func (r receiver) ReceiveMessage(ctx context.Context, p peer.ID, m *message.Message) {
-	r.e.receive(ctx, p, m)
+	r.e.receive(ctx, p, m, false)
 }
 
+// PeerConnected starts asking p over Bitswap; if p's HTTP gateway was
+// asked until now, it is let go first: a peer is one source, and Bitswap
+// is preferred.
 func (r receiver) PeerConnected(p peer.ID) {
+	if r.e.http != nil && r.e.http.Connected(p) {
+		r.e.http.Disconnect(p)
+	}
 	r.e.engine.PeerConnected(p)
 	r.e.wm.PeerConnected(p)
 	r.e.eachSession(func(s *session.Session) { s.PeerConnected(p) })
@@ -42,12 +48,56 @@ func (r receiver) PeerDisconnected(p peer.ID) {
 	r.e.eachSession(func(s *session.Session) { s.PeerDisconnected(p) })
 }
 
-// receive handles one message from p: blocks are stored and delivered
-// first (they may satisfy our wants and wants of other peers), then the
-// sessions hear what p has, then p's wantlist changes are applied.
-func (e *Exchange) receive(ctx context.Context, p peer.ID, m *message.Message) {
+// httpReceiver adapts the Exchange to httpnet.Receiver: a gateway is
+// connected and disconnected like a peer, on the wanting side only (we
+// serve nothing over HTTP).
+type httpReceiver struct{ e *Exchange }
+
+func (r httpReceiver) ReceiveMessage(ctx context.Context, p peer.ID, m *message.Message) {
+	r.e.receive(ctx, p, m, true)
+}
+
+func (r httpReceiver) GatewayConnected(p peer.ID) {
+	r.e.wm.PeerConnected(p)
+	r.e.eachSession(func(s *session.Session) { s.PeerConnected(p) })
+}
+
+func (r httpReceiver) GatewayDisconnected(p peer.ID) {
+	r.e.wm.PeerDisconnected(p)
+	r.e.eachSession(func(s *session.Session) { s.PeerDisconnected(p) })
+}
+
+// wantNetwork is the network the want manager sends through: a peer
+// whose HTTP gateway is connected gets its wantlist over HTTP, every other
+// over Bitswap.
+type wantNetwork struct{ e *Exchange }
+
+func (w wantNetwork) SendMessage(ctx context.Context, p peer.ID, m *message.Message) error {
+	if w.e.http != nil && w.e.http.Connected(p) {
+		return w.e.http.SendMessage(ctx, p, m)
+	}
+	return w.e.net.SendMessage(ctx, p, m)
+}
+
+// sources lists the peers a session may ask: the connected Bitswap peers
+// and HTTP gateways.
+type sources struct{ e *Exchange }
+
+func (s sources) Peers() []peer.ID {
+	ps := s.e.net.Peers()
+	if s.e.http != nil {
+		ps = append(ps, s.e.http.Peers()...)
+	}
+	return ps
+}
+
+// receive handles one message from p (over HTTP if viaHTTP): blocks are
+// stored and delivered first (they may satisfy our wants and wants of
+// other peers), then the sessions hear what p has, then p's wantlist
+// changes are applied.
+func (e *Exchange) receive(ctx context.Context, p peer.ID, m *message.Message, viaHTTP bool) {
 	if len(m.Blocks) > 0 {
-		e.receiveBlocks(ctx, p, m.Blocks)
+		e.receiveBlocks(ctx, p, m.Blocks, viaHTTP)
 	}
 	if len(m.Blocks) > 0 || len(m.Presences) > 0 {
 		blocks := make([]cid.Cid, len(m.Blocks))
@@ -64,16 +114,19 @@ func (e *Exchange) receive(ctx context.Context, p peer.ID, m *message.Message) {
 		}
 		e.eachSession(func(s *session.Session) { s.Received(p, blocks, haves, dontHaves) })
 	}
-	if len(m.Wants) > 0 || m.Full {
+	if !viaHTTP && (len(m.Wants) > 0 || m.Full) {
 		e.engine.MessageReceived(ctx, p, m)
 	}
 }
 
 // receiveBlocks stores the blocks we want and wakes their waiters. The
-// decoder has already derived each block's CID from its bytes, so a block is
-// wanted exactly when its hash is one we wait for.
-func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Block) {
-	e.engine.BlocksReceived(p, blks)
+// decoder (or, for a block from an HTTP gateway, httpnet) has already
+// checked each block's bytes against its CID, so a block is wanted exactly
+// when its hash is one we wait for. A gateway keeps no ledger.
+func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Block, viaHTTP bool) {
+	if !viaHTTP {
+		e.engine.BlocksReceived(p, blks)
+	}
 	e.mu.Lock()
 	wanted := make([]block.Block, 0, len(blks))
 	var unwanted []block.Block
@@ -123,6 +176,10 @@ func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Bl
 			done = append(done, cs)
 			e.stats.BlocksReceived++
 			e.stats.DataReceived += uint64(len(b.Data))
+			if viaHTTP {
+				e.stats.HTTPBlocksReceived++
+				e.stats.HTTPDataReceived += uint64(len(b.Data))
+			}
 		} else {
 			// Another peer's copy was delivered while this one was stored.
 			e.stats.DupBlksReceived++

@@ -7,8 +7,10 @@ import (
 
 	"github.com/ipfs/go-cid"
 	lnet "github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange/httpnet"
 	"github.com/bsfs/bsfs/exchange/session"
 )
 
@@ -84,7 +86,7 @@ func (e *Exchange) newSession(ctx context.Context) *session.Session {
 	e.sessionSeq++
 	cfg.Protector = e.net.Host().ConnManager()
 	cfg.ProtectTag = fmt.Sprintf("bsfs-session-%d", e.sessionSeq)
-	s := session.New(ctx, e.wm, e.net, cfg)
+	s := session.New(ctx, e.wm, sources{e}, cfg)
 	e.sessions[s] = struct{}{}
 	// A session whose context ends is forgotten without waiting for Close.
 	context.AfterFunc(ctx, func() { e.closeSession(s) })
@@ -118,12 +120,32 @@ const providerConnectTimeout = 10 * time.Second
 const maxProviders = 8
 
 // findProviders asks content routing for providers of c and connects to
-// them; sessions then ask them as new peers.
+// them; sessions then ask them as new peers. A provider whose record names
+// a usable HTTP gateway is connected over HTTP; failing that (or without
+// one) over libp2p, if it has libp2p addresses.
 func (e *Exchange) findProviders(ctx context.Context, c cid.Cid) {
 	for ai := range e.providers.FindProviders(ctx, c, maxProviders) {
 		h := e.net.Host()
 		if ai.ID == h.ID() || h.Network().Connectedness(ai.ID) == lnet.Connected {
 			continue
+		}
+		if e.http != nil && e.http.Connected(ai.ID) {
+			continue
+		}
+		if e.http != nil && e.http.Usable(ai) {
+			cctx, cancel := context.WithTimeout(ctx, providerConnectTimeout)
+			err := e.http.Connect(cctx, ai)
+			cancel()
+			if err == nil {
+				continue
+			}
+			e.log.Debug("bitswap: provider's http gateway not usable", "cid", c, "peer", ai.ID, "err", err)
+		}
+		if p2p := libp2pAddrs(ai); len(p2p.Addrs) < len(ai.Addrs) {
+			if len(p2p.Addrs) == 0 {
+				continue // an HTTP-only provider, and HTTP is off or failed
+			}
+			ai = p2p
 		}
 		cctx, cancel := context.WithTimeout(ctx, providerConnectTimeout)
 		err := e.net.Connect(cctx, ai)
@@ -134,6 +156,18 @@ func (e *Exchange) findProviders(ctx context.Context, c cid.Cid) {
 		}
 		e.log.Info("bitswap: connected to provider", "cid", c, "peer", ai.ID)
 	}
+}
+
+// libp2pAddrs returns ai without its HTTP addresses, which libp2p cannot
+// dial.
+func libp2pAddrs(ai peer.AddrInfo) peer.AddrInfo {
+	out := peer.AddrInfo{ID: ai.ID}
+	for _, a := range ai.Addrs {
+		if !httpnet.IsHTTP(a) {
+			out.Addrs = append(out.Addrs, a)
+		}
+	}
+	return out
 }
 
 // SessionCount returns the number of live sessions.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,6 +40,7 @@ type Node struct {
 	api     string // base URL of the RPC API, "http://127.0.0.1:port"
 	id      peer.ID
 	addrs   []multiaddr.Multiaddr
+	gateway string // base URL of the HTTP gateway, if served
 	client  *http.Client
 }
 
@@ -63,6 +65,9 @@ type Options struct {
 	Routing string
 	// TCPOnly listens on TCP alone, without QUIC.
 	TCPOnly bool
+	// Gateway serves Kubo's HTTP gateway on 127.0.0.1 at a free port
+	// (see GatewayURL), serving only what the node has.
+	Gateway bool
 }
 
 // StartWith is Start with options.
@@ -132,6 +137,15 @@ func StartWith(t testing.TB, opts Options) *Node {
 	if err := n.waitReady(ctx, exited); err != nil {
 		t.Fatalf("kubotest: ipfs daemon did not start: %v", err)
 	}
+	if opts.Gateway {
+		// The daemon writes $IPFS_PATH/gateway once the gateway listens,
+		// which is before it answers the API.
+		raw, err := os.ReadFile(filepath.Join(n.path, "gateway"))
+		if err != nil {
+			t.Fatalf("kubotest: gateway address: %v", err)
+		}
+		n.gateway = strings.TrimSuffix(strings.TrimSpace(string(raw)), "/")
+	}
 	return n
 }
 
@@ -185,6 +199,15 @@ func Configure(ipfsPath string, opts Options) error {
 			key   string
 			value any
 		}{"Addresses.Swarm", []string{"/ip4/127.0.0.1/tcp/0"}})
+	}
+	if opts.Gateway {
+		settings = append(settings, []struct {
+			key   string
+			value any
+		}{
+			{"Addresses.Gateway", "/ip4/127.0.0.1/tcp/0"},
+			{"Gateway.NoFetch", true},
+		}...)
 	}
 	if opts.Routing != "" {
 		settings = append(settings, []struct {
@@ -333,6 +356,28 @@ func (n *Node) logTail() string {
 // env is the environment of every ipfs process run for the node.
 func (n *Node) env() []string {
 	return append(os.Environ(), "IPFS_PATH="+n.path, "IPFS_TELEMETRY=off")
+}
+
+// GatewayURL returns the base URL of the HTTP gateway,
+// "http://127.0.0.1:port"; "" unless started with Options.Gateway.
+func (n *Node) GatewayURL() string { return n.gateway }
+
+// GatewayAddr returns the HTTP gateway's address as a provider record
+// gives it, /ip4/127.0.0.1/tcp/port/http; nil unless started with
+// Options.Gateway.
+func (n *Node) GatewayAddr() multiaddr.Multiaddr {
+	if n.gateway == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(strings.TrimPrefix(n.gateway, "http://"))
+	if err != nil {
+		return nil
+	}
+	a, err := multiaddr.NewMultiaddr("/ip4/" + host + "/tcp/" + port + "/http")
+	if err != nil {
+		return nil
+	}
+	return a
 }
 
 // ID returns the node's peer ID.
