@@ -68,8 +68,8 @@ type Config struct {
 	// over HTTP to those whose addresses name a trustless gateway.
 	Providers ProviderFinder
 	// HTTP, if set, turns on retrieval from trustless HTTP gateways.
-	HTTP *httpnet.Config
-	Logger    *slog.Logger
+	HTTP   *httpnet.Config
+	Logger *slog.Logger
 }
 
 // Observer records one measurement.
@@ -92,11 +92,11 @@ type Stats struct {
 	// BlocksReceived and DataReceived that came from HTTP gateways.
 	HTTPBlocksReceived, HTTPDataReceived uint64
 	HTTPGateways                         []string // connected gateways, "peer url"
-	StoreErrors                      uint64 // good blocks the store failed to keep (a full disk)
-	BlocksSent, DataSent             uint64
-	MessagesReceived, MessagesSent   uint64
-	Wantlist                         int
-	Peers                            []peer.ID
+	StoreErrors                          uint64   // good blocks the store failed to keep (a full disk)
+	BlocksSent, DataSent                 uint64
+	MessagesReceived, MessagesSent       uint64
+	Wantlist                             int
+	Peers                                []peer.ID
 }
 
 // Exchange is a Bitswap node's exchange.

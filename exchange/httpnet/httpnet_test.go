@@ -38,8 +38,8 @@ func newInbox() *inbox {
 }
 
 func (r *inbox) ReceiveMessage(_ context.Context, _ peer.ID, m *message.Message) { r.msgs <- m }
-func (r *inbox) GatewayConnected(p peer.ID)                                     { r.ups <- p }
-func (r *inbox) GatewayDisconnected(p peer.ID)                                  { r.down <- p }
+func (r *inbox) GatewayConnected(p peer.ID)                                      { r.ups <- p }
+func (r *inbox) GatewayDisconnected(p peer.ID)                                   { r.down <- p }
 
 func (r *inbox) next(t *testing.T) *message.Message {
 	t.Helper()
