@@ -29,6 +29,8 @@ type Config struct {
 	Routing   RoutingConfig
 	Metrics   MetricsConfig
 	Cache     CacheConfig
+	// HTTPRetrieval configures fetching from trustless HTTP gateways.
+	HTTPRetrieval HTTPRetrievalConfig
 }
 
 // CacheConfig bounds what the node keeps of what it fetches, and names a
@@ -192,6 +194,9 @@ func (c *Config) fillDefaults() error {
 		if !slices.Contains(BitswapProtocols(), p) {
 			return fmt.Errorf("%w: Bitswap.Protocols: unknown protocol %q (known: %q)", ErrConfig, p, BitswapProtocols())
 		}
+	}
+	if err := c.HTTPRetrieval.check(); err != nil {
+		return err
 	}
 	return nil
 }

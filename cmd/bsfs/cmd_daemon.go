@@ -243,7 +243,7 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 	}
 	n := &repoNode{repo: r, host: h}
 	fail := func(err error) (*repoNode, error) { return nil, errors.Join(err, n.Close()) }
-	cfg := exchange.Config{Protocols: protos}
+	cfg := exchange.Config{Protocols: protos, HTTP: httpRetrieval(r.Config.HTTPRetrieval)}
 
 	routingType := r.Config.Routing.Type
 	if flags.routing != "" {

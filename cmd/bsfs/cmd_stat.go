@@ -17,7 +17,9 @@ func newStatCmd() *cobra.Command {
 		Short: "Show the exchange's figures: blocks and bytes each way, duplicates, wantlist, peers",
 		Long: `Show the daemon's Bitswap figures, those of 'ipfs bitswap stat': blocks and
 bytes received and sent, duplicate blocks and bytes, messages, the size of
-the wantlist and the connected peers. Needs a running daemon.`,
+the wantlist and the connected peers. Blocks and bytes received count those
+from HTTP gateways too; "via http" is their part, and the connected
+gateways are listed. Needs a running daemon.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withDaemon(cmd.Context(), func(n node) error {
@@ -41,6 +43,8 @@ func printStat(w io.Writer, s exchange.Stats) {
 	}{
 		{"blocks received", s.BlocksReceived},
 		{"data received", s.DataReceived},
+		{"blocks via http", s.HTTPBlocksReceived},
+		{"data via http", s.HTTPDataReceived},
 		{"dup blocks received", s.DupBlksReceived},
 		{"dup data received", s.DupDataReceived},
 		{"unwanted blocks", s.UnwantedBlocks},
@@ -54,6 +58,10 @@ func printStat(w io.Writer, s exchange.Stats) {
 	}
 	fmt.Fprintf(tw, "\twantlist:\t%d keys\n", s.Wantlist)
 	fmt.Fprintf(tw, "\tpartners:\t%d\n", len(s.Peers))
+	fmt.Fprintf(tw, "\thttp gateways:\t%d\n", len(s.HTTPGateways))
+	for _, g := range s.HTTPGateways {
+		fmt.Fprintf(tw, "\t\t%s\n", g)
+	}
 	tw.Flush()
 }
 
