@@ -92,13 +92,12 @@ func (s sources) Peers() []peer.ID {
 }
 
 // receive handles one message from p (over HTTP if viaHTTP): blocks are
-// stored and delivered first (they may satisfy our wants and wants of
-// other peers), then the sessions hear what p has, then p's wantlist
-// changes are applied.
+// stored, the sessions hear what p sent, and then the blocks are delivered
+// (they may satisfy our wants and wants of other peers); then p's wantlist
+// changes are applied. The sessions hear of a block before its waiters
+// wake: a waiter's cancel reaching a session first would hide who sent it.
 func (e *Exchange) receive(ctx context.Context, p peer.ID, m *message.Message, viaHTTP bool) {
-	if len(m.Blocks) > 0 {
-		e.receiveBlocks(ctx, p, m.Blocks, viaHTTP)
-	}
+	tell := func() {}
 	if len(m.Blocks) > 0 || len(m.Presences) > 0 {
 		blocks := make([]cid.Cid, len(m.Blocks))
 		for i, b := range m.Blocks {
@@ -112,18 +111,24 @@ func (e *Exchange) receive(ctx context.Context, p peer.ID, m *message.Message, v
 				dontHaves = append(dontHaves, pr.CID)
 			}
 		}
-		e.eachSession(func(s *session.Session) { s.Received(p, blocks, haves, dontHaves) })
+		tell = func() { e.eachSession(func(s *session.Session) { s.Received(p, blocks, haves, dontHaves) }) }
+	}
+	if len(m.Blocks) > 0 {
+		e.receiveBlocks(ctx, p, m.Blocks, viaHTTP, tell)
+	} else {
+		tell()
 	}
 	if !viaHTTP && (len(m.Wants) > 0 || m.Full) {
 		e.engine.MessageReceived(ctx, p, m)
 	}
 }
 
-// receiveBlocks stores the blocks we want and wakes their waiters. The
+// receiveBlocks stores the blocks we want, calls tell, and wakes their
+// waiters. The
 // decoder (or, for a block from an HTTP gateway, httpnet) has already
 // checked each block's bytes against its CID, so a block is wanted exactly
 // when its hash is one we wait for. A gateway keeps no ledger.
-func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Block, viaHTTP bool) {
+func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Block, viaHTTP bool, tell func()) {
 	if !viaHTTP {
 		e.engine.BlocksReceived(p, blks)
 	}
@@ -161,6 +166,7 @@ func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Bl
 		}
 	}
 
+	tell()
 	var satisfied []block.Block
 	var done [][]cid.Cid
 	e.mu.Lock()
