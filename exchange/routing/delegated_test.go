@@ -443,3 +443,105 @@ func newPeerID(t *testing.T) peer.ID {
 	}
 	return id
 }
+
+// TestAutoRouterOnly: Routing.Type "auto" with a DHT that knows nobody (no
+// bootstrap peer) and a router that names the provider: the node fetches
+// the file, not connected to the provider beforehand.
+func TestAutoRouterOnly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	holder := testnode.New(t, exchange.Config{})
+	root, data := addFile(t, holder, fileSize)
+	srv := newRouterServer(t, false)
+	srv.add(root, peerRecord(peer.AddrInfo{ID: holder.Host.ID(), Addrs: holder.Host.Addrs()}, "transport-bitswap"))
+	d := newDelegated(t, routing.DelegatedConfig{Routers: []string{srv.URL}})
+	wanter := newNodeFinding(t, routing.Config{}, d)
+	if err := wanter.r.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(ctx, t, wanter.ex, root); !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes, not the %d added", len(got), len(data))
+	}
+	if len(srv.seen()) == 0 {
+		t.Fatal("the router was never asked")
+	}
+}
+
+// TestAutoDHTOnly: Routing.Type "auto" where the router fails (500) and
+// the DHT knows the provider, two hops away: the lookup names the
+// provider, the log names the failing router, and the node fetches the
+// block.
+func TestAutoDHTOnly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	bad := faultyRouter(t, failing500)
+	var logs logBuf
+	d := newDelegated(t, routing.DelegatedConfig{Routers: []string{bad}, Logger: logs.logger()})
+	mid := newNode(t, routing.Config{})
+	wanter := newNodeFinding(t, routing.Config{Bootstrap: []peer.AddrInfo{mid.info()}}, d)
+	holder := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{mid.info()}})
+	for _, n := range []*node{wanter, holder} {
+		if err := n.r.Bootstrap(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "routing tables", func() bool {
+		return mid.r.InLANTable(wanter.host.ID()) && mid.r.InLANTable(holder.host.ID())
+	})
+	b := holder.put(t, 100<<10)
+	if err := holder.r.Provide(ctx, b.CID); err != nil {
+		t.Fatal(err)
+	}
+
+	// The lookup ends when both have answered: the warning is out by then.
+	got := collect(routing.Combine(wanter.r, d).FindProviders(ctx, b.CID, 0))
+	if !slices.Equal(got, []peer.ID{holder.host.ID()}) {
+		t.Fatalf("providers %v, want the holder %s", got, holder.host.ID())
+	}
+	if !logs.warned(bad, b.CID) {
+		t.Fatalf("no warning names router %s and %s; log:\n%s", bad, b.CID, logs.String())
+	}
+	disconnect(t, wanter.host, holder.host.ID())
+	blk, err := wanter.ex.GetBlock(ctx, b.CID)
+	if err != nil {
+		t.Fatalf("GetBlock %s: %v", b.CID, err)
+	}
+	if !bytes.Equal(blk.Data, b.Data) {
+		t.Fatal("block data differs")
+	}
+}
+
+// TestAutoCancel: an "auto" lookup, the DHT (which has a peer) and a
+// hanging router asked at once, ends as soon as its context is cancelled
+// and leaves no goroutine behind.
+func TestAutoCancel(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	hang := faultyRouter(t, func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
+		arrived <- struct{}{}
+		hanging(w, r, release)
+	})
+	chain := bsfsChain(t, 2)
+	d := newDelegated(t, routing.DelegatedConfig{Routers: []string{hang}})
+	auto := routing.Combine(chain[1].r, d)
+	c := cid.NewCidV1(cid.Raw, mustHash(t, "auto cancel"))
+
+	before := goleak.IgnoreCurrent()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ch := auto.FindProviders(ctx, c, 0)
+	select {
+	case <-arrived:
+	case <-time.After(testTimeout):
+		t.Fatal("no request reached the router")
+	}
+	cancel()
+	select {
+	case ai, ok := <-ch:
+		if ok {
+			t.Fatalf("provider %v of a CID nobody has", ai)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("lookup still running 10s after it was cancelled")
+	}
+	goleak.VerifyNone(t, before)
+}
