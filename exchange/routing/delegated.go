@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -96,7 +97,7 @@ func NewDelegated(cfg DelegatedConfig) (*Delegated, error) {
 	d := &Delegated{transport: tr, timeout: timeout, self: cfg.Self, log: log}
 	for _, u := range cfg.Routers {
 		if err := CheckRouterURL(u); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("routing: delegated router %q: %w", u, err)
 		}
 		// Filtering is ours (wanted), so that the client does not drop
 		// a response's broken records without a word.
@@ -110,27 +111,27 @@ func NewDelegated(cfg DelegatedConfig) (*Delegated, error) {
 	return d, nil
 }
 
-// CheckRouterURL reports whether u can name a delegated router: an
-// absolute http or https URL with a host, whose path is empty or
-// /routing/v1.
+// CheckRouterURL reports why u cannot name a delegated router, or nil
+// when it can: an absolute http or https URL with a host, no user, query
+// or fragment, and a path that is empty or /routing/v1.
 func CheckRouterURL(u string) error {
 	p, err := url.Parse(u)
 	if err != nil {
-		return fmt.Errorf("routing: delegated router %q: %w", u, err)
+		return err
 	}
 	if p.Scheme != "http" && p.Scheme != "https" {
-		return fmt.Errorf("routing: delegated router %q: want an http or https URL", u)
+		return errors.New("want an absolute http or https URL")
 	}
 	if p.Host == "" {
-		return fmt.Errorf("routing: delegated router %q: no host", u)
+		return errors.New("no host")
 	}
 	if p.User != nil || p.RawQuery != "" || p.Fragment != "" {
-		return fmt.Errorf("routing: delegated router %q: want no user, query or fragment", u)
+		return errors.New("want no user, query or fragment")
 	}
-	switch path := p.Path; path {
+	switch p.Path {
 	case "", "/", "/routing/v1", "/routing/v1/":
 	default:
-		return fmt.Errorf("routing: delegated router %q: path %q: want none or /routing/v1", u, path)
+		return fmt.Errorf("path %q: want none or /routing/v1", p.Path)
 	}
 	return nil
 }
