@@ -14,6 +14,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/bsfs/bsfs/exchange/routing"
 )
 
 // Config is the repository's configuration, kept as JSON in the file
@@ -44,10 +46,17 @@ type CacheConfig struct {
 	SharedBlocks string `json:",omitempty"`
 }
 
-// RoutingConfig chooses how providers are found and announced.
+// RoutingConfig chooses how providers are found and announced. The names
+// are Kubo's.
 type RoutingConfig struct {
-	// Type is "dht" (the IPFS DHT, the default) or "none".
+	// Type is "dht" (the DHT alone, the default), "auto" (the DHT and the
+	// DelegatedRouters asked at once), "delegated" (the DelegatedRouters
+	// alone: nothing is announced) or "none".
 	Type string
+	// DelegatedRouters are the base URLs of HTTP routers (the Routing V1
+	// API, such as "https://cid.contact") asked for providers when Type is
+	// "auto" or "delegated". Empty is the default.
+	DelegatedRouters []string
 }
 
 // MetricsConfig places the daemon's Prometheus endpoint.
@@ -63,9 +72,16 @@ const DefaultMetricsAddr = "127.0.0.1:5099"
 
 // Routing types.
 const (
-	RoutingDHT  = "dht"
-	RoutingNone = "none"
+	RoutingAuto      = "auto"
+	RoutingDHT       = "dht"
+	RoutingDelegated = "delegated"
+	RoutingNone      = "none"
 )
+
+// RoutingTypes returns the values Routing.Type accepts.
+func RoutingTypes() []string {
+	return []string{RoutingAuto, RoutingDHT, RoutingDelegated, RoutingNone}
+}
 
 // IdentityConfig is the node's libp2p identity.
 type IdentityConfig struct {
@@ -176,12 +192,22 @@ func (c *Config) fillDefaults() error {
 			return fmt.Errorf("%w: Bootstrap %q: %v", ErrConfig, a, err)
 		}
 	}
-	switch c.Routing.Type {
-	case "":
+	if c.Routing.Type == "" {
 		c.Routing.Type = RoutingDHT
-	case RoutingDHT, RoutingNone:
-	default:
-		return fmt.Errorf("%w: Routing.Type %q: want %q or %q", ErrConfig, c.Routing.Type, RoutingDHT, RoutingNone)
+	}
+	if !slices.Contains(RoutingTypes(), c.Routing.Type) {
+		return fmt.Errorf("%w: Routing.Type %q: want one of %q", ErrConfig, c.Routing.Type, RoutingTypes())
+	}
+	if c.Routing.DelegatedRouters == nil {
+		c.Routing.DelegatedRouters = []string{}
+	}
+	for _, u := range c.Routing.DelegatedRouters {
+		if err := routing.CheckRouterURL(u); err != nil {
+			return fmt.Errorf("%w: Routing.DelegatedRouters %q: %v", ErrConfig, u, err)
+		}
+	}
+	if c.Routing.Type == RoutingDelegated && len(c.Routing.DelegatedRouters) == 0 {
+		return fmt.Errorf("%w: Routing.Type %q needs at least one URL in Routing.DelegatedRouters", ErrConfig, RoutingDelegated)
 	}
 	if c.Metrics.Address == nil {
 		addr := DefaultMetricsAddr

@@ -320,3 +320,58 @@ func TestDefaultPath(t *testing.T) {
 		t.Errorf("DefaultPath = %q, %v; want /home/someone/.bsfs", p, err)
 	}
 }
+
+// TestRoutingConfig: Routing.Type takes "auto", "dht", "delegated" and
+// "none" ("dht" when absent); Routing.DelegatedRouters takes absolute http
+// and https URLs (empty when absent). A bad value is refused with an error
+// naming its key.
+func TestRoutingConfig(t *testing.T) {
+	_, idJSON := identityJSON(t)
+	config := func(routing string) string { return `{"Identity": ` + idJSON + `, "Routing": ` + routing + `}` }
+	t.Run("Absent", func(t *testing.T) {
+		path := t.TempDir()
+		writeFile(t, filepath.Join(path, "config"), `{"Identity": `+idJSON+`}`)
+		r := closeT(t, mustOpen(t, path))
+		if r.Config.Routing.Type != RoutingDHT {
+			t.Errorf("Routing.Type = %q; want %q", r.Config.Routing.Type, RoutingDHT)
+		}
+		if r.Config.Routing.DelegatedRouters == nil || len(r.Config.Routing.DelegatedRouters) != 0 {
+			t.Errorf("Routing.DelegatedRouters = %#v; want empty", r.Config.Routing.DelegatedRouters)
+		}
+	})
+	routers := []string{"http://127.0.0.1:8080", "https://127.0.0.1:8443/routing/v1"}
+	for _, typ := range RoutingTypes() {
+		t.Run("Type="+typ, func(t *testing.T) {
+			path := t.TempDir()
+			writeFile(t, filepath.Join(path, "config"), config(`{"Type": "`+typ+`", "DelegatedRouters": ["`+strings.Join(routers, `", "`)+`"]}`))
+			r := closeT(t, mustOpen(t, path))
+			if r.Config.Routing.Type != typ || !slices.Equal(r.Config.Routing.DelegatedRouters, routers) {
+				t.Errorf("Routing = %+v", r.Config.Routing)
+			}
+		})
+	}
+	bad := map[string]struct{ routing, key string }{
+		"UnknownType":        {`{"Type": "dhtclient"}`, "Routing.Type"},
+		"RouterNoScheme":     {`{"Type": "auto", "DelegatedRouters": ["127.0.0.1:8080"]}`, "Routing.DelegatedRouters"},
+		"RouterFTP":          {`{"Type": "auto", "DelegatedRouters": ["ftp://127.0.0.1/"]}`, "Routing.DelegatedRouters"},
+		"RouterRelative":     {`{"DelegatedRouters": ["/routing/v1"]}`, "Routing.DelegatedRouters"},
+		"RouterOtherPath":    {`{"DelegatedRouters": ["http://127.0.0.1:8080/api/v0"]}`, "Routing.DelegatedRouters"},
+		"RouterQuery":        {`{"DelegatedRouters": ["http://127.0.0.1:8080?x=1"]}`, "Routing.DelegatedRouters"},
+		"RouterNotURL":       {`{"DelegatedRouters": ["http://[::1"]}`, "Routing.DelegatedRouters"},
+		"DelegatedNoRouters": {`{"Type": "delegated"}`, "Routing.DelegatedRouters"},
+	}
+	for name, tc := range bad {
+		t.Run(name, func(t *testing.T) {
+			path := t.TempDir()
+			writeFile(t, filepath.Join(path, "config"), config(tc.routing))
+			r, err := Open(path)
+			if err == nil {
+				r.Close()
+				t.Fatalf("Open accepted Routing %s", tc.routing)
+			}
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.key) {
+				t.Fatalf("Open = %v; want ErrConfig naming %s", err, tc.key)
+			}
+		})
+	}
+}

@@ -76,7 +76,7 @@ then the line %q.`, lockWait, readyLine),
 // addNodeFlags adds the flags of a command that runs a node.
 func addNodeFlags(cmd *cobra.Command, flags *daemonFlags) {
 	f := cmd.Flags()
-	f.StringVar(&flags.routing, "routing", "", `"dht" or "none", instead of the config's Routing.Type`)
+	f.StringVar(&flags.routing, "routing", "", `"auto", "dht", "delegated" or "none", instead of the config's Routing.Type`)
 	f.StringVar(&flags.metrics, "metrics", "", `host:port to serve Prometheus metrics and pprof on, instead of the config's Metrics.Address ("" turns them off)`)
 	f.StringArrayVar(&flags.listen, "listen", nil, "multiaddr to listen on, instead of the config's Addresses.Swarm (repeatable)")
 	f.StringVar(&flags.cacheSize, "cache-size", "", `quota of fetched, unpinned blocks, such as 10GiB or "none", instead of the config's Cache.Size (default 10GiB)`)
@@ -249,8 +249,10 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 	if flags.routing != "" {
 		routingType = flags.routing
 	}
-	switch routingType {
-	case repo.RoutingDHT:
+	if !slices.Contains(repo.RoutingTypes(), routingType) {
+		return fail(fmt.Errorf("unknown routing %q (--routing or Routing.Type): want one of %q", routingType, repo.RoutingTypes()))
+	}
+	if routingType == repo.RoutingAuto || routingType == repo.RoutingDHT {
 		bootstrap, err := bootstrapPeers(r.Config.Bootstrap)
 		if err != nil {
 			return fail(err)
@@ -266,9 +268,25 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 			return fail(err)
 		}
 		cfg.Providers = n.router
-	case repo.RoutingNone:
-	default:
-		return fail(fmt.Errorf("unknown routing %q: want %q or %q", routingType, repo.RoutingDHT, repo.RoutingNone))
+	}
+	routers := r.Config.Routing.DelegatedRouters
+	if routingType == repo.RoutingDelegated && len(routers) == 0 {
+		return fail(fmt.Errorf("routing %q needs a router URL in the config's Routing.DelegatedRouters", routingType))
+	}
+	if (routingType == repo.RoutingAuto || routingType == repo.RoutingDelegated) && len(routers) > 0 {
+		n.delegated, err = routing.NewDelegated(routing.DelegatedConfig{
+			Routers: routers,
+			Self:    h.ID(),
+			Logger:  slog.Default(),
+		})
+		if err != nil {
+			return fail(fmt.Errorf("config Routing.DelegatedRouters: %w", err))
+		}
+		if n.router != nil {
+			cfg.Providers = routing.Combine(n.router, n.delegated)
+		} else {
+			cfg.Providers = n.delegated
+		}
 	}
 
 	addr, public := *r.Config.Metrics.Address, r.Config.Metrics.Public

@@ -124,12 +124,15 @@ func (b nodeBlocks) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block
 // exchange nil) it reads and writes the local blockstore only; the daemon
 // runs it online.
 type repoNode struct {
-	repo     *repo.Repo
-	host     host.Host          // nil offline
-	ex       *exchange.Exchange // nil offline
-	router   *routing.Router    // nil offline or with routing off
-	metrics  *metrics.Server    // nil offline or with metrics off
-	sessions apiSessions
+	repo   *repo.Repo
+	host   host.Host          // nil offline
+	ex     *exchange.Exchange // nil offline
+	router *routing.Router    // nil offline or without the DHT
+	// delegated finds providers through Routing.DelegatedRouters; nil
+	// offline, without routers or with routing "dht" or "none".
+	delegated *routing.Delegated
+	metrics   *metrics.Server // nil offline or with metrics off
+	sessions  apiSessions
 	// readLatency observes FUSE reads of a mount on this node (nil
 	// without metrics).
 	readLatency prometheus.Histogram
@@ -353,6 +356,9 @@ func (n *repoNode) Close() error {
 	}
 	if n.router != nil {
 		errs = append(errs, n.router.Close())
+	}
+	if n.delegated != nil {
+		errs = append(errs, n.delegated.Close())
 	}
 	if n.host != nil {
 		errs = append(errs, n.host.Close())

@@ -1,5 +1,7 @@
 // Package routing finds the peers that provide a block and announces the
-// blocks this node provides, over the IPFS Kademlia DHT.
+// blocks this node provides, over the IPFS Kademlia DHT; it also finds
+// providers through delegated routers over HTTP ([Delegated]), and asks
+// several finders at once ([Combine]).
 //
 // A Router runs a dual DHT, as Kubo does, so that bsfs and Kubo nodes share
 // one network wherever they meet:
@@ -19,6 +21,10 @@
 // the counterpart of Kubo's Routing.LoopbackAddressesOnLanDHT (which Kubo's
 // test profile turns on); the public network is then unaffected, since the
 // WAN DHT keeps its filters.
+//
+// A Delegated asks HTTP routers speaking the Routing V1 API, such as
+// cid.contact, through boxo's client: Kubo's Routing.DelegatedRouters.
+// Routing.Type "auto" is the Combine of a Router and a Delegated.
 package routing
 
 import (

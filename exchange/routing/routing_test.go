@@ -45,6 +45,13 @@ type node struct {
 // other settings.
 func newNode(t testing.TB, cfg routing.Config) *node {
 	t.Helper()
+	return newNodeFinding(t, cfg)
+}
+
+// newNodeFinding is newNode with the exchange asking others besides the
+// DHT for providers, all at once, as Routing.Type "auto" does.
+func newNodeFinding(t testing.TB, cfg routing.Config, others ...exchange.ProviderFinder) *node {
+	t.Helper()
 	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +66,7 @@ func newNode(t testing.TB, cfg routing.Config) *node {
 		t.Fatal(err)
 	}
 	// The exchange asks the router for providers of what no peer has.
-	ex, err := exchange.New(h, bs, exchange.Config{Providers: r})
+	ex, err := exchange.New(h, bs, exchange.Config{Providers: routing.Combine(append([]exchange.ProviderFinder{r}, others...)...)})
 	if err != nil {
 		t.Fatal(err)
 	}

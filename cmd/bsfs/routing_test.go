@@ -1,0 +1,156 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+)
+
+// providerRouter is a delegated router on 127.0.0.1 speaking the Routing V1
+// API: it names the peer id at addr as the provider of root and of nothing
+// else, in NDJSON when the request accepts it and in JSON otherwise. It
+// counts the requests for root.
+func providerRouter(t *testing.T, root cid.Cid, id, addr string) (string, *atomic.Int64) {
+	t.Helper()
+	var asked atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /routing/v1/providers/{cid}", func(w http.ResponseWriter, r *http.Request) {
+		c, err := cid.Decode(r.PathValue("cid"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var recs []map[string]any
+		if string(c.Hash()) == string(root.Hash()) {
+			asked.Add(1)
+			recs = append(recs, map[string]any{"Schema": "peer", "ID": id, "Addrs": []string{addr}, "Protocols": []string{"transport-bitswap"}})
+		}
+		if strings.Contains(r.Header.Get("Accept"), "application/x-ndjson") {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			enc := json.NewEncoder(w)
+			for _, rec := range recs {
+				_ = enc.Encode(rec)
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"Providers": append([]map[string]any{}, recs...)})
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL, &asked
+}
+
+// setRouting writes Routing into the config of the repository at repo,
+// creating the repository first.
+func setRouting(t *testing.T, repo string, routing map[string]any) {
+	t.Helper()
+	ok(t, repo, "", "init")
+	path := filepath.Join(repo, "config")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["Routing"] = routing
+	if data, err = json.Marshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCatThroughDelegatedRouter: daemon B, whose config has Routing.Type
+// "delegated" (then "auto") and, as Routing.DelegatedRouters, a router
+// that fails and one that names daemon A, cats a file added on A without
+// any connection to A beforehand; its log names the failing router.
+func TestCatThroughDelegatedRouter(t *testing.T) {
+	for _, typ := range []string{"delegated", "auto"} {
+		t.Run(typ, func(t *testing.T) {
+			repoA, repoB := t.TempDir(), t.TempDir()
+			a := startDaemon(t, repoA)
+			path, data := randomFile(t, 3<<20+5)
+			root, err := cid.Decode(strings.TrimSpace(ok(t, repoA, "", "add", "-Q", path)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			good, asked := providerRouter(t, root, a.id, a.tcpAddr(t))
+			bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			}))
+			t.Cleanup(bad.Close)
+			setRouting(t, repoB, map[string]any{"Type": typ, "DelegatedRouters": []string{bad.URL, good}})
+			b := startDaemon(t, repoB)
+			if peers := ok(t, repoB, "", "swarm", "peers"); strings.Contains(peers, a.id) {
+				t.Fatalf("B connected to A before the cat: %s", peers)
+			}
+
+			if got := ok(t, repoB, "", "cat", root.String()); got != string(data) {
+				t.Fatalf("cat on B: %d bytes, want the %d added on A", len(got), len(data))
+			}
+			if asked.Load() == 0 {
+				t.Error("the router was never asked")
+			}
+			deadline := time.Now().Add(readyTimeout)
+			for !warned(b.stderr.String(), bad.URL, root) {
+				if time.Now().After(deadline) {
+					t.Fatalf("B's log names no failure of router %s for %s:\n%s", bad.URL, root, b.stderr)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			b.stopClean(t)
+			a.stopClean(t)
+		})
+	}
+}
+
+// warned reports whether a WARN line of log names router and c.
+func warned(log, router string, c cid.Cid) bool {
+	for line := range strings.Lines(log) {
+		if strings.Contains(line, "WARN") && strings.Contains(line, "router="+router+" ") && strings.Contains(line, "cid="+c.String()) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRoutingConfigRefused: an unknown routing type, in the config or in
+// --routing, and a bad router URL stop the daemon with an error naming
+// the key or the flag.
+func TestRoutingConfigRefused(t *testing.T) {
+	cases := []struct {
+		name    string
+		routing map[string]any
+		args    []string
+		want    string
+	}{
+		{"ConfigType", map[string]any{"Type": "dhtclient"}, nil, "Routing.Type"},
+		{"ConfigRouter", map[string]any{"Type": "auto", "DelegatedRouters": []string{"127.0.0.1:8080"}}, nil, "Routing.DelegatedRouters"},
+		{"Flag", nil, []string{"--routing", "dhtclient"}, "--routing"},
+		{"FlagDelegatedNoRouter", nil, []string{"--routing", "delegated"}, "Routing.DelegatedRouters"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := t.TempDir()
+			if tc.routing != nil {
+				setRouting(t, repo, tc.routing)
+			}
+			args := append([]string{"daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", ""}, tc.args...)
+			if line := fails(t, repo, "", args...); !strings.Contains(line, tc.want) {
+				t.Errorf("error %q does not name %s", line, tc.want)
+			}
+		})
+	}
+}
