@@ -277,6 +277,7 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 		n.delegated, err = routing.NewDelegated(routing.DelegatedConfig{
 			Routers: routers,
 			Self:    h.ID(),
+			HTTP:    cfg.HTTP != nil,
 			Logger:  slog.Default(),
 		})
 		if err != nil {

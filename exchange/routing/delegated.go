@@ -45,6 +45,10 @@ type DelegatedConfig struct {
 	Timeout time.Duration
 	// Self is this node's peer ID, left out of the results.
 	Self peer.ID
+	// HTTP also finds providers that serve blocks only as trustless HTTP
+	// gateways (transport-ipfs-gateway-http), for a node that fetches over
+	// HTTP too; their gateway addresses are in their AddrInfo.
+	HTTP bool
 	// Logger receives the finder's log; nil discards it.
 	Logger *slog.Logger
 }
@@ -60,6 +64,7 @@ type Delegated struct {
 	transport *http.Transport
 	timeout   time.Duration
 	self      peer.ID
+	http      bool
 	log       *slog.Logger
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
@@ -94,14 +99,18 @@ func NewDelegated(cfg DelegatedConfig) (*Delegated, error) {
 		LimitBytes:   1 << 20,
 		UserAgent:    delegatedUserAgent,
 	}}
-	d := &Delegated{transport: tr, timeout: timeout, self: cfg.Self, log: log}
+	d := &Delegated{transport: tr, timeout: timeout, self: cfg.Self, http: cfg.HTTP, log: log}
+	protocols := []string{transportBitswap, "unknown"}
+	if cfg.HTTP {
+		protocols = append(protocols, transportGatewayHTTP)
+	}
 	for _, u := range cfg.Routers {
 		if err := CheckRouterURL(u); err != nil {
 			return nil, fmt.Errorf("routing: delegated router %q: %w", u, err)
 		}
 		// Filtering is ours (wanted), so that the client does not drop
 		// a response's broken records without a word.
-		c, err := client.New(u, client.WithHTTPClient(hc), client.WithDisabledLocalFiltering(true))
+		c, err := client.New(u, client.WithHTTPClient(hc), client.WithDisabledLocalFiltering(true), client.WithProtocolFilter(protocols))
 		if err != nil {
 			return nil, fmt.Errorf("routing: delegated router %q: %w", u, err)
 		}
@@ -138,8 +147,9 @@ func CheckRouterURL(u string) error {
 
 // FindProviders asks every router for providers of c at once and sends
 // each provider found once, up to max of them (all when max <= 0), with
-// the addresses the router gave. Only providers reachable over Bitswap are
-// sent: those whose record lists transport-bitswap or no protocol at all.
+// the addresses the router gave. Only providers bsfs can fetch from are
+// sent: those whose record lists transport-bitswap (or the HTTP gateway
+// transport, with DelegatedConfig.HTTP) or no protocol at all.
 // The channel is closed when every router has answered or failed, ctx
 // ends, max is reached or the finder is closed.
 func (d *Delegated) FindProviders(ctx context.Context, c cid.Cid, max int) <-chan peer.AddrInfo {
@@ -201,7 +211,7 @@ func (d *Delegated) query(ctx context.Context, r delegatedRouter, c cid.Cid, max
 		if res.Err != nil {
 			return sent, res.Err
 		}
-		ai, ok := bitswapProvider(res.Val)
+		ai, ok := fetchableProvider(res.Val, d.http)
 		if !ok {
 			continue
 		}
@@ -219,21 +229,20 @@ func (d *Delegated) query(ctx context.Context, r delegatedRouter, c cid.Cid, max
 	return sent, ctx.Err()
 }
 
-// bitswapProvider returns the provider a record names when bsfs can fetch
-// from it: a peer record with an ID and addresses whose protocols include
-// transport-bitswap or are not listed. A provider offering only
-// transport-ipfs-gateway-http (trustless HTTP gateway retrieval) is
-// skipped, since bsfs fetches over Bitswap only; HTTP retrieval would take
-// these. A provider without addresses is skipped as the DHT's are: this
-// finder has no peer routing to look them up. Records of other schemas,
-// including the deprecated "bitswap" schema, are skipped.
-func bitswapProvider(rec types.Record) (peer.AddrInfo, bool) {
+// fetchableProvider returns the provider a record names when bsfs can
+// fetch from it: a peer record with an ID and addresses whose protocols
+// include transport-bitswap, or transport-ipfs-gateway-http when http is
+// set, or are not listed. A provider without addresses is skipped as the
+// DHT's are: this finder has no peer routing to look them up. Records of
+// other schemas, including the deprecated "bitswap" schema, are skipped.
+func fetchableProvider(rec types.Record, http bool) (peer.AddrInfo, bool) {
 	pr, ok := rec.(*types.PeerRecord)
 	if !ok || pr.ID == nil || pr.ID.Validate() != nil {
 		return peer.AddrInfo{}, false
 	}
-	if len(pr.Protocols) > 0 && !slices.Contains(pr.Protocols, transportBitswap) {
-		return peer.AddrInfo{}, false // e.g. transportGatewayHTTP alone
+	if len(pr.Protocols) > 0 && !slices.Contains(pr.Protocols, transportBitswap) &&
+		!(http && slices.Contains(pr.Protocols, transportGatewayHTTP)) {
+		return peer.AddrInfo{}, false
 	}
 	ai := peer.AddrInfo{ID: *pr.ID}
 	for _, a := range pr.Addrs {

@@ -315,6 +315,19 @@ func TestDelegatedRecords(t *testing.T) {
 	if got := collect(d.FindProviders(ctx, c, 2)); len(got) != 2 {
 		t.Fatalf("max 2: %d providers %v", len(got), got)
 	}
+	// A node that fetches over HTTP too takes the gateway-only provider,
+	// and asks the routers for it.
+	dh := newDelegated(t, routing.DelegatedConfig{Routers: []string{srv.URL, srv2.URL}, Self: self.ID, HTTP: true})
+	got = collect(dh.FindProviders(ctx, c, 0))
+	want = []peer.ID{bitswap.ID, both.ID, unlisted.ID, gateway.ID}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("providers with HTTP %v, want %v", got, want)
+	}
+	if seen := srv.seen(); len(seen) == 0 || !strings.Contains(seen[len(seen)-1], "transport-ipfs-gateway-http") {
+		t.Errorf("router asked with %q, want the gateway transport in filter-protocols", seen)
+	}
 	if ctx.Err() != nil {
 		t.Fatal(ctx.Err())
 	}
