@@ -46,6 +46,9 @@ type CacheConfig struct {
 type RoutingConfig struct {
 	// Type is "dht" (the IPFS DHT, the default) or "none".
 	Type string
+	// DelegatedRouters are the HTTP routers (Routing V1) asked for
+	// providers besides the DHT. Absent means none.
+	DelegatedRouters []string
 }
 
 // MetricsConfig places the daemon's Prometheus endpoint.
@@ -180,6 +183,9 @@ func (c *Config) fillDefaults() error {
 	case RoutingDHT, RoutingNone:
 	default:
 		return fmt.Errorf("%w: Routing.Type %q: want %q or %q", ErrConfig, c.Routing.Type, RoutingDHT, RoutingNone)
+	}
+	if c.Routing.DelegatedRouters == nil {
+		c.Routing.DelegatedRouters = []string{}
 	}
 	if c.Metrics.Address == nil {
 		addr := DefaultMetricsAddr

@@ -290,7 +290,7 @@ func TestSetConfig(t *testing.T) {
 func TestLockedInProcess(t *testing.T) {
 	path := t.TempDir()
 	r := mustOpen(t, path)
-	for _, open := range []func(string) (*Repo, error){Open, Init} {
+	for _, open := range []func(string) (*Repo, error){Open, func(p string) (*Repo, error) { return Init(p) }} {
 		r2, err := open(path)
 		if !errors.Is(err, ErrLocked) {
 			if err == nil {
