@@ -17,13 +17,17 @@ import (
 )
 
 // Config is the repository's configuration, kept as JSON in the file
-// "config" so that it can be edited by hand. Fields left out of the file
-// take their defaults when it is loaded.
+// "config" so that it can be edited by hand. A fresh config spells out the
+// public defaults (listen on every interface, Kubo's bootstrap peers, the
+// delegated router), so that a user sees what to change. Networking
+// fields left out of the file keep the node private when it is loaded:
+// loopback addresses, no bootstrap peers, no delegated routers.
 type Config struct {
 	Identity  IdentityConfig
 	Addresses AddressesConfig
 	// Bootstrap lists the peers (multiaddrs ending in /p2p/<id>) to
-	// connect to on start. An empty list is valid; it is the default.
+	// connect to on start and whenever the node has too few peers. A
+	// fresh config has DefaultBootstrap; absent means none.
 	Bootstrap []string
 	Bitswap   BitswapConfig
 	Routing   RoutingConfig
@@ -44,7 +48,9 @@ type CacheConfig struct {
 
 // RoutingConfig chooses how providers are found and announced.
 type RoutingConfig struct {
-	// Type is "dht" (the IPFS DHT, the default) or "none".
+	// Type is "auto" (the DHT and the delegated routers; a fresh
+	// config's), "dht" (the IPFS DHT alone, the default when absent) or
+	// "none".
 	Type string
 	// DelegatedRouters are the HTTP routers (Routing V1) asked for
 	// providers besides the DHT. Absent means none.
@@ -64,6 +70,7 @@ const DefaultMetricsAddr = "127.0.0.1:5099"
 
 // Routing types.
 const (
+	RoutingAuto = "auto"
 	RoutingDHT  = "dht"
 	RoutingNone = "none"
 )
@@ -79,8 +86,9 @@ type IdentityConfig struct {
 
 // AddressesConfig holds the addresses the node listens on.
 type AddressesConfig struct {
-	// Swarm are the multiaddrs the libp2p host listens on. Absent means
-	// DefaultSwarmAddrs; an explicit empty list means none.
+	// Swarm are the multiaddrs the libp2p host listens on. A fresh config
+	// has DefaultSwarmAddrs; absent means loopback only (TCP and QUIC on
+	// 127.0.0.1 port 4002); an explicit empty list means none.
 	Swarm []string
 }
 
@@ -92,12 +100,50 @@ type BitswapConfig struct {
 }
 
 // DefaultSwarmAddrs returns the listen addresses of a new configuration:
-// TCP and QUIC on port 4002, next to Kubo's 4001 rather than on it. They
-// are on the loopback interface; edit the config to listen publicly.
+// TCP and QUIC v1 on every interface, IPv4 and IPv6, on port 4002, next
+// to Kubo's 4001 rather than on it, so that both run on one machine.
 func DefaultSwarmAddrs() []string {
+	return []string{
+		"/ip4/0.0.0.0/tcp/4002",
+		"/ip6/::/tcp/4002",
+		"/ip4/0.0.0.0/udp/4002/quic-v1",
+		"/ip6/::/udp/4002/quic-v1",
+	}
+}
+
+// loopbackSwarmAddrs are the listen addresses of a config that names none.
+func loopbackSwarmAddrs() []string {
 	return []string{
 		"/ip4/127.0.0.1/tcp/4002",
 		"/ip4/127.0.0.1/udp/4002/quic-v1",
+	}
+}
+
+// DefaultBootstrap returns the bootstrap peers of a new configuration:
+// those Kubo falls back to, the public Amino DHT's.
+func DefaultBootstrap() []string {
+	return []string{
+		"/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN",
+		"/dnsaddr/bootstrap.libp2p.io/p2p/QmQCU2EcMqAqQPR2i9bChDtGNJchTbq5TbXJJ16u19uLTa",
+		"/dnsaddr/bootstrap.libp2p.io/p2p/QmbLHAnMoJPWSCR5Zhtx6BHJX9KiKNN6tpvbUcqanj75Nb",
+		"/dnsaddr/bootstrap.libp2p.io/p2p/QmcZf59bWwK5XFi76CZX8cbJ4BhTzzA3gU1ZjYZcYW3dwt",
+		"/dnsaddr/va1.bootstrap.libp2p.io/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8",
+		"/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ",
+		"/ip4/104.131.131.82/udp/4001/quic-v1/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ",
+	}
+}
+
+// DefaultDelegatedRouters returns the HTTP routers of a new configuration.
+func DefaultDelegatedRouters() []string { return []string{"https://cid.contact"} }
+
+// defaultConfig returns a new configuration with identity id and the
+// public defaults.
+func defaultConfig(id IdentityConfig) Config {
+	return Config{
+		Identity:  id,
+		Addresses: AddressesConfig{Swarm: DefaultSwarmAddrs()},
+		Bootstrap: DefaultBootstrap(),
+		Routing:   RoutingConfig{Type: RoutingAuto, DelegatedRouters: DefaultDelegatedRouters()},
 	}
 }
 
@@ -162,7 +208,7 @@ func (c *Config) fillDefaults() error {
 		return fmt.Errorf("%w: Identity.PeerID %s is not the ID of Identity.PrivKey (%s)", ErrConfig, c.Identity.PeerID, id)
 	}
 	if c.Addresses.Swarm == nil {
-		c.Addresses.Swarm = DefaultSwarmAddrs()
+		c.Addresses.Swarm = loopbackSwarmAddrs()
 	}
 	for _, a := range c.Addresses.Swarm {
 		if _, err := ma.NewMultiaddr(a); err != nil {
@@ -180,9 +226,9 @@ func (c *Config) fillDefaults() error {
 	switch c.Routing.Type {
 	case "":
 		c.Routing.Type = RoutingDHT
-	case RoutingDHT, RoutingNone:
+	case RoutingAuto, RoutingDHT, RoutingNone:
 	default:
-		return fmt.Errorf("%w: Routing.Type %q: want %q or %q", ErrConfig, c.Routing.Type, RoutingDHT, RoutingNone)
+		return fmt.Errorf("%w: Routing.Type %q: want %q, %q or %q", ErrConfig, c.Routing.Type, RoutingAuto, RoutingDHT, RoutingNone)
 	}
 	if c.Routing.DelegatedRouters == nil {
 		c.Routing.DelegatedRouters = []string{}

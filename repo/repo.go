@@ -138,10 +138,7 @@ func create(path string, profiles []string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	cfg := Config{Identity: id}
-	if err := cfg.fillDefaults(); err != nil {
-		return Config{}, err
-	}
+	cfg := defaultConfig(id)
 	for _, p := range initProfiles(profiles) {
 		if err := ApplyProfile(&cfg, p); err != nil {
 			return Config{}, err

@@ -76,7 +76,7 @@ then the line %q.`, lockWait, readyLine),
 // addNodeFlags adds the flags of a command that runs a node.
 func addNodeFlags(cmd *cobra.Command, flags *daemonFlags) {
 	f := cmd.Flags()
-	f.StringVar(&flags.routing, "routing", "", `"dht" or "none", instead of the config's Routing.Type`)
+	f.StringVar(&flags.routing, "routing", "", `"auto", "dht" or "none", instead of the config's Routing.Type`)
 	f.StringVar(&flags.metrics, "metrics", "", `host:port to serve Prometheus metrics and pprof on, instead of the config's Metrics.Address ("" turns them off)`)
 	f.StringArrayVar(&flags.listen, "listen", nil, "multiaddr to listen on, instead of the config's Addresses.Swarm (repeatable)")
 	f.StringVar(&flags.cacheSize, "cache-size", "", `quota of fetched, unpinned blocks, such as 10GiB or "none", instead of the config's Cache.Size (default 10GiB)`)
@@ -250,7 +250,7 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 		routingType = flags.routing
 	}
 	switch routingType {
-	case repo.RoutingDHT:
+	case repo.RoutingDHT, repo.RoutingAuto:
 		bootstrap, err := bootstrapPeers(r.Config.Bootstrap)
 		if err != nil {
 			return fail(err)
@@ -268,7 +268,7 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 		cfg.Providers = n.router
 	case repo.RoutingNone:
 	default:
-		return fail(fmt.Errorf("unknown routing %q: want %q or %q", routingType, repo.RoutingDHT, repo.RoutingNone))
+		return fail(fmt.Errorf("unknown routing %q: want %q, %q or %q", routingType, repo.RoutingAuto, repo.RoutingDHT, repo.RoutingNone))
 	}
 
 	addr, public := *r.Config.Metrics.Address, r.Config.Metrics.Public
