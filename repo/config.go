@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -31,6 +32,8 @@ type Config struct {
 	Bootstrap []string
 	Bitswap   BitswapConfig
 	Routing   RoutingConfig
+	Swarm     SwarmConfig
+	AutoNAT   AutoNATConfig
 	Metrics   MetricsConfig
 	Cache     CacheConfig
 }
@@ -55,6 +58,63 @@ type RoutingConfig struct {
 	// DelegatedRouters are the HTTP routers (Routing V1) asked for
 	// providers besides the DHT. Absent means none.
 	DelegatedRouters []string
+}
+
+// SwarmConfig tunes the libp2p host's connections. Keys are Kubo's. NAT
+// traversal applies only to a node listening beyond loopback.
+type SwarmConfig struct {
+	ConnMgr ConnMgrConfig
+	// DisableNatPortMap turns off UPnP and NAT-PMP port mapping.
+	DisableNatPortMap bool `json:",omitempty"`
+	// EnableHolePunching opens direct connections through NATs; absent
+	// means on.
+	EnableHolePunching *bool `json:",omitempty"`
+	RelayClient        RelayClient
+}
+
+// RelayClient configures the circuit relay v2 client.
+type RelayClient struct {
+	// Enabled makes reservations with relays when the node is not publicly
+	// reachable; absent means on.
+	Enabled *bool `json:",omitempty"`
+}
+
+// ConnMgrConfig sets the connection manager: above HighWater connections
+// it closes the least useful down to LowWater, sparing connections younger
+// than GracePeriod and peers a fetch depends on.
+type ConnMgrConfig struct {
+	LowWater    int    `json:",omitempty"`
+	HighWater   int    `json:",omitempty"`
+	GracePeriod string `json:",omitempty"` // a Go duration, such as "20s"
+}
+
+// Connection manager defaults, Kubo's.
+const (
+	DefaultConnMgrLowWater    = 32
+	DefaultConnMgrHighWater   = 96
+	DefaultConnMgrGracePeriod = 20 * time.Second
+)
+
+// AutoNATConfig configures AutoNAT v2, by which peers tell the node which
+// of its addresses they can reach, and it tells them.
+type AutoNATConfig struct {
+	// ServiceMode is "enabled" (the default when absent) or "disabled".
+	ServiceMode string `json:",omitempty"`
+}
+
+// AutoNAT service modes.
+const (
+	AutoNATEnabled  = "enabled"
+	AutoNATDisabled = "disabled"
+)
+
+// On reports whether an optional switch is on; absent means on.
+func On(b *bool) bool { return b == nil || *b }
+
+// Grace returns the connection manager's grace period.
+func (c ConnMgrConfig) Grace() time.Duration {
+	d, _ := time.ParseDuration(c.GracePeriod) // checked on load
+	return d
 }
 
 // MetricsConfig places the daemon's Prometheus endpoint.
@@ -233,6 +293,14 @@ func (c *Config) fillDefaults() error {
 	if c.Routing.DelegatedRouters == nil {
 		c.Routing.DelegatedRouters = []string{}
 	}
+	if err := c.Swarm.ConnMgr.fillDefaults(); err != nil {
+		return err
+	}
+	switch c.AutoNAT.ServiceMode {
+	case "", AutoNATEnabled, AutoNATDisabled:
+	default:
+		return fmt.Errorf("%w: AutoNAT.ServiceMode %q: want %q or %q", ErrConfig, c.AutoNAT.ServiceMode, AutoNATEnabled, AutoNATDisabled)
+	}
 	if c.Metrics.Address == nil {
 		addr := DefaultMetricsAddr
 		c.Metrics.Address = &addr
@@ -244,6 +312,27 @@ func (c *Config) fillDefaults() error {
 		if !slices.Contains(BitswapProtocols(), p) {
 			return fmt.Errorf("%w: Bitswap.Protocols: unknown protocol %q (known: %q)", ErrConfig, p, BitswapProtocols())
 		}
+	}
+	return nil
+}
+
+// fillDefaults sets Kubo's water marks and grace period where absent and
+// checks them.
+func (c *ConnMgrConfig) fillDefaults() error {
+	if c.LowWater == 0 {
+		c.LowWater = DefaultConnMgrLowWater
+	}
+	if c.HighWater == 0 {
+		c.HighWater = DefaultConnMgrHighWater
+	}
+	if c.GracePeriod == "" {
+		c.GracePeriod = DefaultConnMgrGracePeriod.String()
+	}
+	if c.LowWater < 0 || c.HighWater < c.LowWater {
+		return fmt.Errorf("%w: Swarm.ConnMgr: LowWater %d and HighWater %d: want 0 <= LowWater <= HighWater", ErrConfig, c.LowWater, c.HighWater)
+	}
+	if d, err := time.ParseDuration(c.GracePeriod); err != nil || d < 0 {
+		return fmt.Errorf("%w: Swarm.ConnMgr.GracePeriod %q: want a duration such as \"20s\"", ErrConfig, c.GracePeriod)
 	}
 	return nil
 }

@@ -35,6 +35,11 @@ func ApplyProfile(c *Config, name string) error {
 		c.Bootstrap = []string{}
 		c.Routing.Type = RoutingDHT
 		c.Routing.DelegatedRouters = []string{}
+		off := false
+		c.Swarm.DisableNatPortMap = true
+		c.Swarm.EnableHolePunching = &off
+		c.Swarm.RelayClient.Enabled = &off
+		c.AutoNAT.ServiceMode = AutoNATDisabled
 		return nil
 	default:
 		return fmt.Errorf("%w: unknown profile %q (known: %q)", ErrConfig, name, Profiles())

@@ -31,6 +31,9 @@ func checkPrivate(t *testing.T, c Config) {
 	if c.Routing.DelegatedRouters == nil || len(c.Routing.DelegatedRouters) != 0 {
 		t.Errorf("Routing.DelegatedRouters = %#v, want empty", c.Routing.DelegatedRouters)
 	}
+	if !c.Swarm.DisableNatPortMap || On(c.Swarm.EnableHolePunching) || On(c.Swarm.RelayClient.Enabled) || c.AutoNAT.ServiceMode != AutoNATDisabled {
+		t.Errorf("NAT traversal not all off: Swarm %+v, AutoNAT %+v", c.Swarm, c.AutoNAT)
+	}
 	if c.Routing.Type != RoutingDHT {
 		t.Errorf("Routing.Type = %q, want %q", c.Routing.Type, RoutingDHT)
 	}

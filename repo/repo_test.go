@@ -245,6 +245,10 @@ func TestBadConfigRefused(t *testing.T) {
 		"BadSwarm":       `{"Identity": ` + idJSON + `, "Addresses": {"Swarm": ["/ip4/127.0.0.1/tcpp/1"]}}`,
 		"BadBootstrap":   `{"Identity": ` + idJSON + `, "Bootstrap": ["/ip4/127.0.0.1/tcp/4001"]}`,
 		"BadProtocol":    `{"Identity": ` + idJSON + `, "Bitswap": {"Protocols": ["/ipfs/bitswap/9.9.9"]}}`,
+		"BadRouting":     `{"Identity": ` + idJSON + `, "Routing": {"Type": "dth"}}`,
+		"WaterMarks":     `{"Identity": ` + idJSON + `, "Swarm": {"ConnMgr": {"LowWater": 50, "HighWater": 40}}}`,
+		"GracePeriod":    `{"Identity": ` + idJSON + `, "Swarm": {"ConnMgr": {"GracePeriod": "20"}}}`,
+		"AutoNATMode":    `{"Identity": ` + idJSON + `, "AutoNAT": {"ServiceMode": "on"}}`,
 	}
 	for name, text := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -10,7 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/bsfs/bsfs/exchange/network"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
 
@@ -128,4 +130,35 @@ func TestInitProfiles(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The host a daemon would build from the config bsfs init writes: on the
+// public defaults, Kubo's connection manager and every kind of NAT
+// traversal; on the test profile, none. The configs are only loaded; no
+// host is built.
+func TestHostConfigFromInit(t *testing.T) {
+	load := func(profileEnv string) network.HostConfig {
+		t.Helper()
+		p := t.TempDir()
+		if code, stderr := initWith(t, p, profileEnv); code != 0 {
+			t.Fatalf("init: exit %d: %s", code, stderr)
+		}
+		r, err := repopkg.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		return hostConfig(r.Config, nil, r.Config.Addresses.Swarm)
+	}
+	pub := load("")
+	if !pub.NATPortMap || !pub.AutoNAT || !pub.HolePunching || !pub.RelayClient {
+		t.Errorf("public defaults: %+v, want port mapping, AutoNAT, hole punching and the relay client on", pub)
+	}
+	if pub.ConnsLow != 32 || pub.ConnsHigh != 96 || pub.GracePeriod != 20*time.Second {
+		t.Errorf("public defaults: connection manager %d/%d/%v, want 32/96/20s", pub.ConnsLow, pub.ConnsHigh, pub.GracePeriod)
+	}
+	priv := load(repopkg.ProfileTest)
+	if priv.NATPortMap || priv.AutoNAT || priv.HolePunching || priv.RelayClient {
+		t.Errorf("test profile: %+v, want no NAT traversal", priv)
+	}
 }
