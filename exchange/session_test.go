@@ -6,10 +6,13 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	lnet "github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/exchange/network"
 	"github.com/bsfs/bsfs/exchange/session"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // newNodeWith is newNode with an exchange configuration.
@@ -149,5 +152,54 @@ func TestSessionEndsWithContext(t *testing.T) {
 	got, err := sess.GetBlock(context.Background(), b.CID)
 	if err != nil || string(got.Data) != "after the end" {
 		t.Fatalf("GetBlock on an ended session: %q, %v", got.Data, err)
+	}
+}
+
+// Issue 14: the connection manager trims idle peers down to its low water
+// mark, but never a peer an active session fetches from.
+func TestSessionPeerSurvivesTrim(t *testing.T) {
+	n := testnode.NewOn(t, network.HostConfig{ConnsLow: 1, ConnsHigh: 2, GracePeriod: time.Nanosecond}, exchange.Config{}, nil)
+	client := &testNode{host: n.Host, bs: n.Store, ex: n.Ex}
+	member := newNode(t)
+	idle := []*testNode{newNode(t), newNode(t), newNode(t)}
+	cids := seed(t, []*testNode{member}, 2, 1000)
+	connect(t, client, member)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sess := client.ex.NewSession(ctx)
+	defer sess.Close()
+	if _, err := sess.GetBlock(ctx, cids[0]); err != nil {
+		t.Fatal(err)
+	}
+	// The idle peers look busier than the member: more streams open. An
+	// unprotected member would be trimmed first.
+	for _, p := range idle {
+		connect(t, client, p)
+		for range 4 {
+			st, err := client.host.NewStream(ctx, p.host.ID(), network.AllProtocols()[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Reset()
+		}
+	}
+	client.host.ConnManager().TrimOpenConns(ctx)
+	net := client.host.Network()
+	// The trim leaves as many unprotected peers as the low water mark.
+	left := 0
+	for _, p := range idle {
+		if net.Connectedness(p.host.ID()) == lnet.Connected {
+			left++
+		}
+	}
+	if left > 1 {
+		t.Errorf("%d of %d idle peers still connected after the trim, want at most 1", left, len(idle))
+	}
+	if net.Connectedness(member.host.ID()) != lnet.Connected {
+		t.Fatal("the session's peer was trimmed")
+	}
+	// The session goes on fetching from it.
+	if _, err := sess.GetBlock(ctx, cids[1]); err != nil {
+		t.Fatal(err)
 	}
 }

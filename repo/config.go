@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -19,16 +20,22 @@ import (
 )
 
 // Config is the repository's configuration, kept as JSON in the file
-// "config" so that it can be edited by hand. Fields left out of the file
-// take their defaults when it is loaded.
+// "config" so that it can be edited by hand. A fresh config spells out the
+// public defaults (listen on every interface, Kubo's bootstrap peers, the
+// delegated router), so that a user sees what to change. Networking
+// fields left out of the file keep the node private when it is loaded:
+// loopback addresses, no bootstrap peers, no delegated routers.
 type Config struct {
 	Identity  IdentityConfig
 	Addresses AddressesConfig
 	// Bootstrap lists the peers (multiaddrs ending in /p2p/<id>) to
-	// connect to on start. An empty list is valid; it is the default.
+	// connect to on start and whenever the node has too few peers. A
+	// fresh config has DefaultBootstrap; absent means none.
 	Bootstrap []string
 	Bitswap   BitswapConfig
 	Routing   RoutingConfig
+	Swarm     SwarmConfig
+	AutoNAT   AutoNATConfig
 	Metrics   MetricsConfig
 	Cache     CacheConfig
 	// HTTPRetrieval configures fetching from trustless HTTP gateways.
@@ -57,6 +64,63 @@ type RoutingConfig struct {
 	// API, such as "https://cid.contact") asked for providers when Type is
 	// "auto" or "delegated". Empty is the default.
 	DelegatedRouters []string
+}
+
+// SwarmConfig tunes the libp2p host's connections. Keys are Kubo's. NAT
+// traversal applies only to a node listening beyond loopback.
+type SwarmConfig struct {
+	ConnMgr ConnMgrConfig
+	// DisableNatPortMap turns off UPnP and NAT-PMP port mapping.
+	DisableNatPortMap bool `json:",omitempty"`
+	// EnableHolePunching opens direct connections through NATs; absent
+	// means on.
+	EnableHolePunching *bool `json:",omitempty"`
+	RelayClient        RelayClient
+}
+
+// RelayClient configures the circuit relay v2 client.
+type RelayClient struct {
+	// Enabled makes reservations with relays when the node is not publicly
+	// reachable; absent means on.
+	Enabled *bool `json:",omitempty"`
+}
+
+// ConnMgrConfig sets the connection manager: above HighWater connections
+// it closes the least useful down to LowWater, sparing connections younger
+// than GracePeriod and peers a fetch depends on.
+type ConnMgrConfig struct {
+	LowWater    int    `json:",omitempty"`
+	HighWater   int    `json:",omitempty"`
+	GracePeriod string `json:",omitempty"` // a Go duration, such as "20s"
+}
+
+// Connection manager defaults, Kubo's.
+const (
+	DefaultConnMgrLowWater    = 32
+	DefaultConnMgrHighWater   = 96
+	DefaultConnMgrGracePeriod = 20 * time.Second
+)
+
+// AutoNATConfig configures AutoNAT v2, by which peers tell the node which
+// of its addresses they can reach, and it tells them.
+type AutoNATConfig struct {
+	// ServiceMode is "enabled" (the default when absent) or "disabled".
+	ServiceMode string `json:",omitempty"`
+}
+
+// AutoNAT service modes.
+const (
+	AutoNATEnabled  = "enabled"
+	AutoNATDisabled = "disabled"
+)
+
+// On reports whether an optional switch is on; absent means on.
+func On(b *bool) bool { return b == nil || *b }
+
+// Grace returns the connection manager's grace period.
+func (c ConnMgrConfig) Grace() time.Duration {
+	d, _ := time.ParseDuration(c.GracePeriod) // checked on load
+	return d
 }
 
 // MetricsConfig places the daemon's Prometheus endpoint.
@@ -94,8 +158,9 @@ type IdentityConfig struct {
 
 // AddressesConfig holds the addresses the node listens on.
 type AddressesConfig struct {
-	// Swarm are the multiaddrs the libp2p host listens on. Absent means
-	// DefaultSwarmAddrs; an explicit empty list means none.
+	// Swarm are the multiaddrs the libp2p host listens on. A fresh config
+	// has DefaultSwarmAddrs; absent means loopback only (TCP and QUIC on
+	// 127.0.0.1 port 4002); an explicit empty list means none.
 	Swarm []string
 }
 
@@ -107,12 +172,50 @@ type BitswapConfig struct {
 }
 
 // DefaultSwarmAddrs returns the listen addresses of a new configuration:
-// TCP and QUIC on port 4002, next to Kubo's 4001 rather than on it. They
-// are on the loopback interface; edit the config to listen publicly.
+// TCP and QUIC v1 on every interface, IPv4 and IPv6, on port 4002, next
+// to Kubo's 4001 rather than on it, so that both run on one machine.
 func DefaultSwarmAddrs() []string {
+	return []string{
+		"/ip4/0.0.0.0/tcp/4002",
+		"/ip6/::/tcp/4002",
+		"/ip4/0.0.0.0/udp/4002/quic-v1",
+		"/ip6/::/udp/4002/quic-v1",
+	}
+}
+
+// loopbackSwarmAddrs are the listen addresses of a config that names none.
+func loopbackSwarmAddrs() []string {
 	return []string{
 		"/ip4/127.0.0.1/tcp/4002",
 		"/ip4/127.0.0.1/udp/4002/quic-v1",
+	}
+}
+
+// DefaultBootstrap returns the bootstrap peers of a new configuration:
+// those Kubo falls back to, the public Amino DHT's.
+func DefaultBootstrap() []string {
+	return []string{
+		"/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN",
+		"/dnsaddr/bootstrap.libp2p.io/p2p/QmQCU2EcMqAqQPR2i9bChDtGNJchTbq5TbXJJ16u19uLTa",
+		"/dnsaddr/bootstrap.libp2p.io/p2p/QmbLHAnMoJPWSCR5Zhtx6BHJX9KiKNN6tpvbUcqanj75Nb",
+		"/dnsaddr/bootstrap.libp2p.io/p2p/QmcZf59bWwK5XFi76CZX8cbJ4BhTzzA3gU1ZjYZcYW3dwt",
+		"/dnsaddr/va1.bootstrap.libp2p.io/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8",
+		"/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ",
+		"/ip4/104.131.131.82/udp/4001/quic-v1/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ",
+	}
+}
+
+// DefaultDelegatedRouters returns the HTTP routers of a new configuration.
+func DefaultDelegatedRouters() []string { return []string{"https://cid.contact"} }
+
+// defaultConfig returns a new configuration with identity id and the
+// public defaults.
+func defaultConfig(id IdentityConfig) Config {
+	return Config{
+		Identity:  id,
+		Addresses: AddressesConfig{Swarm: DefaultSwarmAddrs()},
+		Bootstrap: DefaultBootstrap(),
+		Routing:   RoutingConfig{Type: RoutingAuto, DelegatedRouters: DefaultDelegatedRouters()},
 	}
 }
 
@@ -177,7 +280,7 @@ func (c *Config) fillDefaults() error {
 		return fmt.Errorf("%w: Identity.PeerID %s is not the ID of Identity.PrivKey (%s)", ErrConfig, c.Identity.PeerID, id)
 	}
 	if c.Addresses.Swarm == nil {
-		c.Addresses.Swarm = DefaultSwarmAddrs()
+		c.Addresses.Swarm = loopbackSwarmAddrs()
 	}
 	for _, a := range c.Addresses.Swarm {
 		if _, err := ma.NewMultiaddr(a); err != nil {
@@ -197,6 +300,14 @@ func (c *Config) fillDefaults() error {
 	}
 	if !slices.Contains(RoutingTypes(), c.Routing.Type) {
 		return fmt.Errorf("%w: Routing.Type %q: want one of %q", ErrConfig, c.Routing.Type, RoutingTypes())
+	}
+	if err := c.Swarm.ConnMgr.fillDefaults(); err != nil {
+		return err
+	}
+	switch c.AutoNAT.ServiceMode {
+	case "", AutoNATEnabled, AutoNATDisabled:
+	default:
+		return fmt.Errorf("%w: AutoNAT.ServiceMode %q: want %q or %q", ErrConfig, c.AutoNAT.ServiceMode, AutoNATEnabled, AutoNATDisabled)
 	}
 	if c.Routing.DelegatedRouters == nil {
 		c.Routing.DelegatedRouters = []string{}
@@ -223,6 +334,27 @@ func (c *Config) fillDefaults() error {
 	}
 	if err := c.HTTPRetrieval.check(); err != nil {
 		return err
+	}
+	return nil
+}
+
+// fillDefaults sets Kubo's water marks and grace period where absent and
+// checks them.
+func (c *ConnMgrConfig) fillDefaults() error {
+	if c.LowWater == 0 {
+		c.LowWater = DefaultConnMgrLowWater
+	}
+	if c.HighWater == 0 {
+		c.HighWater = DefaultConnMgrHighWater
+	}
+	if c.GracePeriod == "" {
+		c.GracePeriod = DefaultConnMgrGracePeriod.String()
+	}
+	if c.LowWater < 0 || c.HighWater < c.LowWater {
+		return fmt.Errorf("%w: Swarm.ConnMgr: LowWater %d and HighWater %d: want 0 <= LowWater <= HighWater", ErrConfig, c.LowWater, c.HighWater)
+	}
+	if d, err := time.ParseDuration(c.GracePeriod); err != nil || d < 0 {
+		return fmt.Errorf("%w: Swarm.ConnMgr.GracePeriod %q: want a duration such as \"20s\"", ErrConfig, c.GracePeriod)
 	}
 	return nil
 }

@@ -56,16 +56,19 @@ type Repo struct {
 }
 
 // Init creates a repository at path: the directory (mode 0700), a new
-// Ed25519 identity, the config file and the blocks store. It fails with
-// ErrExists if path already holds a config. The repository is returned open
-// and locked.
-func Init(path string) (*Repo, error) { return open(path, true, lock) }
+// Ed25519 identity, the config file with the defaults changed by the
+// profiles named (then by those of $BSFS_INIT_PROFILE), and the blocks
+// store. It fails with ErrExists if path already holds a config. The
+// repository is returned open and locked.
+func Init(path string, profiles ...string) (*Repo, error) {
+	return open(path, profiles, true, lock)
+}
 
 // Open opens and locks the repository at path, creating it with a new
 // identity and the default config if it does not exist yet. If another
 // process (or another Repo in this process) has it open, Open fails with an
 // error wrapping ErrLocked.
-func Open(path string) (*Repo, error) { return open(path, false, lock) }
+func Open(path string) (*Repo, error) { return open(path, nil, false, lock) }
 
 // OpenWait is Open, except that while another process holds the repository
 // it waits for the lock until ctx ends, then fails with an error wrapping
@@ -73,14 +76,14 @@ func Open(path string) (*Repo, error) { return open(path, false, lock) }
 // that error and may end the wait at once by returning an error, for a
 // holder that will not let go soon.
 func OpenWait(ctx context.Context, path string, held func(locked error) error) (*Repo, error) {
-	return open(path, false, func(lockPath, repoPath string) (*os.File, error) {
+	return open(path, nil, false, func(lockPath, repoPath string) (*os.File, error) {
 		return lockWait(ctx, lockPath, repoPath, held)
 	})
 }
 
 // open opens, or with mustCreate creates, the repository at path, taking
-// its lock with lockFn.
-func open(path string, mustCreate bool, lockFn func(lockPath, repoPath string) (*os.File, error)) (_ *Repo, err error) {
+// its lock with lockFn. A repository created gets the profiles named.
+func open(path string, profiles []string, mustCreate bool, lockFn func(lockPath, repoPath string) (*os.File, error)) (_ *Repo, err error) {
 	if path == "" {
 		return nil, errors.New("repository path is empty")
 	}
@@ -109,7 +112,7 @@ func open(path string, mustCreate bool, lockFn func(lockPath, repoPath string) (
 	case err == nil && mustCreate:
 		return nil, fmt.Errorf("repository %s: %w", abs, ErrExists)
 	case errors.Is(err, fs.ErrNotExist):
-		if cfg, err = create(cfgPath); err != nil {
+		if cfg, err = create(cfgPath, profiles); err != nil {
 			return nil, fmt.Errorf("repository %s: creating config: %w", abs, err)
 		}
 	case err != nil:
@@ -128,13 +131,19 @@ func open(path string, mustCreate bool, lockFn func(lockPath, repoPath string) (
 	return &Repo{Path: abs, Config: cfg, lock: lk, bs: bs}, nil
 }
 
-// create writes a new config with a fresh identity and the defaults.
-func create(path string) (Config, error) {
+// create writes a new config with a fresh identity and the defaults, then
+// applies the profiles named and those of $BSFS_INIT_PROFILE.
+func create(path string, profiles []string) (Config, error) {
 	id, err := newIdentity()
 	if err != nil {
 		return Config{}, err
 	}
-	cfg := Config{Identity: id}
+	cfg := defaultConfig(id)
+	for _, p := range initProfiles(profiles) {
+		if err := ApplyProfile(&cfg, p); err != nil {
+			return Config{}, err
+		}
+	}
 	if err := cfg.fillDefaults(); err != nil {
 		return Config{}, err
 	}

@@ -117,7 +117,10 @@ func mustOpen(t *testing.T, path string) *Repo {
 	return r
 }
 
+// Opening a missing repository creates it with the public defaults. No
+// node is started on it.
 func TestOpenCreatesMissing(t *testing.T) {
+	t.Setenv(EnvInitProfile, "")
 	path := filepath.Join(t.TempDir(), "a", "b")
 	r := closeT(t, mustOpen(t, path))
 	if r.Config.Identity.PeerID == "" {
@@ -125,6 +128,12 @@ func TestOpenCreatesMissing(t *testing.T) {
 	}
 	if !slices.Equal(r.Config.Addresses.Swarm, DefaultSwarmAddrs()) {
 		t.Errorf("Swarm = %v; want defaults", r.Config.Addresses.Swarm)
+	}
+	if !slices.Equal(r.Config.Bootstrap, DefaultBootstrap()) {
+		t.Errorf("Bootstrap = %v; want defaults", r.Config.Bootstrap)
+	}
+	if r.Config.Routing.Type != RoutingAuto || !slices.Equal(r.Config.Routing.DelegatedRouters, DefaultDelegatedRouters()) {
+		t.Errorf("Routing = %+v; want auto with the default routers", r.Config.Routing)
 	}
 	// The file written holds the defaults, so a user sees what to edit.
 	var onDisk Config
@@ -135,7 +144,8 @@ func TestOpenCreatesMissing(t *testing.T) {
 	if err := json.Unmarshal(data, &onDisk); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(onDisk.Addresses.Swarm, DefaultSwarmAddrs()) || onDisk.Identity != r.Config.Identity {
+	if !slices.Equal(onDisk.Addresses.Swarm, DefaultSwarmAddrs()) || !slices.Equal(onDisk.Bootstrap, DefaultBootstrap()) ||
+		!slices.Equal(onDisk.Routing.DelegatedRouters, DefaultDelegatedRouters()) || onDisk.Identity != r.Config.Identity {
 		t.Errorf("config on disk %+v differs from the loaded one %+v", onDisk, r.Config)
 	}
 }
@@ -175,11 +185,18 @@ func TestDefaultsFilledIn(t *testing.T) {
 		if r.Config.Identity != id {
 			t.Errorf("Identity = %+v", r.Config.Identity)
 		}
-		if !slices.Equal(r.Config.Addresses.Swarm, DefaultSwarmAddrs()) {
-			t.Errorf("Swarm = %v; want defaults", r.Config.Addresses.Swarm)
+		// Networking left out keeps the node private.
+		if !slices.Equal(r.Config.Addresses.Swarm, loopbackSwarmAddrs()) {
+			t.Errorf("Swarm = %v; want loopback", r.Config.Addresses.Swarm)
 		}
 		if r.Config.Bootstrap == nil || len(r.Config.Bootstrap) != 0 {
 			t.Errorf("Bootstrap = %#v; want empty", r.Config.Bootstrap)
+		}
+		if r.Config.Routing.DelegatedRouters == nil || len(r.Config.Routing.DelegatedRouters) != 0 {
+			t.Errorf("Routing.DelegatedRouters = %#v; want empty", r.Config.Routing.DelegatedRouters)
+		}
+		if r.Config.Routing.Type != RoutingDHT {
+			t.Errorf("Routing.Type = %q; want %q", r.Config.Routing.Type, RoutingDHT)
 		}
 		if r.Config.Bitswap.Protocols == nil || len(r.Config.Bitswap.Protocols) != 0 {
 			t.Errorf("Bitswap.Protocols = %#v; want empty (all)", r.Config.Bitswap.Protocols)
@@ -228,6 +245,10 @@ func TestBadConfigRefused(t *testing.T) {
 		"BadSwarm":       `{"Identity": ` + idJSON + `, "Addresses": {"Swarm": ["/ip4/127.0.0.1/tcpp/1"]}}`,
 		"BadBootstrap":   `{"Identity": ` + idJSON + `, "Bootstrap": ["/ip4/127.0.0.1/tcp/4001"]}`,
 		"BadProtocol":    `{"Identity": ` + idJSON + `, "Bitswap": {"Protocols": ["/ipfs/bitswap/9.9.9"]}}`,
+		"BadRouting":     `{"Identity": ` + idJSON + `, "Routing": {"Type": "dth"}}`,
+		"WaterMarks":     `{"Identity": ` + idJSON + `, "Swarm": {"ConnMgr": {"LowWater": 50, "HighWater": 40}}}`,
+		"GracePeriod":    `{"Identity": ` + idJSON + `, "Swarm": {"ConnMgr": {"GracePeriod": "20"}}}`,
+		"AutoNATMode":    `{"Identity": ` + idJSON + `, "AutoNAT": {"ServiceMode": "on"}}`,
 	}
 	for name, text := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -290,7 +311,7 @@ func TestSetConfig(t *testing.T) {
 func TestLockedInProcess(t *testing.T) {
 	path := t.TempDir()
 	r := mustOpen(t, path)
-	for _, open := range []func(string) (*Repo, error){Open, Init} {
+	for _, open := range []func(string) (*Repo, error){Open, func(p string) (*Repo, error) { return Init(p) }} {
 		r2, err := open(path)
 		if !errors.Is(err, ErrLocked) {
 			if err == nil {

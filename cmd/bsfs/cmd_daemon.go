@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -237,7 +238,7 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := network.NewHost(network.HostConfig{Identity: key, ListenAddrs: listen})
+	h, err := network.NewHost(hostConfig(r.Config, key, listen))
 	if err != nil {
 		return nil, err
 	}
@@ -324,6 +325,22 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 		go n.announce()
 	}
 	return n, nil
+}
+
+// hostConfig returns the libp2p host's configuration from the repository's:
+// identity key, listen addresses, connection manager and NAT traversal.
+func hostConfig(c repo.Config, key crypto.PrivKey, listen []string) network.HostConfig {
+	return network.HostConfig{
+		Identity:     key,
+		ListenAddrs:  listen,
+		ConnsLow:     c.Swarm.ConnMgr.LowWater,
+		ConnsHigh:    c.Swarm.ConnMgr.HighWater,
+		GracePeriod:  c.Swarm.ConnMgr.Grace(),
+		NATPortMap:   !c.Swarm.DisableNatPortMap,
+		AutoNAT:      c.AutoNAT.ServiceMode != repo.AutoNATDisabled,
+		HolePunching: repo.On(c.Swarm.EnableHolePunching),
+		RelayClient:  repo.On(c.Swarm.RelayClient.Enabled),
+	}
 }
 
 // announce joins the DHT and announces the roots this node added.

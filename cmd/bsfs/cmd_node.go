@@ -11,19 +11,28 @@ import (
 )
 
 func newInitCmd() *cobra.Command {
-	return &cobra.Command{
+	var profiles []string
+	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create the repository and its identity",
-		Long: `Create the repository at $BSFS_PATH (default ~/.bsfs) with a new identity
+		Long: fmt.Sprintf(`Create the repository at $BSFS_PATH (default ~/.bsfs) with a new identity
 and the default config, and print the peer ID. Fails if the repository
-already exists.`,
+already exists.
+
+The default config joins the public IPFS network: it listens on every
+interface (TCP and QUIC, port 4002), bootstraps from the public bootstrap
+peers and asks the DHT and https://cid.contact for providers. The profile
+"test" keeps the node on the machine instead: loopback addresses only, no
+bootstrap peers, no delegated routers, no NAT port mapping, relay, hole
+punching or AutoNAT. $%s names profiles applied to every repository a
+command creates, this one included.`, repo.EnvInitProfile),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path, err := repo.DefaultPath()
 			if err != nil {
 				return err
 			}
-			r, err := repo.Init(path)
+			r, err := repo.Init(path, profiles...)
 			if err != nil {
 				return err
 			}
@@ -42,6 +51,8 @@ already exists.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringSliceVarP(&profiles, "profile", "p", nil, fmt.Sprintf("apply these profiles (comma-separated) to the new config: %q", repo.Profiles()))
+	return cmd
 }
 
 func newIDCmd() *cobra.Command {

@@ -30,6 +30,15 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	// Every repository a test creates, through any command or daemon it
+	// runs, gets the test profile: nothing leaves the loopback interface.
+	// Set here, for the process and so for each child, it is on for every
+	// test without a test having to ask. The public defaults are tested
+	// by reading the config that `bsfs init` writes with it unset.
+	if err := os.Setenv(repopkg.EnvInitProfile, repopkg.ProfileTest); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	dir, err := os.MkdirTemp("", "bsfs-cli-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -160,6 +169,7 @@ func launchDaemon(t *testing.T, repoPath string, args ...string) *daemon {
 	if len(args) == 0 {
 		args = []string{"--listen", "/ip4/127.0.0.1/tcp/0"}
 	}
+	requirePrivate(t, repoPath)
 	cmd := exec.Command(bsfsBin, append([]string{"daemon"}, args...)...)
 	cmd.Env = append(os.Environ(), "BSFS_PATH="+repoPath)
 	stdout, err := cmd.StdoutPipe()
@@ -221,7 +231,7 @@ func (d *daemon) waitReady() error {
 				if d.id == "" || len(d.addrs) == 0 {
 					return fmt.Errorf("daemon ready without a peer ID or addresses (id %q, addrs %q)", d.id, d.addrs)
 				}
-				return nil
+				return privateConfig(d.repo, d.addrs)
 			}
 		case <-timer.C:
 			return fmt.Errorf("daemon not ready within %s; stderr: %s", readyTimeout, d.stderr)

@@ -50,6 +50,7 @@ func startMount(t *testing.T, repoPath, dir string, args ...string) *daemon {
 // set up by the caller. A Stderr set on cmd gets the mount's stderr too.
 func startMountCmd(t *testing.T, repoPath, dir string, cmd *exec.Cmd) *daemon {
 	t.Helper()
+	requirePrivate(t, repoPath)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +108,9 @@ func startMountCmd(t *testing.T, repoPath, dir string, cmd *exec.Cmd) *daemon {
 		}
 	case <-time.After(readyTimeout):
 		t.Fatalf("bsfs mount not mounted within %s; stderr: %s", readyTimeout, m.stderr)
+	}
+	if err := privateConfig(repoPath, m.addrs); err != nil {
+		t.Fatal(err)
 	}
 	return m
 }

@@ -28,6 +28,7 @@
 package routing
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +41,7 @@ import (
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p-kad-dht/dual"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -62,6 +64,12 @@ const (
 	bootstrapSettle = 10 * time.Second
 	// settlePoll is how often Bootstrap looks at the routing tables.
 	settlePoll = 50 * time.Millisecond
+
+	// DefaultReconnectInterval is how often the node counts its peers to
+	// reconnect to the bootstrap peers when too few are left (Kubo's
+	// period), and DefaultMinPeers the count below which it does.
+	DefaultReconnectInterval = 30 * time.Second
+	DefaultMinPeers          = 4
 )
 
 // ErrClosed is returned by Provide on a closed Router.
@@ -96,6 +104,12 @@ type Config struct {
 	ReprovideInterval time.Duration
 	// Mode is the node's role in the DHT.
 	Mode Mode
+	// ReconnectInterval is how often the connected peers are counted and,
+	// below MinPeers, the bootstrap peers connected again: 0 means
+	// DefaultReconnectInterval, negative never. MinPeers 0 means
+	// DefaultMinPeers.
+	ReconnectInterval time.Duration
+	MinPeers          int
 	// LoopbackOnLAN keeps loopback addresses in the LAN DHT's routing and
 	// provider records, for networks of nodes on one machine (tests); see
 	// the package doc. Leave it off on a real network.
@@ -112,6 +126,8 @@ type Router struct {
 	dht       *dual.DHT
 	bootstrap []peer.AddrInfo
 	interval  time.Duration
+	reconnect time.Duration // < 0: never
+	minPeers  int
 	log       *slog.Logger
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
@@ -164,6 +180,8 @@ func New(ctx context.Context, h host.Host, cfg Config) (*Router, error) {
 		dht:       d,
 		bootstrap: cfg.Bootstrap,
 		interval:  interval,
+		reconnect: cmp.Or(cfg.ReconnectInterval, DefaultReconnectInterval),
+		minPeers:  cmp.Or(cfg.MinPeers, DefaultMinPeers),
 		log:       log,
 		kick:      make(chan struct{}, 1),
 		provided:  make(map[cid.Cid]struct{}),
@@ -172,7 +190,42 @@ func New(ctx context.Context, h host.Host, cfg Config) (*Router, error) {
 	// The router outlives the constructor's context: only Close ends it.
 	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	r.wg.Go(r.loop)
+	if len(r.bootstrap) > 0 && r.reconnect > 0 {
+		r.wg.Go(r.keepPeers)
+	}
 	return r, nil
+}
+
+// keepPeers connects to the bootstrap peers not connected whenever fewer
+// than minPeers peers are, checking every reconnect interval, so that a
+// node cut off (a network change, a laptop waking) rejoins.
+func (r *Router) keepPeers() {
+	tick := time.NewTicker(r.reconnect)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if len(r.host.Network().Peers()) >= r.minPeers {
+			continue
+		}
+		var wg sync.WaitGroup
+		for _, ai := range r.bootstrap {
+			if ai.ID == r.host.ID() || r.host.Network().Connectedness(ai.ID) == network.Connected {
+				continue
+			}
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(r.ctx, r.reconnect)
+				defer cancel()
+				if err := r.host.Connect(ctx, ai); err != nil {
+					r.log.Debug("reconnecting to a bootstrap peer", "peer", ai.ID, "err", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
 }
 
 // FindProviders looks up peers that provide c, up to max of them (every

@@ -432,3 +432,24 @@ func BenchmarkProvide(b *testing.B) {
 		}
 	}
 }
+
+// Issue 14: a node with too few peers connects to its bootstrap peers
+// again, on its own, and again after it is cut off from them.
+func TestReconnectToBootstrap(t *testing.T) {
+	hubs := []*node{newNode(t, routing.Config{}), newNode(t, routing.Config{})}
+	n := newNode(t, routing.Config{
+		Bootstrap:         []peer.AddrInfo{hubs[0].info(), hubs[1].info()},
+		ReconnectInterval: 20 * time.Millisecond,
+	})
+	net := n.host.Network()
+	connected := func() bool {
+		return net.Connectedness(hubs[0].host.ID()) == lnet.Connected && net.Connectedness(hubs[1].host.ID()) == lnet.Connected
+	}
+	waitFor(t, "connections to the bootstrap peers, with no Bootstrap call", connected)
+	for _, h := range hubs {
+		if err := net.ClosePeer(h.host.ID()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "reconnection to the bootstrap peers", connected)
+}

@@ -31,7 +31,17 @@ func New(t testing.TB, cfg exchange.Config) *Node {
 // blockstore in dir, as a test that injects a disk fault needs.
 func NewWrapped(t testing.TB, cfg exchange.Config, wrap func(bs *blockstore.Blockstore, dir string) exchange.Blockstore) *Node {
 	t.Helper()
-	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	return NewOn(t, network.HostConfig{}, cfg, wrap)
+}
+
+// NewOn is NewWrapped with the host configured by hcfg, on loopback TCP
+// unless hcfg names listen addresses.
+func NewOn(t testing.TB, hcfg network.HostConfig, cfg exchange.Config, wrap func(bs *blockstore.Blockstore, dir string) exchange.Blockstore) *Node {
+	t.Helper()
+	if len(hcfg.ListenAddrs) == 0 {
+		hcfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	}
+	h, err := network.NewHost(hcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

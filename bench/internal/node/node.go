@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/repo"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 )
@@ -60,12 +61,15 @@ type Node struct {
 }
 
 // Env is the environment of the node's commands: the process's, with the
-// repository's path.
+// repository's path; for bsfs also the test profile for any repository a
+// command creates, so that no benchmark node leaves the loopback interface
+// (a bsfs built from an older revision ignores it, and its defaults were
+// loopback-only).
 func (n *Node) Env() []string {
 	if n.Impl == Kubo {
 		return append(os.Environ(), "IPFS_PATH="+n.Dir, "IPFS_TELEMETRY=off")
 	}
-	return append(os.Environ(), "BSFS_PATH="+n.Dir)
+	return append(os.Environ(), "BSFS_PATH="+n.Dir, repo.EnvInitProfile+"="+repo.ProfileTest)
 }
 
 // CLI runs the node's command line.
@@ -78,8 +82,10 @@ func (n *Node) CLI(ctx context.Context, args ...string) ([]byte, error) {
 // checks that it still does.
 func (n *Node) InitRepo(ctx context.Context) error {
 	if n.Impl == Bsfs {
-		_, err := n.CLI(ctx, "init")
-		return err
+		if _, err := n.CLI(ctx, "init"); err != nil {
+			return err
+		}
+		return checkPrivate(n.Dir)
 	}
 	if _, err := n.CLI(ctx, "init", "--profile=test", "--empty-repo"); err != nil {
 		return err
@@ -115,6 +121,9 @@ func (n *Node) Start(ctx context.Context, p *Procs, mount string) error {
 				"--mount-ipns", filepath.Join(mount, "ipns"), "--mount-mfs", filepath.Join(mount, "mfs"))
 		}
 	case Bsfs:
+		if err := checkPrivate(n.Dir); err != nil {
+			return err
+		}
 		args = []string{"daemon", "--listen", "/ip4/127.0.0.1/tcp/0"}
 		if mount != "" {
 			if err := os.MkdirAll(mount, 0o755); err != nil {
