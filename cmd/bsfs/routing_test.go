@@ -6,19 +6,26 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/bsfs/bsfs/internal/kubotest"
 )
 
 // providerRouter is a delegated router on 127.0.0.1 speaking the Routing V1
-// API: it names the peer id at addr as the provider of root and of nothing
-// else, in NDJSON when the request accepts it and in JSON otherwise. It
-// counts the requests for root.
-func providerRouter(t *testing.T, root cid.Cid, id, addr string) (string, *atomic.Int64) {
+// API: it names the peer id at addr as the provider of root over transport
+// (transport-bitswap when "") and of nothing else, in NDJSON when the
+// request accepts it and in JSON otherwise. It counts the requests for root.
+func providerRouter(t *testing.T, root cid.Cid, id, addr string, transport ...string) (string, *atomic.Int64) {
+	if len(transport) == 0 {
+		transport = []string{"transport-bitswap"}
+	}
 	t.Helper()
 	var asked atomic.Int64
 	mux := http.NewServeMux()
@@ -31,7 +38,7 @@ func providerRouter(t *testing.T, root cid.Cid, id, addr string) (string, *atomi
 		var recs []map[string]any
 		if string(c.Hash()) == string(root.Hash()) {
 			asked.Add(1)
-			recs = append(recs, map[string]any{"Schema": "peer", "ID": id, "Addrs": []string{addr}, "Protocols": []string{"transport-bitswap"}})
+			recs = append(recs, map[string]any{"Schema": "peer", "ID": id, "Addrs": []string{addr}, "Protocols": transport})
 		}
 		if strings.Contains(r.Header.Get("Accept"), "application/x-ndjson") {
 			w.Header().Set("Content-Type", "application/x-ndjson")
@@ -153,4 +160,69 @@ func TestRoutingConfigRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGatewayThroughDelegatedRouter: a delegated router names a Kubo node's
+// HTTP gateway, and only that, as the provider of a multi-block file. A
+// bsfs daemon with no libp2p connection to Kubo reads it byte for byte with
+// cat and through a mount, every block over HTTP, and bsfs stat says so.
+func TestGatewayThroughDelegatedRouter(t *testing.T) {
+	requireFUSE(t)
+	kubo := kubotest.StartWith(t, kubotest.Options{Gateway: true})
+	_, data := randomFile(t, 3<<20+7)
+	root, err := kubo.Add(t.Context(), data, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	router, asked := providerRouter(t, root, kubo.ID().String(), kubo.GatewayAddr().String(), "transport-ipfs-gateway-http")
+	repo := t.TempDir()
+	setRouting(t, repo, map[string]any{"Type": "delegated", "DelegatedRouters": []string{router}})
+	d := startDaemon(t, repo)
+
+	start := time.Now()
+	if got := ok(t, repo, "", "cat", root.String()); got != string(data) {
+		t.Fatalf("cat: %d bytes, want the %d Kubo added", len(got), len(data))
+	}
+	t.Logf("cat of %d bytes from Kubo's gateway took %s", len(data), time.Since(start).Round(time.Millisecond))
+	if asked.Load() == 0 {
+		t.Error("the router was never asked")
+	}
+	if peers := ok(t, repo, "", "swarm", "peers"); strings.Contains(peers, kubo.ID().String()) {
+		t.Errorf("bsfs connected to Kubo over libp2p: %s", peers)
+	}
+	stat := ok(t, repo, "", "stat")
+	t.Logf("bsfs stat after the cat:\n%s", stat)
+	blocks := statField(t, stat, "blocks via http")
+	if blocks < 13 { // 3 MiB in 256 KiB leaves and their root
+		t.Errorf("bsfs stat counts %d blocks via http, want every block of the file", blocks)
+	}
+
+	// Through a mount of the daemon's node, once the blocks are gone.
+	ok(t, repo, "", "gc")
+	dir := t.TempDir()
+	m := startMount(t, repo, dir)
+	readMount(t, filepath.Join(dir, root.String()), data)
+	if again := statField(t, ok(t, repo, "", "stat"), "blocks via http"); again < 2*blocks {
+		t.Errorf("after the read through the mount bsfs stat counts %d blocks via http, want the %d of the cat twice", again, blocks)
+	}
+	stopMount(t, m, dir, syscall.SIGINT)
+	d.stopClean(t)
+}
+
+// statField returns the number on the line of bsfs stat's output that
+// starts with name and a colon.
+func statField(t *testing.T, stat, name string) int {
+	t.Helper()
+	for line := range strings.Lines(stat) {
+		if rest, found := strings.CutPrefix(strings.TrimSpace(line), name); found {
+			f := strings.Fields(strings.TrimPrefix(rest, ":"))
+			if len(f) > 0 {
+				if n, err := strconv.Atoi(strings.TrimSuffix(f[0], ",")); err == nil {
+					return n
+				}
+			}
+		}
+	}
+	t.Fatalf("bsfs stat has no %q line:\n%s", name, stat)
+	return 0
 }
