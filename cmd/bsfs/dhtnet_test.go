@@ -234,3 +234,38 @@ func TestKuboDHTNetwork(t *testing.T) {
 	})
 	stopMount(t, m, mnt, os.Interrupt)
 }
+
+// TestRoutingCommandErrors: the routing commands need a daemon, and one
+// that runs content routing, and say so; `bsfs id --verbose` adds the
+// reachability after the lines of `bsfs id`.
+func TestRoutingCommandErrors(t *testing.T) {
+	repo := t.TempDir()
+	c := absentCID(t, "routing errors").String()
+	for _, args := range [][]string{{"routing", "findprovs", c}, {"routing", "provide", c}} {
+		if line := fails(t, repo, "", args...); !strings.Contains(line, "needs a running daemon") {
+			t.Errorf("bsfs %s without a daemon: %q", strings.Join(args, " "), line)
+		}
+	}
+	if line := fails(t, repo, "", "routing", "findprovs", "-n", "0", c); !strings.Contains(line, "-n 0") {
+		t.Errorf("findprovs -n 0: %q", line)
+	}
+
+	d := startDaemon(t, repo, "--listen", "/ip4/127.0.0.1/tcp/0", "--routing", "none", "--metrics", "")
+	for _, args := range [][]string{{"routing", "findprovs", c}, {"routing", "provide", c}} {
+		if line := fails(t, repo, "", args...); !strings.Contains(line, "no content routing") {
+			t.Errorf("bsfs %s with routing off: %q", strings.Join(args, " "), line)
+		}
+	}
+
+	plain := lines(ok(t, repo, "", "id"))
+	verbose := lines(ok(t, repo, "", "id", "--verbose"))
+	if len(verbose) != len(plain)+1 || !slices.Equal(verbose[:len(plain)], plain) {
+		t.Fatalf("id --verbose:\n%q\nwant the lines of id:\n%q\nand a reachability line", verbose, plain)
+	}
+	// AutoNAT cannot have found this node reachable: it listens on
+	// loopback and no peer offering AutoNAT has dialled it.
+	if last := verbose[len(verbose)-1]; last != "Reachability: unknown" && last != "Reachability: private" {
+		t.Fatalf("id --verbose last line %q, want Reachability: unknown or private", last)
+	}
+	d.stopClean(t)
+}
