@@ -57,6 +57,7 @@ func newAPIHandler(n node) http.Handler {
 	registerStatsAPI(mux, n)
 	registerPinAPI(mux, n)
 	registerUsageAPI(mux, n)
+	registerRoutingAPI(mux, n)
 	mux.HandleFunc("GET "+pathID, func(w http.ResponseWriter, r *http.Request) {
 		id, err := n.Identity(r.Context())
 		if err != nil {

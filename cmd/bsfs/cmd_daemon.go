@@ -244,6 +244,9 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 	}
 	n := &repoNode{repo: r, host: h}
 	fail := func(err error) (*repoNode, error) { return nil, errors.Join(err, n.Close()) }
+	if n.reach, err = watchReachability(h); err != nil {
+		return fail(err)
+	}
 	cfg := exchange.Config{Protocols: protos, HTTP: httpRetrieval(r.Config.HTTPRetrieval)}
 
 	routingType := r.Config.Routing.Type
@@ -263,7 +266,7 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 			// A node that listens on loopback only can reach only peers
 			// on this machine: let their addresses into the LAN DHT.
 			LoopbackOnLAN: loopbackOnly(h),
-			Logger:        slog.Default(),
+			Logger:        slog.Default().With("router", dhtRouter),
 		})
 		if err != nil {
 			return fail(err)
@@ -348,7 +351,7 @@ func (n *repoNode) announce() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := n.router.Bootstrap(ctx); err != nil {
-		slog.Warn("routing: bootstrap", "err", err)
+		slog.Warn("routing: bootstrap", "router", dhtRouter, "err", err)
 	}
 	roots, err := n.repo.Roots()
 	if err != nil {
@@ -357,10 +360,14 @@ func (n *repoNode) announce() {
 	}
 	for _, c := range roots {
 		if err := n.router.Provide(ctx, c); err != nil {
-			slog.Warn("routing: provide", "cid", c, "err", err)
+			slog.Warn("routing: provide", "router", dhtRouter, "cid", c, "err", err)
 		}
 	}
 }
+
+// dhtRouter names the DHT in log lines about routing, whose "router"
+// attribute says which router failed.
+const dhtRouter = "dht"
 
 // bootstrapPeers parses the config's Bootstrap list.
 func bootstrapPeers(addrs []string) ([]peer.AddrInfo, error) {

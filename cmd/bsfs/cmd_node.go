@@ -56,11 +56,16 @@ command creates, this one included.`, repo.EnvInitProfile),
 }
 
 func newIDCmd() *cobra.Command {
-	return &cobra.Command{
+	var verbose bool
+	cmd := &cobra.Command{
 		Use:   "id",
-		Short: "Show the peer ID and addresses",
-		Long: `Print the peer ID, then each address the running daemon listens on, ending
-in /p2p/<peer ID>, one a line. Without a daemon only the peer ID is printed,
+		Short: "Show the peer ID, addresses and reachability",
+		Long: `Print the peer ID, then each address the running daemon can be reached at
+(those it listens on and those its peers observed and confirmed), ending
+in /p2p/<peer ID>, one a line. With --verbose a last line
+"Reachability: public|private|unknown" tells what AutoNAT found: whether
+peers could dial this node back ("unknown" until a peer offering AutoNAT
+has tried, and on loopback). Without a daemon only the peer ID is printed,
 and a note on stderr says so.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -80,10 +85,15 @@ and a note on stderr says so.`,
 			for _, a := range id.Addrs {
 				fmt.Fprintln(out, a)
 			}
+			if verbose && id.Reachability != "" {
+				fmt.Fprintf(out, "Reachability: %s\n", id.Reachability)
+			}
 			if !online(n) {
 				fmt.Fprintln(cmd.ErrOrStderr(), "no daemon runs on this repository, so no listen addresses: start one with `bsfs daemon`")
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print the reachability AutoNAT found, on a last line \"Reachability: ...\"")
+	return cmd
 }

@@ -34,11 +34,13 @@ const connectTimeout = 30 * time.Second
 // daemon runs.
 var errNoDaemon = errors.New("this command needs a running daemon: start one with `bsfs daemon`")
 
-// identity is a node's peer ID and the addresses it listens on, each
-// ending in /p2p/<id>.
+// identity is a node's peer ID, the addresses it can be reached at, each
+// ending in /p2p/<id>, and, online, its reachability from AutoNAT
+// ("public", "private" or "unknown").
 type identity struct {
-	ID    string
-	Addrs []string
+	ID           string
+	Addrs        []string
+	Reachability string `json:",omitempty"`
 }
 
 // node is what the commands talk to: the repository opened in this process,
@@ -65,6 +67,11 @@ type node interface {
 	AddRoot(ctx context.Context, c cid.Cid) error
 	// Roots lists the roots this node added, oldest first.
 	Roots(ctx context.Context) ([]cid.Cid, error)
+	// FindProviders looks up c's providers in the content routing, up to
+	// max, and calls found with each as it is found.
+	FindProviders(ctx context.Context, c cid.Cid, max int, found func(peer.ID) error) error
+	// Provide announces c, stored here, to the content routing.
+	Provide(ctx context.Context, c cid.Cid) error
 	// Stat returns the exchange's counters (`bsfs stat`).
 	Stat(ctx context.Context) (exchange.Stats, error)
 	// Ledger returns the decision engine's ledger of p.
@@ -131,6 +138,7 @@ type repoNode struct {
 	// delegated finds providers through Routing.DelegatedRouters; nil
 	// offline, without routers or with routing "dht" or "none".
 	delegated *routing.Delegated
+	reach     *reachability   // nil offline
 	metrics   *metrics.Server // nil offline or with metrics off
 	sessions  apiSessions
 	// readLatency observes FUSE reads of a mount on this node (nil
@@ -144,12 +152,16 @@ type repoNode struct {
 
 var _ node = (*repoNode)(nil)
 
-// Identity returns the peer ID and, online, the host's listen addresses.
-// Offline there are none: the config's addresses are only what a daemon
-// would try to listen on.
+// Identity returns the peer ID and, online, the host's addresses and
+// reachability. Offline there are no addresses: the config's are only what
+// a daemon would try to listen on.
 func (n *repoNode) Identity(ctx context.Context) (identity, error) {
 	if n.host != nil {
-		return hostIdentity(n.host), nil
+		id := hostIdentity(n.host)
+		if n.reach != nil {
+			id.Reachability = n.reach.String()
+		}
+		return id, nil
 	}
 	key, err := n.repo.PrivKey()
 	if err != nil {
@@ -162,6 +174,8 @@ func (n *repoNode) Identity(ctx context.Context) (identity, error) {
 	return identity{ID: id.String()}, nil
 }
 
+// hostIdentity returns h's peer ID and the addresses it announces: those
+// it listens on and those its peers observed it at and confirmed.
 func hostIdentity(h host.Host) identity {
 	id := h.ID().String()
 	out := identity{ID: id}
@@ -333,7 +347,7 @@ func (n *repoNode) AddRoot(ctx context.Context, c cid.Cid) error {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 			defer cancel()
 			if err := n.router.Provide(ctx, c); err != nil {
-				slog.Warn("routing: provide", "cid", c, "err", err)
+				slog.Warn("routing: provide", "router", dhtRouter, "cid", c, "err", err)
 			}
 		}()
 	}
@@ -359,6 +373,9 @@ func (n *repoNode) Close() error {
 	}
 	if n.delegated != nil {
 		errs = append(errs, n.delegated.Close())
+	}
+	if n.reach != nil {
+		errs = append(errs, n.reach.close())
 	}
 	if n.host != nil {
 		errs = append(errs, n.host.Close())

@@ -35,10 +35,11 @@ var rawV1 = cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength
 // node is a bsfs node: a libp2p host on loopback, a flatfs blockstore, an
 // exchange and a Router.
 type node struct {
-	host host.Host
-	bs   *blockstore.Blockstore
-	ex   *exchange.Exchange
-	r    *routing.Router
+	host   host.Host
+	bs     *blockstore.Blockstore
+	ex     *exchange.Exchange
+	r      *routing.Router
+	closed bool
 }
 
 // newNode starts a node whose DHT keeps loopback addresses, with cfg's
@@ -70,15 +71,23 @@ func newNodeFinding(t testing.TB, cfg routing.Config, others ...exchange.Provide
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := r.Close(); err != nil {
-			t.Errorf("router close: %v", err)
-		}
-		ex.Close()
-		h.Close()
-		bs.Close()
-	})
-	return &node{host: h, bs: bs, ex: ex, r: r}
+	n := &node{host: h, bs: bs, ex: ex, r: r}
+	t.Cleanup(func() { n.close(t) })
+	return n
+}
+
+// close closes the node's router, exchange, host and blockstore, once.
+func (n *node) close(t testing.TB) {
+	if n.closed {
+		return
+	}
+	n.closed = true
+	if err := n.r.Close(); err != nil {
+		t.Errorf("router close: %v", err)
+	}
+	n.ex.Close()
+	n.host.Close()
+	n.bs.Close()
 }
 
 func (n *node) info() peer.AddrInfo {

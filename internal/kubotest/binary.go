@@ -7,8 +7,10 @@
 // (no bootstrap peers, no MDNS, no DHT or delegated routing, no AutoNAT,
 // relays, hole punching, UPnP or telemetry). Bitswap stays on, so a peer
 // connected with [Node.SwarmConnect] exchanges blocks with it.
-// [StartWith] can turn Kubo's DHT on; it still has no bootstrap peers, so
-// its network is the peers the test connects it to.
+// [StartWith] can turn Kubo's DHT on; its network is then the peers the
+// test connects it to, and the bootstrap peers it is given, which must be
+// on 127.0.0.1 too. [StartDHTNetwork] starts a network of DHT servers
+// bootstrapped to the first.
 //
 // Tests find the binary with [Binary]: `$BSFS_KUBO`, else the path where
 // `.ci/install-kubo` caches it, else `ipfs` on PATH if it is the pinned

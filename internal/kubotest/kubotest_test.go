@@ -224,3 +224,67 @@ func TestFindRejectsBrokenBinary(t *testing.T) {
 		t.Fatalf("find() = %q with a missing %s binary, want an error", p, EnvBinary)
 	}
 }
+
+// TestDHTNetwork starts three DHT servers bootstrapped to the first and
+// checks their config and that the last one finds, through the DHT, the
+// provider of what the second one added.
+func TestDHTNetwork(t *testing.T) {
+	nodes := StartDHTNetwork(t, 3)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	for _, n := range nodes[1:] {
+		out, err := n.Run(ctx, "config", "Bootstrap")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var boot []string
+		if err := json.Unmarshal(out, &boot); err != nil {
+			t.Fatal(err)
+		}
+		if len(boot) != len(nodes[0].Addrs()) {
+			t.Fatalf("Bootstrap %q, want the first node's %v", boot, nodes[0].Addrs())
+		}
+		for i, a := range nodes[0].Addrs() {
+			if boot[i] != a.String() {
+				t.Fatalf("Bootstrap %q, want the first node's %v", boot, nodes[0].Addrs())
+			}
+		}
+		for key, want := range map[string]string{"Routing.Type": "dhtserver", "Routing.LoopbackAddressesOnLanDHT": "true"} {
+			out, err := n.Run(ctx, "config", key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(string(out)); got != want {
+				t.Errorf("config %s = %q, want %q", key, got, want)
+			}
+		}
+	}
+	data := []byte("bsfs kubotest dht network " + nodes[1].ID().String())
+	c, err := nodes[1].Add(ctx, data, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := nodes[2].Run(ctx, "routing", "findprovs", "--num-providers=1", c.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != nodes[1].ID().String() {
+		t.Fatalf("findprovs from the third node: %q, want the second %s", got, nodes[1].ID())
+	}
+}
+
+// TestConfigureRefusesOutsideBootstrap: a bootstrap peer off 127.0.0.1 is
+// refused before the daemon could dial it.
+func TestConfigureRefusesOutsideBootstrap(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(`{}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := multiaddr.NewMultiaddr("/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Configure(dir, Options{Bootstrap: []multiaddr.Multiaddr{a}}); err == nil {
+		t.Fatal("Configure accepted a bootstrap peer on 10.0.0.1")
+	}
+}

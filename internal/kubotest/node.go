@@ -68,6 +68,24 @@ type Options struct {
 	// Gateway serves Kubo's HTTP gateway on 127.0.0.1 at a free port
 	// (see GatewayURL), serving only what the node has.
 	Gateway bool
+	// Bootstrap are the peers the daemon connects to at start and keeps
+	// connecting to while it has few peers (Kubo's Bootstrap list), each
+	// a /ip4/127.0.0.1/.../p2p/<id> address: Configure refuses any other.
+	Bootstrap []multiaddr.Multiaddr
+}
+
+// StartDHTNetwork starts n Kubo daemons running the DHT as servers
+// (Routing.Type dhtserver) and bootstrapped to the first one, the network
+// of the IPFS DHT in miniature: each node finds the others through the
+// first. It returns them in start order.
+func StartDHTNetwork(t testing.TB, n int) []*Node {
+	t.Helper()
+	first := StartWith(t, Options{Routing: "dhtserver"})
+	nodes := []*Node{first}
+	for range n - 1 {
+		nodes = append(nodes, StartWith(t, Options{Routing: "dhtserver", Bootstrap: first.Addrs()}))
+	}
+	return nodes
 }
 
 // StartWith is Start with options.
@@ -149,12 +167,10 @@ func StartWith(t testing.TB, opts Options) *Node {
 	return n
 }
 
-// configure edits the repository's config file, which the daemon reads at
-// start, so that everything stays on 127.0.0.1 and nothing leaves the
-// machine while Bitswap keeps working between directly connected peers.
 // Configure edits the config of the Kubo repository at ipfsPath, made by
 // `ipfs init --profile=test`, so that the node stays on 127.0.0.1 with no
-// routing (unless opts.Routing), discovery or outside traffic.
+// routing (unless opts.Routing), discovery or outside traffic, and no
+// bootstrap peers but opts.Bootstrap.
 func Configure(ipfsPath string, opts Options) error {
 	file := filepath.Join(ipfsPath, "config")
 	raw, err := os.ReadFile(file)
@@ -208,6 +224,22 @@ func Configure(ipfsPath string, opts Options) error {
 			{"Addresses.Gateway", "/ip4/127.0.0.1/tcp/0"},
 			{"Gateway.NoFetch", true},
 		}...)
+	}
+	if len(opts.Bootstrap) > 0 {
+		peers := make([]string, len(opts.Bootstrap))
+		for i, a := range opts.Bootstrap {
+			if !strings.HasPrefix(a.String(), "/ip4/127.0.0.1/") {
+				return fmt.Errorf("bootstrap peer %s is not on 127.0.0.1", a)
+			}
+			if _, err := peer.AddrInfoFromP2pAddr(a); err != nil {
+				return fmt.Errorf("bootstrap peer %s: %w", a, err)
+			}
+			peers[i] = a.String()
+		}
+		settings = append(settings, struct {
+			key   string
+			value any
+		}{"Bootstrap", peers})
 	}
 	if opts.Routing != "" {
 		settings = append(settings, []struct {
