@@ -239,6 +239,20 @@ func (d *daemon) waitReady() error {
 	}
 }
 
+// logged reports whether the process's stderr comes to hold s within
+// readyTimeout. Its stderr is copied from a pipe of its own, so a line
+// written before one seen on stdout may reach the buffer after it.
+func (d *daemon) logged(s string) bool {
+	deadline := time.Now().Add(readyTimeout)
+	for !strings.Contains(d.stderr.String(), s) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 // stop sends sig and returns the daemon's exit code.
 func (d *daemon) stop(t *testing.T, sig os.Signal) int {
 	t.Helper()

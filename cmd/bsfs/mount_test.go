@@ -317,7 +317,7 @@ func TestMountOwnNode(t *testing.T) {
 		t.Fatalf("stat of the killed mount: %v, want ENOTCONN", err)
 	}
 	m = startMount(t, repoB, dir, "--listen", "/ip4/127.0.0.1/tcp/0")
-	if !strings.Contains(m.stderr.String(), "stale mount") {
+	if !m.logged("stale mount") {
 		t.Errorf("no message about the stale mount; stderr: %s", m.stderr)
 	}
 	readMount(t, filepath.Join(dir, c), data) // stored by the first mount's fetch

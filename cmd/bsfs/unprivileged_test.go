@@ -334,7 +334,7 @@ func TestMountUnprivileged(t *testing.T) {
 		t.Fatalf("stat of the killed mount as uid %d: exit %d, %q; want ENOTCONN", u.uid, res.code, res.stderr)
 	}
 	m = u.startMount(t, work, repoB, dir)
-	if !strings.Contains(m.stderr.String(), "stale mount") {
+	if !m.logged("stale mount") {
 		t.Errorf("no message about the stale mount; stderr: %s", m.stderr)
 	}
 	if k := mountsAt(t, dir); k != 1 {

@@ -72,6 +72,10 @@ type Options struct {
 	// connecting to while it has few peers (Kubo's Bootstrap list), each
 	// a /ip4/127.0.0.1/.../p2p/<id> address: Configure refuses any other.
 	Bootstrap []multiaddr.Multiaddr
+	// ProvideStrategy is Kubo's Provide.Strategy ("roots" announces only
+	// what is pinned directly, such as what `ipfs add` returns); empty
+	// leaves Kubo's default.
+	ProvideStrategy string
 }
 
 // StartDHTNetwork starts n Kubo daemons running the DHT as servers
@@ -240,6 +244,12 @@ func Configure(ipfsPath string, opts Options) error {
 			key   string
 			value any
 		}{"Bootstrap", peers})
+	}
+	if opts.ProvideStrategy != "" {
+		settings = append(settings, struct {
+			key   string
+			value any
+		}{"Provide.Strategy", opts.ProvideStrategy})
 	}
 	if opts.Routing != "" {
 		settings = append(settings, []struct {
