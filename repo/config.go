@@ -40,7 +40,29 @@ type Config struct {
 	Cache     CacheConfig
 	// HTTPRetrieval configures fetching from trustless HTTP gateways.
 	HTTPRetrieval HTTPRetrievalConfig
+	Provide       ProvideConfig
 }
+
+// ProvideConfig chooses what the daemon announces to the DHT, and
+// re-announces before the records expire. The names are Kubo's.
+type ProvideConfig struct {
+	// Strategy is "all" (every stored block, fetched ones included: a
+	// fresh config's), "pinned" (every block of the pinned DAGs) or
+	// "roots" (the pinned roots alone). Absent means "roots": what a node
+	// announced before the key existed, and the least it tells of what it
+	// reads.
+	Strategy string `json:",omitempty"`
+}
+
+// Provide strategies.
+const (
+	ProvideAll    = "all"
+	ProvidePinned = "pinned"
+	ProvideRoots  = "roots"
+)
+
+// ProvideStrategies returns the values Provide.Strategy accepts.
+func ProvideStrategies() []string { return []string{ProvideAll, ProvidePinned, ProvideRoots} }
 
 // CacheConfig bounds what the node keeps of what it fetches, and names a
 // blocks directory it serves besides its own.
@@ -216,6 +238,7 @@ func defaultConfig(id IdentityConfig) Config {
 		Addresses: AddressesConfig{Swarm: DefaultSwarmAddrs()},
 		Bootstrap: DefaultBootstrap(),
 		Routing:   RoutingConfig{Type: RoutingAuto, DelegatedRouters: DefaultDelegatedRouters()},
+		Provide:   ProvideConfig{Strategy: ProvideAll},
 	}
 }
 
@@ -334,6 +357,12 @@ func (c *Config) fillDefaults() error {
 	}
 	if err := c.HTTPRetrieval.check(); err != nil {
 		return err
+	}
+	if c.Provide.Strategy == "" {
+		c.Provide.Strategy = ProvideRoots
+	}
+	if !slices.Contains(ProvideStrategies(), c.Provide.Strategy) {
+		return fmt.Errorf("%w: Provide.Strategy %q: want one of %q", ErrConfig, c.Provide.Strategy, ProvideStrategies())
 	}
 	return nil
 }

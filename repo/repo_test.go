@@ -396,3 +396,49 @@ func TestRoutingConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestProvideConfig: a fresh config has Provide.Strategy "all", as Kubo;
+// an absent key means "roots"; "all", "pinned" and "roots" are taken as
+// they are, and anything else is refused with an error naming the key.
+func TestProvideConfig(t *testing.T) {
+	t.Run("Fresh", func(t *testing.T) {
+		t.Setenv(EnvInitProfile, "")
+		r := closeT(t, mustOpen(t, filepath.Join(t.TempDir(), "fresh")))
+		if r.Config.Provide.Strategy != ProvideAll {
+			t.Errorf("fresh Provide.Strategy = %q; want %q", r.Config.Provide.Strategy, ProvideAll)
+		}
+	})
+	_, idJSON := identityJSON(t)
+	t.Run("Absent", func(t *testing.T) {
+		path := t.TempDir()
+		writeFile(t, filepath.Join(path, "config"), `{"Identity": `+idJSON+`}`)
+		r := closeT(t, mustOpen(t, path))
+		if r.Config.Provide.Strategy != ProvideRoots {
+			t.Errorf("Provide.Strategy = %q; want %q", r.Config.Provide.Strategy, ProvideRoots)
+		}
+	})
+	for _, s := range ProvideStrategies() {
+		t.Run("Strategy="+s, func(t *testing.T) {
+			path := t.TempDir()
+			writeFile(t, filepath.Join(path, "config"), `{"Identity": `+idJSON+`, "Provide": {"Strategy": "`+s+`"}}`)
+			r := closeT(t, mustOpen(t, path))
+			if r.Config.Provide.Strategy != s {
+				t.Errorf("Provide.Strategy = %q; want %q", r.Config.Provide.Strategy, s)
+			}
+		})
+	}
+	for _, s := range []string{"pinned+mfs", "All", "none"} {
+		t.Run("Bad="+s, func(t *testing.T) {
+			path := t.TempDir()
+			writeFile(t, filepath.Join(path, "config"), `{"Identity": `+idJSON+`, "Provide": {"Strategy": "`+s+`"}}`)
+			r, err := Open(path)
+			if err == nil {
+				r.Close()
+				t.Fatalf("Open accepted Provide.Strategy %q", s)
+			}
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "Provide.Strategy") {
+				t.Fatalf("Open = %v; want ErrConfig naming Provide.Strategy", err)
+			}
+		})
+	}
+}
