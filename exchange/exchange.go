@@ -67,6 +67,9 @@ type Config struct {
 	// peer has (after Session.ProviderDelay); the exchange connects to them,
 	// over HTTP to those whose addresses name a trustless gateway.
 	Providers ProviderFinder
+	// Stored, if set, is told of the blocks fetched from peers (or HTTP
+	// gateways) once stored: Provide.Strategy "all" announces them.
+	Stored Announcer
 	// HTTP, if set, turns on retrieval from trustless HTTP gateways.
 	HTTP   *httpnet.Config
 	Logger *slog.Logger
@@ -75,6 +78,12 @@ type Config struct {
 // Observer records one measurement.
 type Observer interface {
 	Observe(float64)
+}
+
+// Announcer is told of stored blocks, to announce them. ProvideAsync is
+// called on the receive path and must not block.
+type Announcer interface {
+	ProvideAsync(cids ...cid.Cid)
 }
 
 // ProviderFinder finds peers that provide a block: content routing.
@@ -114,6 +123,7 @@ type Exchange struct {
 	sessionCfg session.Config
 	providers  ProviderFinder
 	latency    Observer
+	stored     Announcer
 
 	mu         sync.Mutex // guards the fields below
 	pending    pendingWants
@@ -151,6 +161,7 @@ func New(h host.Host, bs Blockstore, cfg Config) (*Exchange, error) {
 		sessionCfg: cfg.Session,
 		providers:  cfg.Providers,
 		latency:    cfg.BlockLatency,
+		stored:     cfg.Stored,
 	}
 	if e.sessionCfg.Logger == nil {
 		e.sessionCfg.Logger = cfg.Logger

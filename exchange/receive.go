@@ -166,6 +166,13 @@ func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Bl
 		}
 	}
 
+	if e.stored != nil && len(stored) > 0 {
+		cids := make([]cid.Cid, len(stored))
+		for i, b := range stored {
+			cids[i] = b.CID
+		}
+		e.stored.ProvideAsync(cids...)
+	}
 	tell()
 	var satisfied []block.Block
 	var done [][]cid.Cid

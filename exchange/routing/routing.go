@@ -324,6 +324,31 @@ func (r *Router) Provide(ctx context.Context, c cid.Cid) error {
 	return nil
 }
 
+// ProvideAsync adds cids to the provided set and has the router's loop
+// announce them soon, provideWorkers at a time; it never waits on the
+// network: its cost is one map insertion per CID under the router's lock.
+// On a closed Router it does nothing. The provided set holds every CID
+// given until Close: on a store of millions of blocks, that is tens of
+// bytes each.
+func (r *Router) ProvideAsync(cids ...cid.Cid) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	for _, c := range cids {
+		if c.Defined() {
+			r.provided[c] = struct{}{}
+			r.pending[c] = struct{}{}
+		}
+	}
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
 // announce sends c's provider record and takes c off the pending set.
 func (r *Router) announce(ctx context.Context, c cid.Cid) error {
 	ctx, cancel := context.WithTimeout(ctx, provideTimeout)

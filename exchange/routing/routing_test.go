@@ -53,6 +53,13 @@ func newNode(t testing.TB, cfg routing.Config) *node {
 // DHT for providers, all at once, as Routing.Type "auto" does.
 func newNodeFinding(t testing.TB, cfg routing.Config, others ...exchange.ProviderFinder) *node {
 	t.Helper()
+	return newNodeWith(t, cfg, func(*exchange.Config, *routing.Router) {}, others...)
+}
+
+// newNodeWith is newNodeFinding with the exchange's config changed by set,
+// which is given the node's Router.
+func newNodeWith(t testing.TB, cfg routing.Config, set func(*exchange.Config, *routing.Router), others ...exchange.ProviderFinder) *node {
+	t.Helper()
 	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +74,9 @@ func newNodeFinding(t testing.TB, cfg routing.Config, others ...exchange.Provide
 		t.Fatal(err)
 	}
 	// The exchange asks the router for providers of what no peer has.
-	ex, err := exchange.New(h, bs, exchange.Config{Providers: routing.Combine(append([]exchange.ProviderFinder{r}, others...)...)})
+	exCfg := exchange.Config{Providers: routing.Combine(append([]exchange.ProviderFinder{r}, others...)...)}
+	set(&exCfg, r)
+	ex, err := exchange.New(h, bs, exCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,6 +373,47 @@ func TestDeferredProvide(t *testing.T) {
 		}
 		waitFor(t, "provider found after a reprovide", func() bool { return found(b.CID, n.host.ID()) })
 	})
+}
+
+// TestProvideAsync: ProvideAsync announces without waiting, once the
+// router has peers; given to the exchange as Config.Stored, the router
+// announces each block fetched from a peer and stored (Provide.Strategy
+// "all"), and a block the node did not fetch is not announced.
+func TestProvideAsync(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	hub := newNode(t, routing.Config{})
+	boot := routing.Config{Bootstrap: []peer.AddrInfo{hub.info()}, ReprovideInterval: -1}
+	seeker := newNode(t, boot)
+	holder := newNode(t, boot)
+	fetcher := newNodeWith(t, boot, func(c *exchange.Config, r *routing.Router) { c.Stored = r })
+	for _, n := range []*node{seeker, holder, fetcher} {
+		if err := n.r.Bootstrap(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	providers := func(c cid.Cid) []peer.ID {
+		var ids []peer.ID
+		for ai := range seeker.r.FindProviders(ctx, c, 0) {
+			ids = append(ids, ai.ID)
+		}
+		return ids
+	}
+
+	kept := fetcher.put(t, 1000)
+	fetcher.r.ProvideAsync(kept.CID)
+	waitFor(t, "a block given to ProvideAsync found", func() bool {
+		return slices.Contains(providers(kept.CID), fetcher.host.ID())
+	})
+
+	fetched, other := holder.put(t, 2000), holder.put(t, 3000)
+	fetch(ctx, t, fetcher, holder.info(), fetched.CID, fetched.Data)
+	waitFor(t, "the fetcher found as provider of what it fetched", func() bool {
+		return slices.Contains(providers(fetched.CID), fetcher.host.ID())
+	})
+	if got := providers(other.CID); slices.Contains(got, fetcher.host.ID()) {
+		t.Errorf("providers of a block the fetcher never had: %v, the fetcher among them", got)
+	}
 }
 
 // TestClosed checks a closed Router refuses work without blocking.
