@@ -147,6 +147,24 @@ func (c *Cache) Pinned(k cid.Cid) bool {
 	return ok
 }
 
+// DAG returns the CIDs of the stored blocks of root's DAG, root's among
+// them when it is stored, as CIDv1 raw of their multihashes (what the DHT
+// announces); missing blocks are left out with what is below them.
+func (c *Cache) DAG(ctx context.Context, root cid.Cid) ([]cid.Cid, error) {
+	if err := block.CheckCID(root); err != nil {
+		return nil, err
+	}
+	keys, err := c.walk(ctx, root, nil, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cid.Cid, 0, len(keys))
+	for k := range keys {
+		out = append(out, keyCID(mh.Multihash(k)))
+	}
+	return out, nil
+}
+
 // GCResult is what GC removed.
 type GCResult struct {
 	Blocks int

@@ -272,6 +272,10 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 			return fail(err)
 		}
 		cfg.Providers = n.router
+		n.strategy = r.Config.Provide.Strategy
+		if n.strategy == repo.ProvideAll {
+			cfg.Stored = n.router
+		}
 	}
 	routers := r.Config.Routing.DelegatedRouters
 	if routingType == repo.RoutingDelegated && len(routers) == 0 {
@@ -325,7 +329,9 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 		}
 	}
 	if n.router != nil {
-		go n.announce()
+		ctx, cancel := context.WithCancel(context.Background())
+		n.stopAnnounce = cancel
+		n.background.Go(func() { n.announce(ctx) })
 	}
 	return n, nil
 }
@@ -343,25 +349,6 @@ func hostConfig(c repo.Config, key crypto.PrivKey, listen []string) network.Host
 		AutoNAT:      c.AutoNAT.ServiceMode != repo.AutoNATDisabled,
 		HolePunching: repo.On(c.Swarm.EnableHolePunching),
 		RelayClient:  repo.On(c.Swarm.RelayClient.Enabled),
-	}
-}
-
-// announce joins the DHT and announces the roots this node added.
-func (n *repoNode) announce() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := n.router.Bootstrap(ctx); err != nil {
-		slog.Warn("routing: bootstrap", "router", dhtRouter, "err", err)
-	}
-	roots, err := n.repo.Roots()
-	if err != nil {
-		slog.Warn("routing: reading roots", "err", err)
-		return
-	}
-	for _, c := range roots {
-		if err := n.router.Provide(ctx, c); err != nil {
-			slog.Warn("routing: provide", "router", dhtRouter, "cid", c, "err", err)
-		}
 	}
 }
 

@@ -186,7 +186,11 @@ func (n *repoNode) Pin(ctx context.Context, c cid.Cid) error {
 	if errors.Is(err, block.ErrNotFound) && n.ex != nil {
 		err = ch.Pin(ctx, c, n.ex)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	n.providePinned(ctx, c)
+	return nil
 }
 
 // Unpin unpins c.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -145,6 +144,11 @@ type repoNode struct {
 	// without metrics).
 	readLatency prometheus.Histogram
 	shared      *blockstore.Blockstore // the --blocks directory, or nil
+	// strategy is Provide.Strategy, what the router is given to announce.
+	strategy string
+	// background runs announce, which stopAnnounce ends (nil offline).
+	background   sync.WaitGroup
+	stopAnnounce context.CancelFunc
 
 	cacheMu sync.Mutex
 	cache   *cache.Cache // guarded by cacheMu; opened by the daemon or on first use
@@ -199,6 +203,9 @@ func (n *repoNode) PutBlock(ctx context.Context, prefix cid.Prefix, data []byte)
 		if err := n.ex.NotifyNewBlocks(ctx, b); err != nil {
 			return cid.Undef, err
 		}
+	}
+	if n.router != nil && n.strategy == repo.ProvideAll {
+		n.router.ProvideAsync(b.CID)
 	}
 	return b.CID, nil
 }
@@ -332,26 +339,13 @@ func (w *repoWriter) Close() error {
 	return w.notify()
 }
 
-// AddRoot pins c, records it in the repository's roots and, online,
-// announces it.
+// AddRoot pins c, which has it announced online, and records it in the
+// repository's roots.
 func (n *repoNode) AddRoot(ctx context.Context, c cid.Cid) error {
 	if err := n.Pin(ctx, c); err != nil {
 		return err
 	}
-	if err := n.repo.AddRoot(c); err != nil {
-		return err
-	}
-	if n.router != nil {
-		// Announcing can take seconds; the add need not wait for it.
-		go func() {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-			defer cancel()
-			if err := n.router.Provide(ctx, c); err != nil {
-				slog.Warn("routing: provide", "router", dhtRouter, "cid", c, "err", err)
-			}
-		}()
-	}
-	return nil
+	return n.repo.AddRoot(c)
 }
 
 // Roots lists the repository's roots.
@@ -361,6 +355,10 @@ func (n *repoNode) Roots(context.Context) ([]cid.Cid, error) { return n.repo.Roo
 // that order.
 func (n *repoNode) Close() error {
 	var errs []error
+	if n.stopAnnounce != nil {
+		n.stopAnnounce()
+	}
+	n.background.Wait()
 	n.closeSessions()
 	if n.metrics != nil {
 		errs = append(errs, n.metrics.Close())
