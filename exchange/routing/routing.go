@@ -505,5 +505,11 @@ func (r *Router) reprovide(all bool) {
 		})
 	}
 	wg.Wait()
-	r.log.Info("reprovided", "cids", len(cids), "failed", failed.Load(), "took", time.Since(start))
+	// New CIDs come in batches as blocks are fetched: only a full
+	// reprovide is worth a line at Info.
+	level := slog.LevelDebug
+	if all {
+		level = slog.LevelInfo
+	}
+	r.log.Log(r.ctx, level, "reprovided", "cids", len(cids), "failed", failed.Load(), "took", time.Since(start))
 }
