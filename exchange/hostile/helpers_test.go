@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	ma "github.com/multiformats/go-multiaddr"
 	"io"
 	"log/slog"
 	"runtime"
@@ -46,6 +47,20 @@ func newVictim(t testing.TB, cfg exchange.Config) *victim {
 
 func (v *victim) addrInfo() peer.AddrInfo {
 	return peer.AddrInfo{ID: v.host.ID(), Addrs: v.host.Addrs()}
+}
+
+// tcpAddrInfo is addrInfo with the TCP addresses alone. A QUIC connection
+// whose closing packet is lost (a UDP buffer overflowing on a loaded
+// machine) stays open on the other side until its 30 s idle timeout; a TCP
+// connection's end always arrives.
+func (v *victim) tcpAddrInfo() peer.AddrInfo {
+	ai := peer.AddrInfo{ID: v.host.ID()}
+	for _, a := range v.host.Addrs() {
+		if _, err := a.ValueForProtocol(ma.P_TCP); err == nil {
+			ai.Addrs = append(ai.Addrs, a)
+		}
+	}
+	return ai
 }
 
 // put stores blocks of the given sizes of random data on v.

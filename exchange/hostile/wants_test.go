@@ -191,7 +191,8 @@ func TestManyPeersComeAndGo(t *testing.T) {
 				ps[i] = p
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
-				if err := p.Connect(ctx, v.addrInfo()); err != nil {
+				// Over TCP: each departure must reach the victim at once.
+				if err := p.Connect(ctx, v.tcpAddrInfo()); err != nil {
 					errs <- err
 					return
 				}
@@ -220,10 +221,17 @@ func TestManyPeersComeAndGo(t *testing.T) {
 		for _, p := range ps {
 			p.Close()
 		}
-		waitUntil(t, 30*time.Second, "victim forgets the batch", func() bool {
-			st := v.ex.Engine().Stats()
-			return st.Peers == 0 && st.Wants == 0 && len(v.host.Network().Peers()) == 0
-		})
+		var st decision.Stats
+		var conns int
+		forgot := func() bool {
+			st, conns = v.ex.Engine().Stats(), len(v.host.Network().Peers())
+			return st.Peers == 0 && st.Wants == 0 && conns == 0
+		}
+		for deadline := time.Now().Add(30 * time.Second); !forgot(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("30s after the batch left the victim holds %d ledgers, %d wants and %d connections", st.Peers, st.Wants, conns)
+			}
+		}
 		return held
 	}
 	runBatch(batch)

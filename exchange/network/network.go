@@ -257,6 +257,24 @@ func (n *Network) peerEvent(p peer.ID, up bool) {
 	}
 }
 
+// forgetIfGone tells r again that p is gone if p left while one of its
+// messages was being delivered: r may then have made state for p (a ledger
+// of its wants) after the disconnect it was told of, which nothing would
+// forget. A peer whose connect event is still on its way is not gone.
+func (n *Network) forgetIfGone(r Receiver, p peer.ID) {
+	n.mu.Lock()
+	gone := !n.closed && !n.connected[p]
+	n.mu.Unlock()
+	if !gone {
+		return
+	}
+	switch n.host.Network().Connectedness(p) {
+	case lnet.Connected, lnet.Limited:
+		return
+	}
+	r.PeerDisconnected(p)
+}
+
 // connEvent watches single connections for a drop that the peer events
 // miss: a connected peer that loses a connection and still has one, or
 // gets one back, is reported to a Reconnecter. It runs in the swarm's
@@ -346,6 +364,7 @@ func (n *Network) handleStream(s lnet.Stream) {
 		n.stats.MessagesReceived++
 		n.mu.Unlock()
 		r.ReceiveMessage(n.ctx, p, m)
+		n.forgetIfGone(r, p)
 	}
 	// A clean end of stream, not a message whose decoding hit the end of
 	// one of its fields (that error wraps io.EOF too).

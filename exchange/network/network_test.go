@@ -3,6 +3,8 @@ package network
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,4 +194,105 @@ func TestNotSupported(t *testing.T) {
 	if !errors.Is(err, ErrNotSupported) {
 		t.Fatalf("SendMessage to a non-bitswap peer: %v, want ErrNotSupported", err)
 	}
+}
+
+// journal is a Receiver that records the order of what it is told, and
+// holds the second message it receives until released.
+type journal struct {
+	mu      sync.Mutex
+	log     []string // "up", "msg", "down"
+	msgs    int
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (j *journal) note(ev string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.log = append(j.log, ev)
+}
+
+func (j *journal) entries() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]string(nil), j.log...)
+}
+
+// ReceiveMessage notes a message once it has been handled.
+func (j *journal) ReceiveMessage(context.Context, peer.ID, *message.Message) {
+	j.mu.Lock()
+	j.msgs++
+	second := j.msgs == 2
+	j.mu.Unlock()
+	if second {
+		close(j.held)
+		<-j.release
+	}
+	j.note("msg")
+}
+
+func (j *journal) PeerConnected(peer.ID)    { j.note("up") }
+func (j *journal) PeerDisconnected(peer.ID) { j.note("down") }
+
+// TestMessageAfterDisconnect: a peer sends two messages and leaves while
+// the second is being delivered, which then ends after the disconnect
+// event. The receiver is told again that the peer is gone, so that what it
+// made of that message for the peer (a ledger of its wants, in the
+// exchange) is forgotten too.
+func TestMessageAfterDisconnect(t *testing.T) {
+	h, err := NewHost(HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := New(h, Config{})
+	j := &journal{held: make(chan struct{}), release: make(chan struct{})}
+	if err := n.Start(j); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		n.Close()
+		h.Close()
+	})
+	other, err := NewHost(HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := other.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := other.NewStream(ctx, h.ID(), message.Protocol120)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &message.Message{Wants: []message.Entry{{CID: cid.NewCidV1(cid.Raw, mustSum(t, "wanted")), WantType: message.WantHave}}}
+	for range 2 {
+		if err := message.WriteTo(s, m, message.V120); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	<-j.held // the second message is being delivered
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "disconnect event", func() bool { return slices.Contains(j.entries(), "down") })
+	close(j.release)
+	eventually(t, "stream handled", func() bool { n.mu.Lock(); defer n.mu.Unlock(); return len(n.incoming) == 0 })
+	got := j.entries()
+	if strings.Count(strings.Join(got, " "), "msg") != 2 || got[len(got)-1] != "down" {
+		t.Fatalf("receiver was told %q; want both messages, and the peer gone after the last", got)
+	}
+}
+
+func mustSum(t *testing.T, s string) mh.Multihash {
+	t.Helper()
+	h, err := mh.Sum([]byte(s), mh.SHA2_256, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
