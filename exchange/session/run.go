@@ -229,11 +229,16 @@ func (s *Session) bestMember(w *wantState) peer.ID {
 	return best.id
 }
 
+// join returns p's member record, making p a member (and protecting its
+// connection) if it is not one yet.
 func (s *Session) join(p peer.ID) *member {
 	m := s.members[p]
 	if m == nil {
 		m = &member{id: p}
 		s.members[p] = m
+		if s.cfg.Protector != nil {
+			s.cfg.Protector.Protect(p, s.cfg.ProtectTag)
+		}
 	}
 	return m
 }
@@ -245,9 +250,6 @@ func (s *Session) received(p peer.ID, blocks, haves, dontHaves []cid.Cid, now ti
 			continue
 		}
 		m := s.join(p)
-		if m.blocks == 0 && s.cfg.Protector != nil {
-			s.cfg.Protector.Protect(p, s.cfg.ProtectTag)
-		}
 		m.blocks++
 		m.dontHaveRun = 0
 		if w.target == p {
@@ -477,11 +479,10 @@ func (s *Session) disconnected(p peer.ID, now time.Time) {
 
 // leave removes p from the members and moves its want-blocks elsewhere.
 func (s *Session) leave(p peer.ID, now time.Time) {
-	m, ok := s.members[p]
-	if !ok {
+	if _, ok := s.members[p]; !ok {
 		return
 	}
-	if m.blocks > 0 && s.cfg.Protector != nil {
+	if s.cfg.Protector != nil {
 		s.cfg.Protector.Unprotect(p, s.cfg.ProtectTag)
 	}
 	delete(s.members, p)
@@ -538,9 +539,7 @@ func (s *Session) unprotectAll() {
 	if s.cfg.Protector == nil {
 		return
 	}
-	for p, m := range s.members {
-		if m.blocks > 0 {
-			s.cfg.Protector.Unprotect(p, s.cfg.ProtectTag)
-		}
+	for p := range s.members {
+		s.cfg.Protector.Unprotect(p, s.cfg.ProtectTag)
 	}
 }

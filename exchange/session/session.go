@@ -85,8 +85,10 @@ type Config struct {
 	// the rest wait for a peer with room, which spreads a large fetch over
 	// every peer that has the blocks.
 	PeerWindow int
-	// Protector, if set, protects the connection to every peer that sent
-	// the session a block, under ProtectTag, until the session ends.
+	// Protector, if set, protects the connection to every member (a peer
+	// that answered the session with a block or a HAVE), under ProtectTag,
+	// until it leaves or the session ends: the connection manager must not
+	// trim a peer a fetch is counting on.
 	Protector  Protector
 	ProtectTag string
 	// HaveFanout is how many members besides the target a new want is

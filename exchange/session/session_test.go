@@ -307,3 +307,71 @@ func TestTimeoutMovesToAnotherHaver(t *testing.T) {
 		}
 	})
 }
+
+// guard records which peers are protected, and under which tags.
+type guard struct {
+	mu        sync.Mutex
+	protected map[peer.ID]int
+}
+
+func (g *guard) Protect(p peer.ID, _ string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.protected == nil {
+		g.protected = map[peer.ID]int{}
+	}
+	g.protected[p]++
+}
+
+func (g *guard) Unprotect(p peer.ID, _ string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.protected[p]--
+	if g.protected[p] == 0 {
+		delete(g.protected, p)
+	}
+	return len(g.protected) > 0
+}
+
+func (g *guard) peers() []peer.ID {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []peer.ID
+	for p, n := range g.protected {
+		if n > 0 {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestMembersProtected: a peer that says HAVE is protected from the
+// connection manager as soon as it does, not only once a block arrives;
+// one that only says DONT_HAVE is not; a member that leaves is let go, and
+// the rest when the session closes.
+func TestMembersProtected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := &guard{}
+		s, _ := newTest(t, Config{Protector: g, ProtectTag: "session-1", MaxDontHaves: 2}, a, b, c)
+		ws := cids(3)
+		s.Want(ws)
+		s.Received(a, nil, ws, nil)
+		s.Received(b, nil, ws[:1], nil)
+		s.Received(c, nil, nil, ws)
+		synctest.Wait()
+		if got := g.peers(); !slices.Equal(got, []peer.ID{a, b}) {
+			t.Fatalf("protected %v after HAVEs from a and b and DONT_HAVEs from c; want [a b]", got)
+		}
+		s.Received(b, nil, nil, ws[1:]) // two DONT_HAVEs in a row: b leaves
+		synctest.Wait()
+		if got := g.peers(); !slices.Equal(got, []peer.ID{a}) {
+			t.Fatalf("protected %v after b left; want [a]", got)
+		}
+		s.Close()
+		synctest.Wait()
+		if got := g.peers(); len(got) != 0 {
+			t.Fatalf("protected %v after the session closed; want none", got)
+		}
+	})
+}
