@@ -37,10 +37,10 @@ type wantState struct {
 	haves     map[peer.ID]bool
 	dontHaves map[peer.ID]bool
 	// haveAsked are the peers sent want-have.
-	haveAsked   map[peer.ID]bool
-	broadcast   bool // sent as want-block to everyone
-	searchedFor bool // provider search started
-	timeouts    int  // want-blocks that went unanswered
+	haveAsked map[peer.ID]bool
+	broadcast bool      // sent as want-block to everyone
+	searched  time.Time // when the last provider search for it started
+	timeouts  int       // want-blocks that went unanswered
 }
 
 // member is a peer that answered the session.
@@ -437,9 +437,12 @@ func (s *Session) checkDeadlines(now time.Time) {
 		// Providers are looked for only for a want no peer has said HAVE
 		// to (a busy peer that has it is not a reason to search), one
 		// search at a time for the session: its providers likely have the
-		// session's other blocks too.
-		if !w.searchedFor && len(w.haves) == 0 && !s.searching.Load() && s.cfg.FindProviders != nil && now.Sub(w.since) > s.cfg.ProviderDelay {
-			w.searchedFor = true
+		// session's other blocks too. A want still unanswered is looked
+		// for again every ProviderRetry: its content may have been
+		// announced since, or the routing tables filled.
+		due := w.searched.IsZero() || now.Sub(w.searched) > s.cfg.ProviderRetry
+		if due && len(w.haves) == 0 && !s.searching.Load() && s.cfg.FindProviders != nil && now.Sub(w.since) > s.cfg.ProviderDelay {
+			w.searched = now
 			s.searching.Store(true)
 			s.count(func(st *Stats) { st.ProviderSearch++ })
 			s.wg.Add(1)

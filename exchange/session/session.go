@@ -56,6 +56,7 @@ const (
 	DefaultBlockTimeout     = 2 * time.Second
 	DefaultSilenceTimeout   = 10 * time.Second
 	DefaultProviderDelay    = time.Second
+	DefaultProviderRetry    = time.Minute
 	DefaultMaxDontHaves     = 16
 	DefaultPeerWindow       = 32
 	DefaultHaveFanout       = 3
@@ -74,6 +75,9 @@ type Config struct {
 	SilenceTimeout time.Duration
 	// ProviderDelay is how long a want waits before FindProviders is asked.
 	ProviderDelay time.Duration
+	// ProviderRetry is how long after a provider search a want that is
+	// still unanswered is searched for again.
+	ProviderRetry time.Duration
 	// FindProviders, if set, looks for providers of c and connects to them;
 	// the session then asks them like any new peer. It runs in its own
 	// goroutine and must return when ctx ends.
@@ -153,6 +157,9 @@ func New(ctx context.Context, wants Wants, peers Peers, cfg Config) *Session {
 	}
 	if cfg.ProviderDelay == 0 {
 		cfg.ProviderDelay = DefaultProviderDelay
+	}
+	if cfg.ProviderRetry == 0 {
+		cfg.ProviderRetry = DefaultProviderRetry
 	}
 	if cfg.MaxDontHaves == 0 {
 		cfg.MaxDontHaves = DefaultMaxDontHaves

@@ -375,3 +375,43 @@ func TestMembersProtected(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchAgain: a want still unanswered after its provider search is
+// searched for again every ProviderRetry (its content may have been
+// announced since), and no more once answered.
+func TestSearchAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		searched := 0
+		count := func() int { mu.Lock(); defer mu.Unlock(); return searched }
+		cfg := Config{
+			ProviderDelay: time.Second,
+			ProviderRetry: 10 * time.Second,
+			FindProviders: func(context.Context, cid.Cid) { mu.Lock(); searched++; mu.Unlock() },
+		}
+		s, _ := newTest(t, cfg)
+		ws := cids(1)
+		s.Want(ws)
+		time.Sleep(1500 * time.Millisecond)
+		synctest.Wait()
+		if n := count(); n != 1 {
+			t.Fatalf("%d searches after the provider delay; want 1", n)
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if n := count(); n != 1 {
+			t.Fatalf("%d searches within the retry interval; want still 1", n)
+		}
+		time.Sleep(6 * time.Second)
+		synctest.Wait()
+		if n := count(); n != 2 {
+			t.Fatalf("%d searches after the retry interval; want 2", n)
+		}
+		s.Received(a, ws, nil, nil)
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if n := count(); n != 2 {
+			t.Fatalf("%d searches after the block came; want no more than 2", n)
+		}
+	})
+}
