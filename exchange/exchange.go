@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -168,6 +169,9 @@ func New(h host.Host, bs Blockstore, cfg Config) (*Exchange, error) {
 	}
 	if e.providers != nil && e.sessionCfg.FindProviders == nil {
 		e.sessionCfg.FindProviders = e.findProviders
+	}
+	if e.sessionCfg.Waited == nil {
+		e.sessionCfg.Waited = e.waited
 	}
 	e.net = network.New(h, cfg.Network)
 	if cfg.HTTP != nil {
@@ -335,6 +339,9 @@ func (e *Exchange) serveSubscription(ctx context.Context, sub *subscription, ses
 			missing = append(missing, c)
 		}
 	}
+	// A block that arrived during the local reads was delivered to sub:
+	// asking peers for it again would bring it twice.
+	missing = slices.DeleteFunc(missing, sub.has)
 	if len(missing) > 0 {
 		if sess == nil {
 			s := e.newSession(ctx)
@@ -361,6 +368,14 @@ func (e *Exchange) serveSubscription(ctx context.Context, sub *subscription, ses
 			return
 		}
 	}
+}
+
+// waited reports whether some call still waits for c: a block delivered
+// while a session's want for it was on its way is not asked for again.
+func (e *Exchange) waited(c cid.Cid) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pending.wanted(c)
 }
 
 // local reads c from the store, answering the blocks the CID tells (see

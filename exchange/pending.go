@@ -47,6 +47,13 @@ func (s *subscription) claim(c cid.Cid) bool {
 	return true
 }
 
+// has reports whether c was delivered to the subscriber.
+func (s *subscription) has(c cid.Cid) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.delivered[c.KeyString()]
+}
+
 // push hands b to the subscriber unless it already has it.
 func (s *subscription) push(b block.Block) {
 	if s.claim(b.CID) {

@@ -113,7 +113,7 @@ func (s *Session) addWants(cids []cid.Cid, now time.Time) {
 	var fresh []*wantState
 	for _, c := range cids {
 		k := string(c.Hash())
-		if s.want[k] != nil {
+		if s.want[k] != nil || (s.cfg.Waited != nil && !s.cfg.Waited(c)) {
 			continue
 		}
 		w := &wantState{c: c, since: now, haves: map[peer.ID]bool{}, dontHaves: map[peer.ID]bool{}, haveAsked: map[peer.ID]bool{}}

@@ -82,6 +82,10 @@ type Config struct {
 	// the session then asks them like any new peer. It runs in its own
 	// goroutine and must return when ctx ends.
 	FindProviders func(ctx context.Context, c cid.Cid)
+	// Waited, if set, reports whether a call still waits for a CID; a
+	// want for a block delivered before the session took the want up is
+	// dropped rather than sent.
+	Waited func(c cid.Cid) bool
 	// MaxDontHaves is the number of DONT_HAVEs in a row after which a peer
 	// leaves the session.
 	MaxDontHaves int
