@@ -415,3 +415,23 @@ func TestSearchAgain(t *testing.T) {
 		}
 	})
 }
+
+// TestWantNobodyWaitsFor: a want whose block was delivered before the
+// session took it up (Config.Waited says nobody waits for it) is not sent.
+func TestWantNobodyWaitsFor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ws := cids(2)
+		done := ws[0]
+		s, r := newTest(t, Config{Waited: func(c cid.Cid) bool { return !c.Equals(done) }}, a)
+		s.Want(ws)
+		synctest.Wait()
+		for _, call := range r.take() {
+			if slices.ContainsFunc(call.cids, done.Equals) {
+				t.Fatalf("the delivered block was wanted: %+v", call)
+			}
+		}
+		if st := s.Stats(); st.Wants != 1 {
+			t.Fatalf("%d wants held, want 1", st.Wants)
+		}
+	})
+}
