@@ -11,6 +11,7 @@ import (
 	lnet "github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/multiformats/go-multiaddr"
+	mh "github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
@@ -210,15 +211,23 @@ func TestKuboEmptyBlock(t *testing.T) {
 					t.Fatalf("bsfs got %d bytes for %s", len(b.Data), c)
 				}
 			}
-			// A block Kubo has is wanted, and the recorder hears it.
-			full, err := kubo.BlockPut(ctx, randomBytes(t, 1000), "raw", "sha2-256")
+			// The recorder hears wants: a block nobody has is wanted of it.
+			// (A block Kubo has would not do: Kubo may answer before the
+			// want goes out to the recorder, and it is then cancelled
+			// unsent.)
+			absent, err := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}.Sum(randomBytes(t, 32))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := node.ex.GetBlock(ctx, full); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "the recorder to hear a want", func() bool { return rec.wanted(full) })
+			actx, acancel := context.WithCancel(ctx)
+			asked := make(chan struct{})
+			go func() {
+				defer close(asked)
+				node.ex.GetBlock(actx, absent) // ends with actx
+			}()
+			waitFor(t, "the recorder to hear a want", func() bool { return rec.wanted(absent) })
+			acancel()
+			<-asked
 			if rec.wanted(c) {
 				t.Errorf("bsfs wanted the empty block %s on the wire", c)
 			}
