@@ -66,7 +66,7 @@ func runAdd(cmd *cobra.Command, arg string, flags addFlags) error {
 			return err
 		}
 	}
-	return withNode(ctx, func(n node) error {
+	return withNode(ctx, func(n daemonNode) error {
 		w, err := n.BlockWriter(ctx)
 		if err != nil {
 			return err
@@ -180,9 +180,9 @@ func (p progress) done() {
 // withReader runs f with a UnixFS reader over the daemon or the local
 // repository; offline, an error about a missing block says why.
 func withReader(ctx context.Context, f func(*unixfs.Reader) error) error {
-	return withNode(ctx, func(n node) error {
+	return withNode(ctx, func(n daemonNode) error {
 		err := f(unixfs.New(nodeBlocks{n}, unixfs.Config{}))
-		if err != nil && !online(n) && isMissing(err) {
+		if err != nil && !n.Online() && isMissing(err) {
 			err = fmt.Errorf("%w (no daemon runs, so only local blocks are read: start 'bsfs daemon' to fetch from peers)", err)
 		}
 		return err

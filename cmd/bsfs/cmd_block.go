@@ -26,19 +26,6 @@ func newBlockCmd() *cobra.Command {
 	return cmd
 }
 
-// withNode runs f on the daemon or the local repository and closes it.
-func withNode(ctx context.Context, f func(node) error) error {
-	n, err := openNode(ctx)
-	if err != nil {
-		return err
-	}
-	err = f(n)
-	if cerr := n.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // parseCID parses a command-line CID, in any base, v0 or v1.
 func parseCID(s string) (cid.Cid, error) {
 	c, err := cid.Decode(s)
@@ -85,7 +72,7 @@ want the block are sent it.`, block.MaxSize),
 			if err != nil {
 				return err
 			}
-			return withNode(cmd.Context(), func(n node) error {
+			return withNode(cmd.Context(), func(n daemonNode) error {
 				c, err := n.PutBlock(cmd.Context(), prefix, data)
 				if err != nil {
 					return err
@@ -171,7 +158,7 @@ Without a daemon only the local repository is read.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			return withNode(ctx, func(n node) error {
+			return withNode(ctx, func(n daemonNode) error {
 				data, err := n.GetBlock(ctx, c)
 				if errors.Is(err, context.DeadlineExceeded) {
 					return fmt.Errorf("block %s: not found within %s", c, timeout)
@@ -201,7 +188,7 @@ func newBlockStatCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withNode(cmd.Context(), func(n node) error {
+			return withNode(cmd.Context(), func(n daemonNode) error {
 				size, err := n.BlockSize(cmd.Context(), c)
 				if errors.Is(err, block.ErrNotFound) {
 					return fmt.Errorf("block %s not found", c)
@@ -230,7 +217,7 @@ func newBlockRmCmd() *cobra.Command {
 				}
 				cids[i] = c
 			}
-			return withNode(cmd.Context(), func(n node) error {
+			return withNode(cmd.Context(), func(n daemonNode) error {
 				for _, c := range cids {
 					err := n.RemoveBlock(cmd.Context(), c)
 					if errors.Is(err, block.ErrNotFound) {

@@ -37,10 +37,10 @@ otherwise every block must be local.`,
 				return err
 			}
 			ctx := cmd.Context()
-			return withNode(ctx, func(n node) error {
+			return withNode(ctx, func(n daemonNode) error {
 				w := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<20)
 				err := exportCAR(ctx, nodeBlocks{n}, root, w)
-				if err != nil && !online(n) && isMissing(err) {
+				if err != nil && !n.Online() && isMissing(err) {
 					err = fmt.Errorf("%w (no daemon runs, so only local blocks are read: start 'bsfs daemon' to fetch from peers)", err)
 				}
 				if err != nil {
@@ -99,15 +99,21 @@ running daemon can fetch the rest from its peers.`,
 				in = f
 			}
 			ctx := cmd.Context()
-			return withNode(ctx, func(n node) error {
+			return withNode(ctx, func(n daemonNode) error {
 				return importCAR(ctx, n, bufio.NewReaderSize(in, 1<<20), cmd.OutOrStdout())
 			})
 		},
 	}
 }
 
+// importer is what import uses.
+type importer interface {
+	blockWriterOf
+	Pin(ctx context.Context, c cid.Cid) error
+}
+
 // importCAR stores the blocks read from r through n and pins the roots.
-func importCAR(ctx context.Context, n node, r io.Reader, out io.Writer) error {
+func importCAR(ctx context.Context, n importer, r io.Reader, out io.Writer) error {
 	br, err := car.NewBlockReader(r)
 	if err != nil {
 		return fmt.Errorf("reading CAR: %w", err)

@@ -16,7 +16,7 @@ shared blocks directory (--blocks) are never touched. Adds in progress
 finish first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withNode(cmd.Context(), func(n node) error {
+			return withNode(cmd.Context(), func(n daemonNode) error {
 				res, err := n.GC(cmd.Context())
 				if err != nil {
 					return err

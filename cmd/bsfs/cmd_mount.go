@@ -12,8 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bsfs/bsfs/block"
-	"github.com/bsfs/bsfs/exchange"
 	mountfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/api"
+	"github.com/bsfs/bsfs/internal/node"
 	"github.com/bsfs/bsfs/repo"
 	"github.com/bsfs/bsfs/unixfs"
 )
@@ -31,7 +32,7 @@ const defaultReadTimeout = 2 * time.Minute
 
 // mountFlags are `bsfs mount`'s flags.
 type mountFlags struct {
-	node        daemonFlags // for the node it runs when no daemon does
+	node        node.Options // for the node it runs when no daemon does
 	readTimeout time.Duration
 	debug       bool
 }
@@ -65,7 +66,7 @@ setuid helper fusermount3 mounts, which needs the fuse3 package and
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := cmd.Flags()
-			flags.node.metricsSet = f.Changed("metrics")
+			flags.node.MetricsSet = f.Changed("metrics")
 			nodeFlags := f.Changed("listen") || f.Changed("bitswap-protocols") || f.Changed("routing") || f.Changed("metrics")
 			return runMount(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], flags, nodeFlags)
 		},
@@ -94,38 +95,38 @@ func runMount(ctx context.Context, out, errOut io.Writer, dir string, flags moun
 	if err != nil {
 		return err
 	}
-	if c, _ := dialDaemon(ctx, path); c != nil {
+	if c, _ := api.Dial(ctx, path); c != nil {
 		return mountThroughDaemon(ctx, out, dir, path, c, cfg, nodeFlags)
 	}
 	// A command may hold the repository for a moment, or a daemon may be
 	// starting: wait for the one, and mount through the other.
-	r, err := openForNode(ctx, path)
-	if errors.Is(err, errDaemonRuns) {
-		if c, _ := dialDaemon(ctx, path); c != nil {
+	r, err := node.OpenRepo(ctx, path)
+	if errors.Is(err, node.ErrDaemonRuns) {
+		if c, _ := api.Dial(ctx, path); c != nil {
 			return mountThroughDaemon(ctx, out, dir, path, c, cfg, nodeFlags)
 		}
 	}
 	if err != nil {
 		return err
 	}
-	n, err := startNode(r, flags.node)
+	n, err := node.Start(r, flags.node)
 	if err != nil {
 		return errors.Join(err, r.Close())
 	}
 	// Other commands reach this node through the API while it mounts.
-	api, err := serveAPI(ctx, r, n)
+	l, err := api.Serve(ctx, r.APISocket(), n)
 	if err != nil {
 		return errors.Join(err, n.Close())
 	}
-	printNode(out, n, api)
-	g, cfg := n.ownMount(cfg)
+	printNode(ctx, out, n, l)
+	g, cfg := n.Mount(cfg)
 	err = serveMount(ctx, out, dir, g, cfg)
-	return errors.Join(err, api.close(), n.Close())
+	return errors.Join(err, l.Close(), n.Close())
 }
 
 // mountThroughDaemon mounts at dir the node of the daemon c serves the
 // repository at path with, until ctx ends; it closes c.
-func mountThroughDaemon(ctx context.Context, out io.Writer, dir, path string, c *apiClient, cfg mountfs.Config, nodeFlags bool) error {
+func mountThroughDaemon(ctx context.Context, out io.Writer, dir, path string, c *api.Client, cfg mountfs.Config, nodeFlags bool) error {
 	defer c.Close()
 	if nodeFlags {
 		return errors.New("a daemon runs on this repository: the node's flags (--listen, --bitswap-protocols, --routing, --metrics) apply only when the mount runs its own node")
@@ -159,20 +160,12 @@ func serveMount(ctx context.Context, out io.Writer, dir string, g unixfs.BlockGe
 	}
 }
 
-// exchangeBlocks is the exchange of the node the mount runs: blocks are
-// checked once, by the exchange, and each open file reads through a
-// session of its own.
-type exchangeBlocks struct{ *exchange.Exchange }
-
-// NewSession starts a session for one file's fetches, ended with ctx.
-func (e exchangeBlocks) NewSession(ctx context.Context) unixfs.BlockGetter {
-	return e.Exchange.NewSession(ctx)
-}
-
-var _ unixfs.Sessioner = exchangeBlocks{}
-
 // nodeHaser tells the blocks n stores locally.
-type nodeHaser struct{ n node }
+type nodeHaser struct {
+	n interface {
+		BlockSize(ctx context.Context, c cid.Cid) (int, error)
+	}
+}
 
 // Has reports whether n stores c, without fetching it.
 func (h nodeHaser) Has(ctx context.Context, c cid.Cid) (bool, error) {
@@ -184,4 +177,21 @@ func (h nodeHaser) Has(ctx context.Context, c cid.Cid) (bool, error) {
 		return false, nil
 	}
 	return false, err
+}
+
+// statfsTimeout bounds asking the daemon for a mount's df figures.
+const statfsTimeout = 2 * time.Second
+
+// apiUsage reports the daemon's figures for df on a mount through its API;
+// none while the daemon does not answer.
+func apiUsage(c *api.Client) func() (total, used uint64) {
+	return func() (uint64, uint64) {
+		ctx, cancel := context.WithTimeout(context.Background(), statfsTimeout)
+		defer cancel()
+		u, err := c.CacheUsage(ctx)
+		if err != nil {
+			return 0, 0
+		}
+		return node.DiskFigures(u)
+	}
 }

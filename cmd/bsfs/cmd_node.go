@@ -88,7 +88,7 @@ and a note on stderr says so.`,
 			if verbose && id.Reachability != "" {
 				fmt.Fprintf(out, "Reachability: %s\n", id.Reachability)
 			}
-			if !online(n) {
+			if !n.Online() {
 				fmt.Fprintln(cmd.ErrOrStderr(), "no daemon runs on this repository, so no listen addresses: start one with `bsfs daemon`")
 			}
 			return nil

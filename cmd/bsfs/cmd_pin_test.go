@@ -9,6 +9,7 @@ import (
 
 	"github.com/bsfs/bsfs/cache"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/node"
 )
 
 // Offline, each command its own process: add pins, gc keeps pins and
@@ -23,7 +24,7 @@ func TestPinAndGCOffline(t *testing.T) {
 	}
 	// A repository from before pins has roots and no pins file: its
 	// roots are pinned when the cache is first opened.
-	if err := os.Remove(filepath.Join(repo, cacheDir, cache.PinsFile)); err != nil {
+	if err := os.Remove(filepath.Join(repo, node.CacheDir, cache.PinsFile)); err != nil {
 		t.Fatal(err)
 	}
 	if got := ok(t, repo, "", "pin", "ls"); got != c+" recursive\n" {

@@ -22,7 +22,7 @@ from HTTP gateways too; "via http" is their part, and the connected
 gateways are listed. Needs a running daemon.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withDaemon(cmd.Context(), func(n node) error {
+			return withDaemon(cmd.Context(), func(n daemonNode) error {
 				s, err := n.Stat(cmd.Context())
 				if err != nil {
 					return err
@@ -78,7 +78,7 @@ running daemon.`,
 			if err != nil {
 				return fmt.Errorf("invalid peer ID %q: %w", args[0], err)
 			}
-			return withDaemon(cmd.Context(), func(n node) error {
+			return withDaemon(cmd.Context(), func(n daemonNode) error {
 				l, err := n.Ledger(cmd.Context(), p)
 				if err != nil {
 					return err
@@ -108,7 +108,7 @@ func newWantlistCmd() *cobra.Command {
 					return fmt.Errorf("invalid peer ID %q: %w", peerID, err)
 				}
 			}
-			return withDaemon(cmd.Context(), func(n node) error {
+			return withDaemon(cmd.Context(), func(n daemonNode) error {
 				wants, err := n.Wantlist(cmd.Context())
 				if p != "" {
 					wants, err = n.PeerWantlist(cmd.Context(), p)

@@ -1,12 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/spf13/cobra"
+
+	"github.com/bsfs/bsfs/internal/node"
 )
 
 func newSwarmCmd() *cobra.Command {
@@ -18,19 +19,6 @@ func newSwarmCmd() *cobra.Command {
 	return cmd
 }
 
-// withDaemon runs f on the running daemon, or fails with errNoDaemon.
-func withDaemon(ctx context.Context, f func(node) error) error {
-	n, err := requireDaemon(ctx)
-	if err != nil {
-		return err
-	}
-	err = f(n)
-	if cerr := n.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 func newSwarmConnectCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "connect <multiaddr>",
@@ -38,7 +26,7 @@ func newSwarmConnectCmd() *cobra.Command {
 		Long: fmt.Sprintf(`Open a connection to the peer at <multiaddr>, which must end in
 /p2p/<peer ID>, for example
   bsfs swarm connect /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
-Gives up after %s.`, connectTimeout),
+Gives up after %s.`, node.ConnectTimeout),
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr, err := ma.NewMultiaddr(args[0])
@@ -48,7 +36,7 @@ Gives up after %s.`, connectTimeout),
 			if _, err := peer.AddrInfoFromP2pAddr(addr); err != nil {
 				return fmt.Errorf("%s: the address must end in /p2p/<peer ID>", addr)
 			}
-			return withDaemon(cmd.Context(), func(n node) error {
+			return withDaemon(cmd.Context(), func(n daemonNode) error {
 				id, err := n.Connect(cmd.Context(), addr)
 				if err != nil {
 					return err
@@ -66,7 +54,7 @@ func newSwarmPeersCmd() *cobra.Command {
 		Short: "List the open connections, one <multiaddr>/p2p/<peer ID> a line",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withDaemon(cmd.Context(), func(n node) error {
+			return withDaemon(cmd.Context(), func(n daemonNode) error {
 				peers, err := n.Peers(cmd.Context())
 				if err != nil {
 					return err

@@ -14,6 +14,7 @@ import (
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/node"
 )
 
 // pollAttempts and pollInterval bound the tests' waits for a daemon's state.
@@ -131,7 +132,7 @@ func TestSwarmConnectUnreachable(t *testing.T) {
 	if !strings.Contains(msg, a.id) {
 		t.Errorf("unreachable connect: %q does not name the peer", msg)
 	}
-	if elapsed := time.Since(start); elapsed > connectTimeout+5*time.Second {
+	if elapsed := time.Since(start); elapsed > node.ConnectTimeout+5*time.Second {
 		t.Errorf("unreachable connect took %s", elapsed)
 	}
 	if peers := ok(t, b.repo, "", "swarm", "peers"); peers != "" {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/internal/api"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
 
@@ -93,7 +94,7 @@ func waitTempEmpty(t *testing.T, dir string) {
 // statOf returns the exchange counters of the daemon on repo.
 func statOf(t *testing.T, repo string) exchange.Stats {
 	t.Helper()
-	c := newAPIClient(repopkg.APISocketPath(repo))
+	c := api.NewClient(repopkg.APISocketPath(repo))
 	defer c.Close()
 	s, err := c.Stat(t.Context())
 	if err != nil {

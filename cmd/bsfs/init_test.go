@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/node"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
 
@@ -148,7 +149,7 @@ func TestHostConfigFromInit(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer r.Close()
-		return hostConfig(r.Config, nil, r.Config.Addresses.Swarm)
+		return node.HostConfig(r.Config, nil, r.Config.Addresses.Swarm)
 	}
 	pub := load("")
 	if !pub.NATPortMap || !pub.AutoNAT || !pub.HolePunching || !pub.RelayClient {

@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"context"
@@ -19,25 +19,9 @@ import (
 // request.
 const sessionIdle = time.Minute
 
-// NewSession returns a getter whose fetches share one exchange session
-// until ctx ends; offline it reads the local store.
-func (n *repoNode) NewSession(ctx context.Context) unixfs.BlockGetter {
-	if n.ex == nil {
-		return unixfs.Local(n.repo.Blockstore())
-	}
-	return n.ex.NewSession(ctx)
-}
-
-// NewSession makes sessions a reader of nodeBlocks can use.
-func (b nodeBlocks) NewSession(ctx context.Context) unixfs.BlockGetter {
-	return b.n.NewSession(ctx)
-}
-
-var _ unixfs.Sessioner = nodeBlocks{}
-
 // NewSession names a session on the daemon for the requests of the getter
 // it returns.
-func (c *apiClient) NewSession(context.Context) unixfs.BlockGetter {
+func (c *Client) NewSession(context.Context) unixfs.BlockGetter {
 	var id [16]byte
 	rand.Read(id[:])
 	return &apiSession{c: c, id: hex.EncodeToString(id[:])}
@@ -45,7 +29,7 @@ func (c *apiClient) NewSession(context.Context) unixfs.BlockGetter {
 
 // apiSession fetches through the daemon's session id.
 type apiSession struct {
-	c  *apiClient
+	c  *Client
 	id string
 }
 
@@ -67,21 +51,14 @@ func (s *apiSession) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan bloc
 	return s.c.getBlocks(ctx, cids, s.id)
 }
 
-// sessionServer is a node that keeps sessions for API clients.
-type sessionServer interface {
-	// apiSession returns the session named id for one request, which
-	// calls done when it ends.
-	apiSession(id string) (g unixfs.BlockGetter, done func())
-}
-
-// maxAPISessions bounds the sessions kept for API clients: a new one past
+// maxSessions bounds the sessions kept for API clients: a new one past
 // it ends the one idle longest.
-const maxAPISessions = 256
+const maxSessions = 256
 
-// apiSessions are the sessions API clients named. A session ends once it
+// sessions are the sessions API clients named. A session ends once it
 // has had no request in flight for idle (sessionIdle when zero), on a timer
 // of its own, so sessions nobody uses any more cost nothing for long.
-type apiSessions struct {
+type sessions struct {
 	idle time.Duration
 
 	mu sync.Mutex
@@ -92,13 +69,13 @@ type namedSession struct {
 	g      unixfs.BlockGetter
 	cancel context.CancelFunc
 	timer  *time.Timer
-	active int       // guarded by apiSessions.mu: requests in flight
-	last   time.Time // guarded by apiSessions.mu: when the last one ended
+	active int       // guarded by sessions.mu: requests in flight
+	last   time.Time // guarded by sessions.mu: when the last one ended
 }
 
 // get returns the session named id, started by start if new, for one
 // request that calls done when it ends.
-func (a *apiSessions) get(id string, start func(context.Context) unixfs.BlockGetter) (unixfs.BlockGetter, func()) {
+func (a *sessions) get(id string, start func(context.Context) unixfs.BlockGetter) (unixfs.BlockGetter, func()) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.m == nil {
@@ -106,7 +83,7 @@ func (a *apiSessions) get(id string, start func(context.Context) unixfs.BlockGet
 	}
 	s := a.m[id]
 	if s == nil {
-		if len(a.m) >= maxAPISessions {
+		if len(a.m) >= maxSessions {
 			a.endIdlestLocked()
 		}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -127,7 +104,7 @@ func (a *apiSessions) get(id string, start func(context.Context) unixfs.BlockGet
 	}
 }
 
-func (a *apiSessions) idleFor() time.Duration {
+func (a *sessions) idleFor() time.Duration {
 	if a.idle > 0 {
 		return a.idle
 	}
@@ -136,7 +113,7 @@ func (a *apiSessions) idleFor() time.Duration {
 
 // expire ends s, named id, if it is still idle: its timer may have fired
 // just as a request came.
-func (a *apiSessions) expire(id string, s *namedSession) {
+func (a *sessions) expire(id string, s *namedSession) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.m[id] == s && s.active == 0 && time.Since(s.last) >= a.idleFor() {
@@ -145,7 +122,7 @@ func (a *apiSessions) expire(id string, s *namedSession) {
 }
 
 // endIdlestLocked ends the session idle longest, if one is idle at all.
-func (a *apiSessions) endIdlestLocked() {
+func (a *sessions) endIdlestLocked() {
 	var idlest string
 	for id, s := range a.m {
 		if s.active == 0 && (idlest == "" || s.last.Before(a.m[idlest].last)) {
@@ -157,14 +134,14 @@ func (a *apiSessions) endIdlestLocked() {
 	}
 }
 
-func (a *apiSessions) endLocked(id string, s *namedSession) {
+func (a *sessions) endLocked(id string, s *namedSession) {
 	s.timer.Stop()
 	s.cancel()
 	delete(a.m, id)
 }
 
 // closeAll ends every session.
-func (a *apiSessions) closeAll() {
+func (a *sessions) closeAll() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for id, s := range a.m {
@@ -173,20 +150,8 @@ func (a *apiSessions) closeAll() {
 }
 
 // len returns the number of sessions kept.
-func (a *apiSessions) len() int {
+func (a *sessions) len() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.m)
 }
-
-// apiSession returns the session named id for one request; offline, the
-// local store.
-func (n *repoNode) apiSession(id string) (unixfs.BlockGetter, func()) {
-	if n.ex == nil {
-		return unixfs.Local(n.repo.Blockstore()), func() {}
-	}
-	return n.sessions.get(id, func(ctx context.Context) unixfs.BlockGetter { return n.ex.NewSession(ctx) })
-}
-
-// closeSessions ends every API session.
-func (n *repoNode) closeSessions() { n.sessions.closeAll() }

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -23,7 +23,7 @@ const bootstrapTimeout = time.Minute
 // or every stored block ("all"). The router announces them in the
 // background and again every reprovide interval. It returns early when
 // ctx ends.
-func (n *repoNode) announce(ctx context.Context) {
+func (n *Node) announce(ctx context.Context) {
 	bctx, cancel := context.WithTimeout(ctx, bootstrapTimeout)
 	err := n.router.Bootstrap(bctx)
 	cancel()
@@ -57,7 +57,7 @@ func (n *repoNode) announce(ctx context.Context) {
 
 // provideStore hands the router every block of the store, a batch at a
 // time as the listing streams in.
-func (n *repoNode) provideStore(ctx context.Context) {
+func (n *Node) provideStore(ctx context.Context) {
 	keys, err := n.repo.Blockstore().AllKeys(ctx)
 	if err != nil {
 		slog.Warn("routing: listing the store", "err", err)
@@ -75,7 +75,7 @@ func (n *repoNode) provideStore(ctx context.Context) {
 }
 
 // provideDAG hands the router every stored block of root's DAG.
-func (n *repoNode) provideDAG(ctx context.Context, root cid.Cid) {
+func (n *Node) provideDAG(ctx context.Context, root cid.Cid) {
 	ch, err := n.cacheOf(ctx)
 	if err != nil {
 		slog.Warn("routing: opening the cache", "err", err)
@@ -92,7 +92,7 @@ func (n *repoNode) provideDAG(ctx context.Context, root cid.Cid) {
 // providePinned hands the router what Provide.Strategy names of root's DAG,
 // just pinned (by add, import or pin add): root alone ("roots"), or every
 // block ("pinned", "all").
-func (n *repoNode) providePinned(ctx context.Context, root cid.Cid) {
+func (n *Node) providePinned(ctx context.Context, root cid.Cid) {
 	if n.router == nil {
 		return
 	}
