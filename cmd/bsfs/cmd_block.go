@@ -159,7 +159,7 @@ Without a daemon only the local repository is read.`,
 				defer cancel()
 			}
 			return withNode(ctx, func(n daemonNode) error {
-				data, err := n.GetBlock(ctx, c)
+				b, err := n.GetBlock(ctx, c)
 				if errors.Is(err, context.DeadlineExceeded) {
 					return fmt.Errorf("block %s: not found within %s", c, timeout)
 				}
@@ -169,7 +169,7 @@ Without a daemon only the local repository is read.`,
 				if err != nil {
 					return err
 				}
-				_, err = cmd.OutOrStdout().Write(data)
+				_, err = cmd.OutOrStdout().Write(b.Data)
 				return err
 			})
 		},

@@ -2,24 +2,16 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/ipfs/go-cid"
-	car "github.com/ipld/go-car/v2"
-	dagpb "github.com/ipld/go-codec-dagpb"
-	"github.com/ipld/go-ipld-prime"
-	_ "github.com/ipld/go-ipld-prime/codec/raw" // raw leaves in the traversal
-	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
-	"github.com/ipld/go-ipld-prime/node/basicnode"
-	selectorparse "github.com/ipld/go-ipld-prime/traversal/selector/parse"
 	"github.com/spf13/cobra"
 
-	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/api"
+	"github.com/bsfs/bsfs/internal/carfile"
 )
 
 func newExportCmd() *cobra.Command {
@@ -39,7 +31,7 @@ otherwise every block must be local.`,
 			ctx := cmd.Context()
 			return withNode(ctx, func(n daemonNode) error {
 				w := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<20)
-				err := exportCAR(ctx, nodeBlocks{n}, root, w)
+				err := carfile.Export(ctx, n, root, w)
 				if err != nil && !n.Online() && isMissing(err) {
 					err = fmt.Errorf("%w (no daemon runs, so only local blocks are read: start 'bsfs daemon' to fetch from peers)", err)
 				}
@@ -50,33 +42,6 @@ otherwise every block must be local.`,
 			})
 		},
 	}
-}
-
-// blockSource is where export reads blocks.
-type blockSource interface {
-	GetBlock(ctx context.Context, c cid.Cid) (block.Block, error)
-}
-
-// exportCAR writes root's DAG to w as a CARv1.
-func exportCAR(ctx context.Context, src blockSource, root cid.Cid, w io.Writer) error {
-	ls := cidlink.DefaultLinkSystem()
-	ls.StorageReadOpener = func(lc ipld.LinkContext, l ipld.Link) (io.Reader, error) {
-		cl, ok := l.(cidlink.Link)
-		if !ok {
-			return nil, fmt.Errorf("unsupported link %s", l)
-		}
-		b, err := src.GetBlock(lc.Ctx, cl.Cid)
-		if err != nil {
-			return nil, err
-		}
-		return bytes.NewReader(b.Data), nil
-	}
-	chooser := dagpb.AddSupportToChooser(func(ipld.Link, ipld.LinkContext) (ipld.NodePrototype, error) {
-		return basicnode.Prototype.Any, nil
-	})
-	_, err := car.TraverseV1(ctx, &ls, root, selectorparse.CommonSelector_ExploreAllRecursively, w,
-		car.WithTraversalPrototypeChooser(chooser))
-	return err
 }
 
 func newImportCmd() *cobra.Command {
@@ -108,42 +73,18 @@ running daemon can fetch the rest from its peers.`,
 
 // importer is what import uses.
 type importer interface {
-	blockWriterOf
+	BlockWriter(ctx context.Context) (api.BlockWriter, error)
 	Pin(ctx context.Context, c cid.Cid) error
 }
 
 // importCAR stores the blocks read from r through n and pins the roots.
 func importCAR(ctx context.Context, n importer, r io.Reader, out io.Writer) error {
-	br, err := car.NewBlockReader(r)
+	count, roots, err := carfile.Import(ctx, r, func() (carfile.Writer, error) { return n.BlockWriter(ctx) })
 	if err != nil {
-		return fmt.Errorf("reading CAR: %w", err)
-	}
-	w, err := n.BlockWriter(ctx)
-	if err != nil {
-		return err
-	}
-	count := 0
-	for {
-		b, err := br.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err == nil {
-			var blk block.Block
-			if blk, err = block.Verified(b.Cid(), b.RawData()); err == nil {
-				err = w.Put(ctx, blk)
-			}
-		}
-		if err != nil {
-			return errors.Join(fmt.Errorf("CAR block %d: %w", count+1, err), w.Close())
-		}
-		count++
-	}
-	if err := w.Close(); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "imported %d blocks\n", count)
-	for _, root := range br.Roots {
+	for _, root := range roots {
 		if err := n.Pin(ctx, root); err != nil {
 			return fmt.Errorf("pinning root %s: %w", root, err)
 		}

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/unpack"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
@@ -44,7 +44,7 @@ file is streamed: memory stays small however large it is. Ctrl-C stops it.`,
 				defer f.Close()
 				bar := newProgress(cmd.ErrOrStderr(), int64(nd.Size), "fetching")
 				var n int64
-				err = copyFile(ctx, cmd.OutOrStdout(), f, func(k int) {
+				err = unpack.Copy(ctx, cmd.OutOrStdout(), f, func(k int) {
 					n += int64(k)
 					bar.set(n)
 				})
@@ -75,30 +75,6 @@ func openFile(ctx context.Context, r *unixfs.Reader, nd unixfs.Node, name string
 		return nil, fmt.Errorf("%s is a symlink to %q", name, nd.Target)
 	}
 	return r.Open(ctx, nd.CID)
-}
-
-// copyFile writes f's content to w, reading it in order, and calls
-// progress with the bytes of every write.
-func copyFile(ctx context.Context, w io.Writer, f *unixfs.File, progress func(int)) error {
-	buf := make([]byte, 1<<20)
-	for off := int64(0); ; {
-		n, err := f.ReadAt(ctx, buf, off)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return werr
-			}
-			off += int64(n)
-			progress(n)
-		}
-		// Only io.EOF itself ends the file: a fetch error may wrap it
-		// (net/http reports a daemon gone mid-request as "EOF").
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
 }
 
 // isMissing reports whether err is about a block that could not be had.

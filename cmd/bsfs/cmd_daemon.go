@@ -86,15 +86,10 @@ func runDaemon(ctx context.Context, out io.Writer, flags daemonFlags) error {
 	if err != nil {
 		return err
 	}
-	n, err := node.Start(r, flags.node)
+	n, l, err := serveNode(ctx, out, r, flags.node)
 	if err != nil {
-		return errors.Join(err, r.Close())
+		return err
 	}
-	l, err := api.Serve(ctx, r.APISocket(), n)
-	if err != nil {
-		return errors.Join(err, n.Close())
-	}
-	printNode(ctx, out, n, l)
 	mounted := make(chan error, 1)
 	if flags.mount != "" {
 		g, cfg := n.Mount(mountfs.Config{ReadTimeout: defaultReadTimeout, Logger: slog.Default()})
@@ -118,6 +113,21 @@ func runDaemon(ctx context.Context, out io.Writer, flags daemonFlags) error {
 		}
 	}
 	return errors.Join(serveErr, l.Close(), n.Close())
+}
+
+// serveNode starts a node on r, serves its API on r's socket and prints
+// what it offers. Closing the listener, then the node, ends them and r.
+func serveNode(ctx context.Context, out io.Writer, r *repo.Repo, opts node.Options) (*node.Node, *api.Listener, error) {
+	n, err := node.Start(r, opts)
+	if err != nil {
+		return nil, nil, errors.Join(err, r.Close())
+	}
+	l, err := api.Serve(ctx, r.APISocket(), n)
+	if err != nil {
+		return nil, nil, errors.Join(err, n.Close())
+	}
+	printNode(ctx, out, n, l)
+	return n, l, nil
 }
 
 // printNode prints what a started node offers: its peer ID, each listen

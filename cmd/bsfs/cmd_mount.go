@@ -8,10 +8,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
-	"github.com/bsfs/bsfs/block"
 	mountfs "github.com/bsfs/bsfs/fs"
 	"github.com/bsfs/bsfs/internal/api"
 	"github.com/bsfs/bsfs/internal/node"
@@ -109,16 +107,11 @@ func runMount(ctx context.Context, out, errOut io.Writer, dir string, flags moun
 	if err != nil {
 		return err
 	}
-	n, err := node.Start(r, flags.node)
-	if err != nil {
-		return errors.Join(err, r.Close())
-	}
 	// Other commands reach this node through the API while it mounts.
-	l, err := api.Serve(ctx, r.APISocket(), n)
+	n, l, err := serveNode(ctx, out, r, flags.node)
 	if err != nil {
-		return errors.Join(err, n.Close())
+		return err
 	}
-	printNode(ctx, out, n, l)
 	g, cfg := n.Mount(cfg)
 	err = serveMount(ctx, out, dir, g, cfg)
 	return errors.Join(err, l.Close(), n.Close())
@@ -132,10 +125,10 @@ func mountThroughDaemon(ctx context.Context, out io.Writer, dir, path string, c 
 		return errors.New("a daemon runs on this repository: the node's flags (--listen, --bitswap-protocols, --routing, --metrics) apply only when the mount runs its own node")
 	}
 	fmt.Fprintf(out, "Using the daemon's node (API %s)\n", repo.APISocketPath(path))
-	cfg.UnixFS.Haser = nodeHaser{c}
+	cfg.UnixFS.Haser = c
 	cfg.Roots = c
 	cfg.Usage = apiUsage(c)
-	return serveMount(ctx, out, dir, nodeBlocks{c}, cfg)
+	return serveMount(ctx, out, dir, c, cfg)
 }
 
 // serveMount mounts g at dir and unmounts when ctx ends.
@@ -158,25 +151,6 @@ func serveMount(ctx context.Context, out io.Writer, dir string, g unixfs.BlockGe
 		fmt.Fprintf(out, "%s was unmounted\n", dir)
 		return nil
 	}
-}
-
-// nodeHaser tells the blocks n stores locally.
-type nodeHaser struct {
-	n interface {
-		BlockSize(ctx context.Context, c cid.Cid) (int, error)
-	}
-}
-
-// Has reports whether n stores c, without fetching it.
-func (h nodeHaser) Has(ctx context.Context, c cid.Cid) (bool, error) {
-	_, err := h.n.BlockSize(ctx, c)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, block.ErrNotFound):
-		return false, nil
-	}
-	return false, err
 }
 
 // statfsTimeout bounds asking the daemon for a mount's df figures.

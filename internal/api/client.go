@@ -130,10 +130,26 @@ func (c *Client) PutBlock(ctx context.Context, prefix cid.Prefix, data []byte) (
 	return cid.Decode(string(out))
 }
 
-// GetBlock returns c's bytes, which the daemon fetches from its peers
-// until ctx ends.
-func (c *Client) GetBlock(ctx context.Context, k cid.Cid) ([]byte, error) {
-	return c.do(ctx, http.MethodGet, pathBlockGet, argQuery(k.String()), nil)
+// GetBlock returns k's block, checked against k, which the daemon fetches
+// from its peers until ctx ends.
+func (c *Client) GetBlock(ctx context.Context, k cid.Cid) (block.Block, error) {
+	data, err := c.do(ctx, http.MethodGet, pathBlockGet, argQuery(k.String()), nil)
+	if err != nil {
+		return block.Block{}, err
+	}
+	return block.Verified(k, data)
+}
+
+// Has reports whether the daemon stores k, without fetching it.
+func (c *Client) Has(ctx context.Context, k cid.Cid) (bool, error) {
+	_, err := c.BlockSize(ctx, k)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, block.ErrNotFound):
+		return false, nil
+	}
+	return false, err
 }
 
 // BlockSize returns the size of the block the daemon stores as c.

@@ -31,7 +31,7 @@ const shutdownTimeout = 5 * time.Second
 type Backend interface {
 	Identity(ctx context.Context) (Identity, error)
 	PutBlock(ctx context.Context, prefix cid.Prefix, data []byte) (cid.Cid, error)
-	GetBlock(ctx context.Context, c cid.Cid) ([]byte, error)
+	GetBlock(ctx context.Context, c cid.Cid) (block.Block, error)
 	BlockSize(ctx context.Context, c cid.Cid) (int, error)
 	RemoveBlock(ctx context.Context, c cid.Cid) error
 	Connect(ctx context.Context, addr ma.Multiaddr) (peer.ID, error)
@@ -136,14 +136,14 @@ func (s *Server) blockGet(w http.ResponseWriter, r *http.Request) {
 	}
 	// The request's context ends when the client goes away, which cancels
 	// the want.
-	data, err := s.b.GetBlock(r.Context(), c)
+	b, err := s.b.GetBlock(r.Context(), c)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-	w.Write(data)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b.Data)))
+	w.Write(b.Data)
 }
 
 func (s *Server) blockStat(w http.ResponseWriter, r *http.Request) {
@@ -197,9 +197,7 @@ func (s *Server) blocksGet(w http.ResponseWriter, r *http.Request) {
 	}
 	// The request's context ends when the client goes away or the handler
 	// returns, which cancels the wants.
-	var g interface {
-		GetBlocks(context.Context, []cid.Cid) (<-chan block.Block, error)
-	} = s.b
+	var g unixfs.BlockGetter = s.b
 	if id := r.URL.Query().Get("session"); id != "" {
 		var done func()
 		g, done = s.sessions.get(id, s.b.NewSession)

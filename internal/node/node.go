@@ -131,23 +131,14 @@ func (n *Node) PutBlock(ctx context.Context, prefix cid.Prefix, data []byte) (ci
 }
 
 // GetBlock reads c locally offline and through the exchange online.
-func (n *Node) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+func (n *Node) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error) {
 	if err := block.CheckCID(c); err != nil {
-		return nil, err
+		return block.Block{}, err
 	}
-	var (
-		b   block.Block
-		err error
-	)
 	if n.ex != nil {
-		b, err = n.ex.GetBlock(ctx, c)
-	} else {
-		b, err = n.repo.Blockstore().Get(ctx, c)
+		return n.ex.GetBlock(ctx, c)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return b.Data, nil
+	return n.repo.Blockstore().Get(ctx, c)
 }
 
 // BlockSize returns the size of the locally stored block c.

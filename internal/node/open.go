@@ -47,3 +47,54 @@ func OpenRepo(ctx context.Context, path string) (*repo.Repo, error) {
 	}
 	return nil, err
 }
+
+// startupWait is how long a command waits for the API of a daemon that
+// holds the repository but does not answer yet: it may be starting, or
+// about to replace a socket left by a killed daemon.
+const (
+	startupWait     = 10 * time.Second
+	startupInterval = 100 * time.Millisecond
+)
+
+// Open returns a client of the daemon serving the repository at path if
+// one answers on its API socket, else the repository opened in this
+// process as an offline node (created with defaults if absent). A socket
+// nobody answers on is left over from a killed daemon and ignored. If
+// another process holds the repository, it waits up to startupWait for a
+// daemon to answer or the lock to be released.
+func Open(ctx context.Context, path string) (*api.Client, *Node, error) {
+	if c, _ := api.Dial(ctx, path); c != nil {
+		return c, nil, nil
+	}
+	r, err := repo.Open(path)
+	if err == nil {
+		return nil, New(r), nil
+	}
+	if !errors.Is(err, repo.ErrLocked) {
+		return nil, nil, err
+	}
+	// A daemon may hold the lock and not serve its API yet, or a command
+	// may hold it for a moment.
+	wait, cancel := context.WithTimeout(ctx, startupWait)
+	defer cancel()
+	for {
+		select {
+		case <-wait.Done():
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			return nil, nil, fmt.Errorf("%w, and no daemon answers on %s", err, repo.APISocketPath(path))
+		case <-time.After(startupInterval):
+		}
+		if c, _ := api.Dial(wait, path); c != nil {
+			return c, nil, nil
+		}
+		var r *repo.Repo
+		if r, err = repo.Open(path); err == nil {
+			return nil, New(r), nil
+		}
+		if !errors.Is(err, repo.ErrLocked) {
+			return nil, nil, err
+		}
+	}
+}

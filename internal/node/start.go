@@ -40,7 +40,7 @@ type Options struct {
 
 // Start starts the host, content routing and the exchange on r, and
 // announces what Provide.Strategy names in the background. The node's
-// Close closes r, also when Start fails.
+// Close closes r.
 func Start(r *repo.Repo, opts Options) (*Node, error) {
 	listen := r.Config.Addresses.Swarm
 	if len(opts.Listen) > 0 {

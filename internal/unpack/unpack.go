@@ -1,0 +1,131 @@
+// Package unpack writes UnixFS DAGs out as local data: a file's bytes to a
+// writer, a whole tree to disk.
+package unpack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/bsfs/bsfs/unixfs"
+)
+
+// Copy writes f's content to w, reading it in order, and calls
+// progress with the bytes of every write.
+func Copy(ctx context.Context, w io.Writer, f *unixfs.File, progress func(int)) error {
+	buf := make([]byte, 1<<20)
+	for off := int64(0); ; {
+		n, err := f.ReadAt(ctx, buf, off)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			off += int64(n)
+			progress(n)
+		}
+		// Only io.EOF itself ends the file: a fetch error may wrap it
+		// (net/http reports a daemon gone mid-request as "EOF").
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// WriteTree writes nd, read with r, to dst, which must not exist: a file,
+// a directory and everything below it, or a symlink. Files and directories
+// get nd's permission bits and mtime when the DAG has them (else 0644 and
+// 0755). A name that could escape dst ("..", or one with a slash) fails.
+// progress is called with the bytes of files written so far.
+func WriteTree(ctx context.Context, r *unixfs.Reader, nd unixfs.Node, dst string, progress func(int64)) error {
+	w := &treeWriter{r: r, progress: progress}
+	return w.write(ctx, nd, dst)
+}
+
+// treeWriter writes UnixFS nodes to disk.
+type treeWriter struct {
+	r        *unixfs.Reader
+	progress func(int64)
+	bytes    int64
+}
+
+func (w *treeWriter) write(ctx context.Context, nd unixfs.Node, dst string) error {
+	mode := fs.FileMode(0o644)
+	switch nd.Kind {
+	case unixfs.KindSymlink:
+		return os.Symlink(nd.Target, dst)
+	case unixfs.KindDirectory:
+		mode = 0o755
+		if err := w.dir(ctx, nd.CID, dst); err != nil {
+			return err
+		}
+	default:
+		if err := w.file(ctx, nd, dst); err != nil {
+			return err
+		}
+	}
+	if p := nd.Mode.Perm(); p != 0 {
+		mode = p
+	}
+	if err := os.Chmod(dst, mode); err != nil {
+		return err
+	}
+	if !nd.ModTime.IsZero() {
+		return os.Chtimes(dst, nd.ModTime, nd.ModTime)
+	}
+	return nil
+}
+
+func (w *treeWriter) dir(ctx context.Context, c cid.Cid, dst string) error {
+	// Writable while it is filled; write sets its mode after.
+	if err := os.Mkdir(dst, 0o700); err != nil {
+		return err
+	}
+	ents, err := w.r.ReadDir(ctx, c)
+	if err != nil {
+		return err
+	}
+	cids := make([]cid.Cid, len(ents))
+	for i, e := range ents {
+		if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\x00") {
+			return fmt.Errorf("directory %s holds the unsafe name %q", c, e.Name)
+		}
+		cids[i] = e.CID
+	}
+	nodes, errs := w.r.StatMany(ctx, cids)
+	for i, e := range ents {
+		if errs[i] != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(dst, e.Name), errs[i])
+		}
+		if err := w.write(ctx, nodes[i], filepath.Join(dst, e.Name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *treeWriter) file(ctx context.Context, nd unixfs.Node, dst string) (err error) {
+	f, err := w.r.Open(ctx, nd.CID)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	err = Copy(ctx, out, f, func(n int) {
+		w.bytes += int64(n)
+		w.progress(w.bytes)
+	})
+	return errors.Join(err, out.Close())
+}
