@@ -275,6 +275,7 @@ type apiWriter struct {
 	err  error         // the request's, set before done is closed
 }
 
+// Put writes b as a frame of the upload.
 func (w *apiWriter) Put(_ context.Context, b block.Block) error {
 	if err := writeFrame(w.bw, b); err != nil {
 		w.pw.Close()
@@ -287,6 +288,7 @@ func (w *apiWriter) Put(_ context.Context, b block.Block) error {
 	return nil
 }
 
+// Close ends the upload and returns the daemon's error, if any.
 func (w *apiWriter) Close() error {
 	ferr := w.bw.Flush()
 	w.pw.Close()

@@ -108,6 +108,7 @@ type apiError struct {
 	msg    string
 }
 
+// Error is the daemon's message.
 func (e *apiError) Error() string { return e.msg }
 
 // Unwrap maps the status back to the errors commands test for.

@@ -33,6 +33,7 @@ type apiSession struct {
 	id string
 }
 
+// GetBlock fetches c within the session.
 func (s *apiSession) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error) {
 	ch, err := s.GetBlocks(ctx, []cid.Cid{c})
 	if err != nil {
@@ -47,6 +48,7 @@ func (s *apiSession) GetBlock(ctx context.Context, c cid.Cid) (block.Block, erro
 	return block.Block{}, block.ErrNotFound
 }
 
+// GetBlocks fetches cids within the session.
 func (s *apiSession) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
 	return s.c.getBlocks(ctx, cids, s.id)
 }

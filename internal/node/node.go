@@ -221,6 +221,7 @@ type repoWriter struct {
 	pending []block.Block   // stored, not yet notified
 }
 
+// Put stores b and, online, queues it for the exchange.
 func (w *repoWriter) Put(ctx context.Context, b block.Block) error {
 	if err := w.n.repo.Blockstore().Put(ctx, b); err != nil {
 		return err
@@ -245,6 +246,7 @@ func (w *repoWriter) notify() error {
 	return err
 }
 
+// Close tells the exchange of the blocks still queued and lets GC run.
 func (w *repoWriter) Close() error {
 	defer w.endAdd()
 	return w.notify()
