@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
+	"github.com/bsfs/bsfs/internal/progress"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
@@ -62,7 +58,7 @@ func runAdd(cmd *cobra.Command, arg string, flags addFlags) error {
 		if fi.IsDir() && !flags.recursive {
 			return fmt.Errorf("%s is a directory: add it with -r", arg)
 		}
-		if total, err = treeSize(arg, flags.hidden); err != nil {
+		if total, err = unixfs.AddSize(arg, flags.hidden); err != nil {
 			return err
 		}
 	}
@@ -71,10 +67,10 @@ func runAdd(cmd *cobra.Command, arg string, flags addFlags) error {
 		if err != nil {
 			return err
 		}
-		bar := newProgress(cmd.ErrOrStderr(), total, "adding")
+		bar := progress.New(cmd.ErrOrStderr(), total, "adding")
 		var lines []string // printed once the bar is gone
 		opts := unixfs.AddOptions{
-			Progress: bar.set,
+			Progress: bar.Set,
 			Hidden:   flags.hidden,
 			Added: func(name string, c cid.Cid) {
 				lines = append(lines, addedLine(c, name, flags.quiet))
@@ -88,7 +84,7 @@ func runAdd(cmd *cobra.Command, arg string, flags addFlags) error {
 			root, err = unixfs.AddPath(ctx, w, arg, opts)
 		}
 		err = errors.Join(err, w.Close())
-		bar.done()
+		bar.Done()
 		if err == nil {
 			err = n.AddRoot(ctx, root)
 		}
@@ -110,71 +106,6 @@ func addedLine(c cid.Cid, name string, quiet bool) string {
 		return c.String() + "\n"
 	}
 	return "added " + c.String() + " " + name + "\n"
-}
-
-// treeSize adds up the sizes of the regular files at or below path that
-// add would read.
-func treeSize(path string, hidden bool) (int64, error) {
-	var total int64
-	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p != path && !hidden && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.Type().IsRegular() {
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			total += fi.Size()
-		}
-		return nil
-	})
-	return total, err
-}
-
-// progress is a progress bar on a terminal, nothing elsewhere.
-type progress struct {
-	bar *progressbar.ProgressBar // nil when not shown
-}
-
-// newProgress shows a bar of total bytes (-1: unknown) on w if w is a
-// terminal.
-func newProgress(w io.Writer, total int64, what string) progress {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return progress{}
-	}
-	return progress{bar: progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(what),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionShowTotalBytes(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionSpinnerType(14),
-	)}
-}
-
-// set moves the bar to n bytes.
-func (p progress) set(n int64) {
-	if p.bar != nil {
-		p.bar.Set64(n)
-	}
-}
-
-// done removes the bar.
-func (p progress) done() {
-	if p.bar != nil {
-		p.bar.Finish()
-		p.bar.Clear()
-	}
 }
 
 // withReader runs f with a UnixFS reader over the daemon or the local

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/progress"
 	"github.com/bsfs/bsfs/internal/unpack"
 	"github.com/bsfs/bsfs/unixfs"
 )
@@ -42,13 +43,13 @@ file is streamed: memory stays small however large it is. Ctrl-C stops it.`,
 					return err
 				}
 				defer f.Close()
-				bar := newProgress(cmd.ErrOrStderr(), int64(nd.Size), "fetching")
+				bar := progress.New(cmd.ErrOrStderr(), int64(nd.Size), "fetching")
 				var n int64
 				err = unpack.Copy(ctx, cmd.OutOrStdout(), f, func(k int) {
 					n += int64(k)
-					bar.set(n)
+					bar.Set(n)
 				})
-				bar.done()
+				bar.Done()
 				return err
 			})
 		},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bsfs/bsfs/internal/progress"
 	"github.com/bsfs/bsfs/internal/unpack"
 	"github.com/bsfs/bsfs/unixfs"
 )
@@ -49,9 +50,9 @@ otherwise only local blocks are read.`,
 				if nd.Kind == unixfs.KindFile || nd.Kind == unixfs.KindOpaque {
 					total = int64(nd.Size)
 				}
-				bar := newProgress(cmd.ErrOrStderr(), total, "fetching")
-				err = unpack.WriteTree(ctx, r, nd, out, bar.set)
-				bar.done()
+				bar := progress.New(cmd.ErrOrStderr(), total, "fetching")
+				err = unpack.WriteTree(ctx, r, nd, out, bar.Set)
+				bar.Done()
 				return err
 			})
 		},
