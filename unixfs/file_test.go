@@ -222,7 +222,7 @@ func TestPrefetchMemoryBound(t *testing.T) {
 			t.Fatalf("bytes at %d differ", off)
 		}
 		f.mu.Lock()
-		maxCached = max(maxCached, f.cached)
+		maxCached = max(maxCached, f.leaves.size)
 		f.mu.Unlock()
 	}
 	if budget := uint64((window + 2) * chunkSize); maxCached > budget {
