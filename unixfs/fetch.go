@@ -149,24 +149,19 @@ func (f *File) runBatch(ctx context.Context, b *batch) {
 		byKey[block.Key(cl.c)] = cl
 		cids[i] = cl.c
 	}
-	ch, err := f.g.GetBlocks(ctx, cids)
+	st, err := f.g.GetBlocks(ctx, cids)
 	if err == nil {
-		for blk := range ch {
+		for blk := range st.C() {
 			f.finishBlock(b, byKey, blk)
 		}
+		err = st.Err()
 	}
-	// The channel closed early: ask again for what it left out, one
-	// block at a time, until one fails.
 	for _, c := range cids {
 		if err != nil {
 			break
 		}
-		if byKey[block.Key(c)] == nil {
-			continue
-		}
-		var blk block.Block
-		if blk, err = f.r.refetch(ctx, c); err == nil {
-			f.finishBlock(b, byKey, blk)
+		if byKey[block.Key(c)] != nil {
+			err = missing(ctx, c) // left out without a word
 		}
 	}
 	if err != nil {

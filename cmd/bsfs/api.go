@@ -154,7 +154,7 @@ func newAPIHandler(n node) http.Handler {
 		// The request's context ends when the client goes away or the
 		// handler returns, which cancels the wants.
 		var g interface {
-			GetBlocks(context.Context, []cid.Cid) (<-chan block.Block, error)
+			GetBlocks(context.Context, []cid.Cid) (*block.Stream, error)
 		} = n
 		if id := r.URL.Query().Get("session"); id != "" {
 			if sn, ok := n.(sessionServer); ok {
@@ -163,20 +163,24 @@ func newAPIHandler(n node) http.Handler {
 				defer done()
 			}
 		}
-		ch, err := g.GetBlocks(r.Context(), cids)
+		st, err := g.GetBlocks(r.Context(), cids)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
 		rc := http.NewResponseController(w)
-		for b := range ch {
+		for b := range st.C() {
 			if err := writeFrame(w, b); err != nil {
 				return
 			}
 			if err := rc.Flush(); err != nil {
 				return
 			}
+		}
+		if err := st.Err(); err != nil {
+			// Why the stream stopped short, as GetBlock's answer says it.
+			w.Header().Set(http.TrailerPrefix+errorTrailer, strconv.Itoa(errorStatus(err))+" "+oneLine(err.Error()))
 		}
 	})
 	mux.HandleFunc("POST "+pathBlocksPut, func(w http.ResponseWriter, r *http.Request) {
@@ -352,22 +356,44 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // writeError answers with err's status and err's message on one line.
 func writeError(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(errorStatus(err))
+	io.WriteString(w, oneLine(err.Error())+"\n")
+}
+
+// errorStatus is the HTTP status that tells err.
+func errorStatus(err error) int {
 	switch {
 	case errors.Is(err, errBadRequest), errors.Is(err, block.ErrUnsupportedCID), errors.Is(err, block.ErrCIDTooLong):
-		status = http.StatusBadRequest
+		return http.StatusBadRequest
 	case errors.Is(err, block.ErrTooLarge):
-		status = http.StatusRequestEntityTooLarge
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, block.ErrNotFound):
-		status = http.StatusNotFound
+		return http.StatusNotFound
 	case errors.Is(err, errNoDaemon), errors.Is(err, exchange.ErrClosed):
-		status = http.StatusServiceUnavailable
+		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		status = http.StatusGatewayTimeout
+		return http.StatusGatewayTimeout
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(status)
-	io.WriteString(w, oneLine(err.Error())+"\n")
+	return http.StatusInternalServerError
+}
+
+// errorTrailer is the trailer of a blocks/get answer that stopped short:
+// the status and message an error answer would have, "404 get block ...".
+const errorTrailer = "Bsfs-Error"
+
+// trailerError is the error h's errorTrailer tells, nil if none.
+func trailerError(h http.Header) error {
+	v := h.Get(errorTrailer)
+	if v == "" {
+		return nil
+	}
+	code, msg, _ := strings.Cut(v, " ")
+	status, err := strconv.Atoi(code)
+	if err != nil {
+		return fmt.Errorf("daemon API: %s trailer %q", errorTrailer, v)
+	}
+	return &apiError{status: status, msg: msg}
 }
 
 // apiError is an error answer of the daemon.
@@ -544,14 +570,15 @@ func (c *apiClient) getCIDs(ctx context.Context, path string) ([]cid.Cid, error)
 
 // GetBlocks streams the blocks from the daemon, which fetches them from
 // its peers; each is checked against its CID. The stream ends, and the
-// daemon's wants are cancelled, when ctx does.
-func (c *apiClient) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+// daemon's wants are cancelled, when ctx does; one the daemon ends short
+// says why as GetBlock would.
+func (c *apiClient) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	return c.getBlocks(ctx, cids, "")
 }
 
 // getBlocks is GetBlocks within the daemon's session named session ("" for
 // a session of the call's own).
-func (c *apiClient) getBlocks(ctx context.Context, cids []cid.Cid, session string) (<-chan block.Block, error) {
+func (c *apiClient) getBlocks(ctx context.Context, cids []cid.Cid, session string) (*block.Stream, error) {
 	var body strings.Builder
 	want := make(map[string]bool, len(cids))
 	for _, k := range cids {
@@ -572,24 +599,42 @@ func (c *apiClient) getBlocks(ctx context.Context, cids []cid.Cid, session strin
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan block.Block)
+	st := block.NewStream()
 	go func() {
-		defer close(out)
 		defer resp.Body.Close()
 		br := bufio.NewReaderSize(resp.Body, 256<<10)
 		for {
 			b, err := readFrame(br)
-			if err != nil || !want[b.CID.KeyString()] {
-				return // the blocks not delivered tell the caller
+			if err == nil && !want[b.CID.KeyString()] {
+				err = fmt.Errorf("block frame: %s not asked for", b.CID)
 			}
-			select {
-			case out <- b:
-			case <-ctx.Done():
-				return
+			if err == nil && st.Send(b, ctx.Done()) {
+				delete(want, b.CID.KeyString())
+				continue
 			}
+			st.Close(streamError(ctx, cids, want, resp.Trailer, err))
+			return
 		}
 	}()
-	return out, nil
+	return st, nil
+}
+
+// streamError is why a stream from the daemon stopped on err (io.EOF: the
+// daemon ended it) with the blocks of cids still in want not delivered:
+// nil if none is, ctx's end, a broken stream, or what the daemon said.
+func streamError(ctx context.Context, cids []cid.Cid, want map[string]bool, trailer http.Header, err error) error {
+	for _, k := range cids {
+		switch {
+		case !want[k.KeyString()]:
+			continue
+		case ctx.Err() != nil:
+			return fmt.Errorf("get block %s: %w", k, ctx.Err())
+		case !errors.Is(err, io.EOF):
+			return fmt.Errorf("daemon API: %w", err)
+		}
+		return trailerError(trailer)
+	}
+	return nil
 }
 
 // BlockWriter streams blocks to the daemon in one request, which stores

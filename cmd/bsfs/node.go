@@ -57,9 +57,10 @@ type node interface {
 	Peers(ctx context.Context) ([]string, error)
 	Wantlist(ctx context.Context) ([]cid.Cid, error)
 	// GetBlocks delivers cids' blocks as they arrive, each checked
-	// against its CID, and closes the channel when all are delivered or
-	// ctx ends; offline, it delivers the local ones.
-	GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error)
+	// against its CID, and ends the stream when all are delivered, or,
+	// saying why, when it cannot deliver them all or ctx ends; offline, it
+	// delivers the local ones.
+	GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error)
 	// BlockWriter stores blocks until closed; a daemon tells its peers.
 	BlockWriter(ctx context.Context) (blockWriter, error)
 	// AddRoot records c among the roots this node added.
@@ -122,7 +123,7 @@ func (b nodeBlocks) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error
 }
 
 // GetBlocks delivers cids' blocks as they arrive.
-func (b nodeBlocks) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+func (b nodeBlocks) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	return b.n.GetBlocks(ctx, cids)
 }
 
@@ -283,7 +284,7 @@ func (n *repoNode) Wantlist(ctx context.Context) ([]cid.Cid, error) {
 
 // GetBlocks fetches through the exchange online, reads the local store
 // offline.
-func (n *repoNode) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+func (n *repoNode) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	if n.ex != nil {
 		return n.ex.GetBlocks(ctx, cids)
 	}
