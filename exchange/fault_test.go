@@ -82,7 +82,7 @@ func TestStoreFailureFailsWaiters(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	// Room for two: two blocks arrive, then the channel closes early.
+	// Room for two: two blocks arrive, then the stream ends early.
 	st, err := client.ex.GetBlocks(ctx, []cid.Cid{blks[1].CID, blks[2].CID, blks[3].CID, blks[4].CID})
 	if err != nil {
 		t.Fatal(err)
