@@ -197,3 +197,28 @@ func TestChecked(t *testing.T) {
 		t.Fatal("a Block built by hand claims to be checked")
 	}
 }
+
+func TestStream(t *testing.T) {
+	s := NewStream()
+	b := Block{Data: []byte("x")}
+	gone := make(chan struct{})
+	close(gone)
+	if s.Send(b, gone) {
+		t.Fatal("Send without a reader, done closed, succeeded")
+	}
+	go func() {
+		if !s.Send(b, nil) {
+			t.Error("Send to a reader failed")
+		}
+		s.Close(ErrNotFound)
+	}()
+	if got := <-s.C(); string(got.Data) != "x" {
+		t.Fatalf("got %q", got.Data)
+	}
+	if _, ok := <-s.C(); ok {
+		t.Fatal("a block after the end")
+	}
+	if s.Err() != ErrNotFound {
+		t.Fatalf("Err %v, want the one Close was given", s.Err())
+	}
+}

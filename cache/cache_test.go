@@ -334,20 +334,28 @@ type fetcher struct {
 	dst *Cache
 }
 
-func (f fetcher) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
-	out := make(chan block.Block, len(cids))
+func (f fetcher) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
+	var blks []block.Block
+	var missing error
 	for _, k := range cids {
 		b, err := f.src.Get(ctx, k)
 		if err != nil {
+			missing = err
 			continue
 		}
 		if err := f.dst.Put(ctx, b); err != nil {
 			return nil, err
 		}
-		out <- b
+		blks = append(blks, b)
 	}
-	close(out)
-	return out, nil
+	st := block.NewStream()
+	go func() {
+		for _, b := range blks {
+			st.Send(b, ctx.Done())
+		}
+		st.Close(missing)
+	}()
+	return st, nil
 }
 
 func TestRestartKeepsPinsAndRecency(t *testing.T) {

@@ -32,27 +32,24 @@ func (h holdGetter) GetBlock(ctx context.Context, k cid.Cid) (block.Block, error
 	return h.g.GetBlock(ctx, k)
 }
 
-func (h holdGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+func (h holdGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	release := h.c.Hold(cids...)
 	in, err := h.g.GetBlocks(ctx, cids)
 	if err != nil {
 		release()
 		return nil, err
 	}
-	out := make(chan block.Block)
+	out := block.NewStream()
 	go func() {
-		defer close(out)
-		defer release()
-		for b := range in {
-			select {
-			case out <- b:
-			case <-ctx.Done():
-				// The getter closes in once ctx has ended.
-				for range in {
+		for b := range in.C() {
+			if !out.Send(b, ctx.Done()) {
+				// The getter ends in once ctx has ended.
+				for range in.C() {
 				}
-				return
 			}
 		}
+		release()
+		out.Close(in.Err())
 	}()
 	return out, nil
 }

@@ -31,9 +31,10 @@ var ErrNotPinned = errors.New("not pinned")
 
 // Getter fetches blocks: the exchange, for Pin to fetch a DAG it pins.
 type Getter interface {
-	// GetBlocks delivers the blocks it has or finds, and closes the
-	// channel when all are delivered or ctx ends.
-	GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error)
+	// GetBlocks delivers the blocks it has or finds, and ends the stream
+	// when all are delivered, when it cannot deliver them all, or when ctx
+	// ends.
+	GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error)
 }
 
 // Pin pins root and its whole DAG, which are then never evicted nor
@@ -312,11 +313,13 @@ func (c *Cache) load(ctx context.Context, cids []cid.Cid, g Getter) (nodes []blo
 	}
 	for batch := range slices.Chunk(cids, fetchBatch) {
 		got := make(map[string]bool, len(batch))
-		ch, err := g.GetBlocks(ctx, batch)
+		st, err := g.GetBlocks(ctx, batch)
 		if err != nil {
 			return nil, nil, err
 		}
-		for b := range ch {
+		// The blocks the stream leaves out are missing, whatever it
+		// stopped for (its Err).
+		for b := range st.C() {
 			got[keyOf(b.CID)] = true
 			if isNode(b.CID) {
 				nodes = append(nodes, b)

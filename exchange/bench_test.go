@@ -23,12 +23,12 @@ const (
 func fetchAll(b *testing.B, n *testNode, cids []cid.Cid) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	ch, err := n.ex.GetBlocks(ctx, cids)
+	st, err := n.ex.GetBlocks(ctx, cids)
 	if err != nil {
 		b.Fatal(err)
 	}
 	got := 0
-	for range ch {
+	for range st.C() {
 		got++
 	}
 	if got != len(cids) {
@@ -116,12 +116,12 @@ func BenchmarkSessionPeers(b *testing.B) {
 				}
 				sess := client.ex.NewSession(context.Background())
 				b.StartTimer()
-				ch, err := sess.GetBlocks(context.Background(), cids)
+				st, err := sess.GetBlocks(context.Background(), cids)
 				if err != nil {
 					b.Fatal(err)
 				}
 				got := 0
-				for range ch {
+				for range st.C() {
 					got++
 				}
 				b.StopTimer()

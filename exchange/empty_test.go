@@ -94,12 +94,12 @@ func TestEmptyBlockNeverWanted(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ch, err := n.ex.GetBlocks(ctx, cids)
+	st, err := n.ex.GetBlocks(ctx, cids)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := 0
-	for range ch {
+	for range st.C() {
 		got++
 	}
 	if got != len(cids) {

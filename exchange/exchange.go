@@ -126,6 +126,8 @@ type Exchange struct {
 	latency    Observer
 	stored     Announcer
 
+	serving sync.WaitGroup // the goroutines serving GetBlocks calls
+
 	mu         sync.Mutex // guards the fields below
 	pending    pendingWants
 	sessions   map[*session.Session]struct{}
@@ -202,7 +204,7 @@ func (e *Exchange) Network() *network.Network { return e.net }
 func (e *Exchange) Engine() *decision.Engine { return e.engine }
 
 // Close stops the exchange and waits for everything it started. Pending
-// GetBlock calls return ErrClosed.
+// GetBlock calls return ErrClosed, and GetBlocks streams end with it.
 func (e *Exchange) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -215,6 +217,7 @@ func (e *Exchange) Close() error {
 	e.sessions = map[*session.Session]struct{}{}
 	e.mu.Unlock()
 	e.cancel()
+	e.serving.Wait()
 	for s := range sessions {
 		s.Close()
 	}
@@ -234,86 +237,111 @@ func (e *Exchange) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error)
 }
 
 // GetBlocks fetches cids and delivers each block once, in the order they
-// become available, on the returned channel, which is closed when all have
-// been delivered or ctx ends, or early when a block arrives that cannot be
-// stored (GetBlock of that CID then says why). Every CID is checked first:
-// an unsupported or oversized CID fails the whole call. Callers asking for
-// the same CID at the same time share one want; it is cancelled on the
-// wire once no caller waits for it. The call is a session of its own; use
-// NewSession to share what is learnt about peers across calls.
-func (e *Exchange) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
-	ch, _, err := e.getBlocks(ctx, cids, nil)
-	return ch, err
+// become available, on the returned stream. It ends when all have been
+// delivered, when ctx ends, when the exchange closes, or early when a
+// block arrives that cannot be stored; its Err then says why, as GetBlock
+// of the first CID not delivered would (of the one not stored, for a
+// store's failure). Every CID is checked first: an unsupported or
+// oversized CID fails the whole call. Callers asking for the same CID at
+// the same time share one want; it is cancelled on the wire once no caller
+// waits for it. The call is a session of its own; use NewSession to share
+// what is learnt about peers across calls.
+func (e *Exchange) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
+	return e.getBlocks(ctx, cids, nil)
 }
 
 // getBlock serves a GetBlock call within sess (nil: a session of its own).
 func (e *Exchange) getBlock(ctx context.Context, c cid.Cid, sess *session.Session) (block.Block, error) {
-	ch, sub, err := e.getBlocks(ctx, []cid.Cid{c}, sess)
+	st, err := e.getBlocks(ctx, []cid.Cid{c}, sess)
 	if err != nil {
 		return block.Block{}, err
 	}
-	if b, ok := <-ch; ok {
+	if b, ok := <-st.C(); ok {
 		return b, nil
 	}
-	if err := sub.failure(); err != nil {
-		return block.Block{}, err
-	}
-	if err := ctx.Err(); err != nil {
-		return block.Block{}, fmt.Errorf("get block %s: %w", c, err)
-	}
-	return block.Block{}, fmt.Errorf("get block %s: %w", c, ErrClosed)
+	return block.Block{}, st.Err()
 }
 
 // getBlocks serves a GetBlocks call; sess asks the peers for what is
-// missing (nil: a session just for this call). The subscription tells why
-// the channel closed early, once it has.
-func (e *Exchange) getBlocks(ctx context.Context, cids []cid.Cid, sess *session.Session) (<-chan block.Block, *subscription, error) {
+// missing (nil: a session just for this call). The goroutine serving the
+// stream is the exchange's: Close waits for it.
+func (e *Exchange) getBlocks(ctx context.Context, cids []cid.Cid, sess *session.Session) (*block.Stream, error) {
 	for _, c := range cids {
 		if err := block.CheckCID(c); err != nil {
-			return nil, nil, fmt.Errorf("get block %s: %w", c, err)
+			return nil, fmt.Errorf("get block %s: %w", c, err)
 		}
 	}
 	sub := newSubscription(cids)
+	st := block.NewStream()
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.closed {
-		e.mu.Unlock()
-		return nil, nil, ErrClosed
+		return nil, ErrClosed
 	}
 	// Subscribe before looking in the store, so a block that arrives in
 	// between is not missed.
 	for _, c := range sub.cids {
 		e.pending.add(c, sub)
 	}
-	e.mu.Unlock()
-
-	out := make(chan block.Block)
-	go e.serveSubscription(ctx, sub, sess, out)
-	if e.latency == nil {
-		return out, sub, nil
-	}
-	timed := make(chan block.Block)
-	go func(start time.Time) {
-		defer close(timed)
-		for b := range out {
-			e.latency.Observe(time.Since(start).Seconds())
-			select {
-			case timed <- b:
-			case <-ctx.Done():
-				for range out { // let serveSubscription finish
-				}
-				return
-			}
-		}
-	}(time.Now())
-	return timed, sub, nil
+	e.serving.Go(func() { e.serve(ctx, sub, sess, st) })
+	return st, nil
 }
 
-func (e *Exchange) serveSubscription(ctx context.Context, sub *subscription, sess *session.Session, out chan<- block.Block) {
-	defer close(out)
-	defer e.unsubscribe(sub, sess)
+// serve delivers sub's blocks on st: the local ones, then those the peers
+// send, which sess (nil: a session for the call) asks them for. It stops
+// when ctx ends or the exchange closes.
+func (e *Exchange) serve(ctx context.Context, sub *subscription, sess *session.Session, st *block.Stream) {
+	start := time.Now()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(e.ctx, cancel)()
+	sent := make(map[string]bool, len(sub.cids))
+	send := func(b block.Block) bool {
+		if e.latency != nil {
+			e.latency.Observe(time.Since(start).Seconds())
+		}
+		if !st.Send(b, sctx.Done()) {
+			return false
+		}
+		sent[block.Key(b.CID)] = true
+		return true
+	}
+	defer func() {
+		e.unsubscribe(sub, sess)
+		st.Close(stopped(ctx, sub, sent))
+	}()
 
+	missing, ok := e.serveLocal(sctx, sub, send)
+	if !ok {
+		return
+	}
+	if len(missing) > 0 {
+		if sess == nil {
+			s := e.newSession(sctx)
+			if s == nil {
+				return // closed
+			}
+			defer e.closeSession(s)
+			sess = s
+		}
+		sess.Want(missing)
+	}
+	for len(sent) < len(sub.cids) {
+		select {
+		case b, ok := <-sub.ch:
+			if !ok || !send(b) {
+				return
+			}
+		case <-sctx.Done():
+			return
+		}
+	}
+}
+
+// serveLocal sends the blocks of sub the store has and returns those it
+// does not; false if ctx ended or a send failed.
+func (e *Exchange) serveLocal(ctx context.Context, sub *subscription, send func(block.Block) bool) ([]cid.Cid, bool) {
 	var missing []cid.Cid
-	localHits := 0
 	for _, c := range sub.cids {
 		b, err := e.local(ctx, c)
 		switch {
@@ -324,16 +352,13 @@ func (e *Exchange) serveSubscription(ctx context.Context, sub *subscription, ses
 			if !sub.claim(c) {
 				continue // a peer's copy got there first
 			}
-			localHits++
-			select {
-			case out <- b:
-			case <-ctx.Done():
-				return
+			if !send(b) {
+				return nil, false
 			}
 		case errors.Is(err, block.ErrNotFound):
 			missing = append(missing, c)
 		case ctx.Err() != nil:
-			return // the caller left: nothing to fetch, nothing to warn of
+			return nil, false // the caller left: nothing to fetch, nothing to warn of
 		default:
 			e.log.Warn("bitswap: local read failed, fetching from peers", "cid", c, "err", err)
 			missing = append(missing, c)
@@ -341,33 +366,26 @@ func (e *Exchange) serveSubscription(ctx context.Context, sub *subscription, ses
 	}
 	// A block that arrived during the local reads was delivered to sub:
 	// asking peers for it again would bring it twice.
-	missing = slices.DeleteFunc(missing, sub.has)
-	if len(missing) > 0 {
-		if sess == nil {
-			s := e.newSession(ctx)
-			if s == nil {
-				return // closed
-			}
-			defer e.closeSession(s)
-			sess = s
-		}
-		sess.Want(missing)
+	return slices.DeleteFunc(missing, sub.has), true
+}
+
+// stopped is why a stream of sub's blocks, of which it sent those in
+// sent, stopped: nil if it sent them all; else the store's failure that
+// closed sub, ctx's end, or the exchange's, naming the first CID not sent.
+func stopped(ctx context.Context, sub *subscription, sent map[string]bool) error {
+	if err := sub.failure(); err != nil {
+		return err
 	}
-	for n := localHits; n < len(sub.cids); n++ {
-		select {
-		case b, ok := <-sub.ch:
-			if !ok {
-				return
-			}
-			select {
-			case out <- b:
-			case <-ctx.Done():
-				return
-			}
-		case <-ctx.Done():
-			return
+	for _, c := range sub.cids {
+		if sent[block.Key(c)] {
+			continue
 		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("get block %s: %w", c, err)
+		}
+		return fmt.Errorf("get block %s: %w", c, ErrClosed)
 	}
+	return nil
 }
 
 // waited reports whether some call still waits for c: a block delivered

@@ -129,12 +129,12 @@ func TestGetBlocksMany(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ch, err := client.ex.GetBlocks(ctx, cids)
+	st, err := client.ex.GetBlocks(ctx, cids)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := 0
-	for b := range ch {
+	for b := range st.C() {
 		data, ok := want[b.CID.KeyString()]
 		if !ok {
 			t.Fatalf("unexpected or repeated block %s", b.CID)
@@ -150,6 +150,40 @@ func TestGetBlocksMany(t *testing.T) {
 	}
 	if s := client.ex.Stats(); s.BlocksReceived != n || s.DupBlksReceived != 0 {
 		t.Fatalf("stats: received %d, duplicates %d; want %d, 0", s.BlocksReceived, s.DupBlksReceived, n)
+	}
+}
+
+// Close ends the GetBlocks streams, saying so, and waits for the
+// goroutines serving them: that of a block nobody has, and that of a
+// local block its caller does not read.
+func TestCloseEndsStreams(t *testing.T) {
+	n := newNode(t)
+	absent, err := block.New(rawV1, []byte("nobody has this"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := put(t, n, rawV1, randomBytes(t, 1000))
+	waiting, err := n.ex.GetBlocks(t.Context(), []cid.Cid{absent.CID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unread, err := n.ex.GetBlocks(t.Context(), []cid.Cid{local.CID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ex.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, st := range map[string]*block.Stream{"waiting": waiting, "unread": unread} {
+		for b := range st.C() {
+			t.Errorf("%s: received %s after Close", name, b.CID)
+		}
+		if err := st.Err(); !errors.Is(err, exchange.ErrClosed) {
+			t.Errorf("%s: stream ended with %v, want ErrClosed", name, err)
+		}
+	}
+	if _, err := n.ex.GetBlocks(t.Context(), []cid.Cid{local.CID}); !errors.Is(err, exchange.ErrClosed) {
+		t.Errorf("GetBlocks after Close: %v, want ErrClosed", err)
 	}
 }
 

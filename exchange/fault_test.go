@@ -82,13 +82,13 @@ func TestStoreFailureFailsWaiters(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	// Room for two: two blocks arrive, then the channel closes early.
-	ch, err := client.ex.GetBlocks(ctx, []cid.Cid{blks[1].CID, blks[2].CID, blks[3].CID, blks[4].CID})
+	// Room for two: two blocks arrive, then the stream ends early.
+	st, err := client.ex.GetBlocks(ctx, []cid.Cid{blks[1].CID, blks[2].CID, blks[3].CID, blks[4].CID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := 0
-	for range ch {
+	for range st.C() {
 		got++
 	}
 	if ctx.Err() != nil {
@@ -96,6 +96,11 @@ func TestStoreFailureFailsWaiters(t *testing.T) {
 	}
 	if got >= 4 {
 		t.Fatalf("GetBlocks delivered all %d blocks on a disk with room for 2", got)
+	}
+	// The stream says why it stopped: the store's error, naming a CID it
+	// asked for.
+	if err := st.Err(); !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "get block ") || !strings.Contains(err.Error(), disk.dir) {
+		t.Fatalf("GetBlocks on a full disk ended with %v, want the store's ENOSPC", err)
 	}
 
 	for name, get := range map[string]func(context.Context, cid.Cid) (block.Block, error){
@@ -116,9 +121,9 @@ func TestStoreFailureFailsWaiters(t *testing.T) {
 		}
 	}
 
-	st := client.ex.Stats()
-	if st.StoreErrors < 3 || st.InvalidBlocks != 0 {
-		t.Errorf("StoreErrors %d, InvalidBlocks %d; want at least 3 and 0", st.StoreErrors, st.InvalidBlocks)
+	stats := client.ex.Stats()
+	if stats.StoreErrors < 3 || stats.InvalidBlocks != 0 {
+		t.Errorf("StoreErrors %d, InvalidBlocks %d; want at least 3 and 0", stats.StoreErrors, stats.InvalidBlocks)
 	}
 	if has, _ := client.bs.Has(ctx, blks[0].CID); has {
 		t.Error("a block the disk had no room for is stored")
@@ -136,12 +141,12 @@ func TestStoreFailureFailsWaiters(t *testing.T) {
 	if !b.CID.Equals(v0) || !bytes.Equal(b.Data, blks[0].Data) {
 		t.Fatalf("GetBlock once there is room: %s, want %s", b.CID, v0)
 	}
-	ch, err = client.ex.GetBlocks(ctx, []cid.Cid{blks[1].CID, blks[2].CID, blks[3].CID, blks[4].CID, blks[5].CID})
+	st, err = client.ex.GetBlocks(ctx, []cid.Cid{blks[1].CID, blks[2].CID, blks[3].CID, blks[4].CID, blks[5].CID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got = 0
-	for range ch {
+	for range st.C() {
 		got++
 	}
 	if got != 5 {
@@ -181,12 +186,15 @@ func TestCallerGoneDuringLocalRead(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	ch, err := client.ex.GetBlocks(ctx, cids)
+	st, err := client.ex.GetBlocks(ctx, cids)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for b := range ch {
+	for b := range st.C() {
 		t.Errorf("received %s from a fetch whose caller left", b.CID)
+	}
+	if err := st.Err(); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "get block "+cids[0].String()) {
+		t.Errorf("a fetch whose caller left ended with %v, want the context's error naming the first CID", err)
 	}
 	// Anything sent would have been sent before the channel closed; give it
 	// the time to arrive.

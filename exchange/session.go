@@ -36,13 +36,12 @@ func (s *Session) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error) 
 }
 
 // GetBlocks is Exchange.GetBlocks within the session.
-func (s *Session) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+func (s *Session) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	sess, err := s.live()
 	if err != nil {
 		return nil, err
 	}
-	ch, _, err := s.e.getBlocks(ctx, cids, sess)
-	return ch, err
+	return s.e.getBlocks(ctx, cids, sess)
 }
 
 // live returns the session to fetch in: nil once it has ended (a session

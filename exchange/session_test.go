@@ -52,12 +52,12 @@ func fetchWith(t *testing.T, servers []*testNode, cids []cid.Cid, cfg session.Co
 	defer cancel()
 	sess := client.ex.NewSession(ctx)
 	defer sess.Close()
-	ch, err := sess.GetBlocks(ctx, cids)
+	st, err := sess.GetBlocks(ctx, cids)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := 0
-	for range ch {
+	for range st.C() {
 		got++
 	}
 	if got != len(cids) {

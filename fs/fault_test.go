@@ -128,7 +128,7 @@ func (g panicGetter) GetBlock(ctx context.Context, c cid.Cid) (block.Block, erro
 	return g.ex.GetBlock(ctx, c)
 }
 
-func (g panicGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+func (g panicGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	return g.ex.GetBlocks(ctx, cids)
 }
 
@@ -277,7 +277,7 @@ func (g eofGetter) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error)
 	return g.ex.GetBlock(ctx, c)
 }
 
-func (g eofGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+func (g eofGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	if slices.ContainsFunc(cids, g.bad.Equals) {
 		return nil, fmt.Errorf("post blocks: %w", io.EOF)
 	}

@@ -16,8 +16,8 @@ import (
 var errDiskFull = errors.New("storing in /repo/blocks: write: no space left on device")
 
 // fullGetter is a real store seen through a node whose disk is full while
-// full is set: as the exchange then does, GetBlocks closes its channel
-// early, without the blocks it could not store, and GetBlock says why.
+// full is set: as the exchange then does, GetBlocks ends its stream early,
+// without the blocks it could not store, saying why, and so does GetBlock.
 // Only the root is at hand whatever the disk.
 type fullGetter struct {
 	src  BlockGetter
@@ -34,20 +34,24 @@ func (g *fullGetter) GetBlock(ctx context.Context, c cid.Cid) (block.Block, erro
 	return g.src.GetBlock(ctx, c)
 }
 
-func (g *fullGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
-	out := make(chan block.Block, len(cids))
-	defer close(out)
-	for _, c := range cids {
-		if g.fails(c) {
-			break
+func (g *fullGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
+	st := block.NewStream()
+	go func() {
+		for _, c := range cids {
+			if g.fails(c) {
+				st.Close(errDiskFull)
+				return
+			}
+			b, err := g.src.GetBlock(ctx, c)
+			if err != nil {
+				st.Close(err)
+				return
+			}
+			st.Send(b, nil)
 		}
-		b, err := g.src.GetBlock(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		out <- b
-	}
-	return out, nil
+		st.Close(nil)
+	}()
+	return st, nil
 }
 
 // A read whose blocks cannot be kept fails with the getter's error, not

@@ -222,7 +222,7 @@ func TestPrefetchMemoryBound(t *testing.T) {
 			t.Fatalf("bytes at %d differ", off)
 		}
 		f.mu.Lock()
-		maxCached = max(maxCached, f.cached)
+		maxCached = max(maxCached, f.leaves.size)
 		f.mu.Unlock()
 	}
 	if budget := uint64((window + 2) * chunkSize); maxCached > budget {
@@ -315,13 +315,13 @@ func (g *gatedGetter) GetBlock(ctx context.Context, c cid.Cid) (block.Block, err
 	return g.g.GetBlock(ctx, c)
 }
 
-func (g *gatedGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+func (g *gatedGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	select {
 	case <-g.open:
 	case <-ctx.Done():
-		ch := make(chan block.Block)
-		close(ch)
-		return ch, nil
+		st := block.NewStream()
+		st.Close(missing(ctx, cids[0]))
+		return st, nil
 	}
 	return g.g.GetBlocks(ctx, cids)
 }
@@ -338,19 +338,19 @@ func (h *hangingGetter) GetBlock(ctx context.Context, c cid.Cid) (block.Block, e
 	return h.g.GetBlock(ctx, c)
 }
 
-func (h *hangingGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+func (h *hangingGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	h.mu.Lock()
 	h.open++
 	h.mu.Unlock()
-	ch := make(chan block.Block)
+	st := block.NewStream()
 	go func() {
 		<-ctx.Done()
 		h.mu.Lock()
 		h.open--
 		h.mu.Unlock()
-		close(ch)
+		st.Close(missing(ctx, cids[0]))
 	}()
-	return ch, nil
+	return st, nil
 }
 
 func (h *hangingGetter) opened() int {

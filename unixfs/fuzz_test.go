@@ -178,10 +178,9 @@ func checkRead(t *testing.T, r *Reader, d *decoded) {
 // of the three, or none, picked by the last byte of its digest: a lying
 // getter, with which shards link to themselves and to each other in
 // cycles, as hashes otherwise forbid. Both must end: a listing asks for
-// no block twice in batches nor twice alone (a block its batch left out
-// is asked alone once more), a lookup for no more blocks than the hash
-// has levels. They fail only as a malformed DAG, a missing block or a
-// missing name, and agree: what Lookup finds, ReadDir lists.
+// no block twice in batches nor twice alone, a lookup for no more blocks
+// than the hash has levels. They fail only as a malformed DAG, a missing
+// block or a missing name, and agree: what Lookup finds, ReadDir lists.
 func FuzzHAMT(f *testing.F) {
 	f.Fuzz(func(t *testing.T, root, b1, b2 []byte, name string) {
 		if len(root)+len(b1)+len(b2) > block.MaxSize {
@@ -263,21 +262,27 @@ func (g *lyingGetter) GetBlock(_ context.Context, c cid.Cid) (block.Block, error
 	return g.serve(c)
 }
 
-func (g *lyingGetter) GetBlocks(_ context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+func (g *lyingGetter) GetBlocks(_ context.Context, cids []cid.Cid) (*block.Stream, error) {
 	for _, c := range cids {
 		if err := block.CheckCID(c); err != nil {
 			return nil, err
 		}
 	}
-	out := make(chan block.Block, len(cids))
-	for _, c := range cids {
-		g.count(c, "in a batch")
-		if b, err := g.serve(c); err == nil {
-			out <- b
+	st := block.NewStream()
+	go func() {
+		var first error
+		for _, c := range cids {
+			g.count(c, "in a batch")
+			b, err := g.serve(c)
+			if err == nil {
+				st.Send(b, nil)
+			} else if first == nil {
+				first = err
+			}
 		}
-	}
-	close(out)
-	return out, nil
+		st.Close(first)
+	}()
+	return st, nil
 }
 
 // count records a request for c, alone or in a batch.

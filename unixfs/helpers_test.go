@@ -65,7 +65,7 @@ func (p *probe) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error) {
 	return p.g.GetBlock(ctx, c)
 }
 
-func (p *probe) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+func (p *probe) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	p.mu.Lock()
 	p.getBlocks = append(p.getBlocks, slices.Clone(cids))
 	p.mu.Unlock()

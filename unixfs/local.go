@@ -14,7 +14,8 @@ type Store interface {
 }
 
 // Local returns a BlockGetter that reads s only: a block s does not have
-// is an error wrapping block.ErrNotFound (GetBlocks leaves it out).
+// is an error wrapping block.ErrNotFound (GetBlocks leaves it out and
+// ends with that error).
 func Local(s Store) BlockGetter { return localGetter{s} }
 
 type localGetter struct{ s Store }
@@ -23,29 +24,29 @@ func (l localGetter) GetBlock(ctx context.Context, c cid.Cid) (block.Block, erro
 	return l.s.Get(ctx, c)
 }
 
-func (l localGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+// GetBlocks delivers the blocks s has; the stream ends with the error of
+// the first it could not read, or with ctx's.
+func (l localGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	for _, c := range cids {
 		if err := block.CheckCID(c); err != nil {
 			return nil, err
 		}
 	}
-	out := make(chan block.Block)
+	st := block.NewStream()
 	go func() {
-		defer close(out)
+		var first error
 		for _, c := range cids {
 			b, err := l.s.Get(ctx, c)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				continue // missing or unreadable: not delivered
+			if err != nil && ctx.Err() == nil {
+				first = cmpErr(first, err) // missing or unreadable: not delivered
+				continue
 			}
-			select {
-			case out <- b:
-			case <-ctx.Done():
+			if err != nil || !st.Send(b, ctx.Done()) {
+				st.Close(missing(ctx, c))
 				return
 			}
 		}
+		st.Close(first)
 	}()
-	return out, nil
+	return st, nil
 }

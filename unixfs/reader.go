@@ -28,9 +28,10 @@ import (
 // API client.
 type BlockGetter interface {
 	GetBlock(ctx context.Context, c cid.Cid) (block.Block, error)
-	// GetBlocks delivers the blocks in any order and closes the channel
-	// when all are delivered or ctx ends.
-	GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error)
+	// GetBlocks delivers the blocks in any order and ends the stream when
+	// all are delivered, or, saying why, when it cannot deliver them all
+	// (the error GetBlock of a block left out would give) or ctx ends.
+	GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error)
 }
 
 // Sessioner is a BlockGetter that can group related fetches (one file's
@@ -127,7 +128,8 @@ func (r *Reader) StatMany(ctx context.Context, cids []cid.Cid) ([]Node, []error)
 	return nodes, errs
 }
 
-// missing is the error for a block a GetBlocks call did not deliver.
+// missing is the error for a block a GetBlocks call did not deliver
+// without saying why.
 func missing(ctx context.Context, c cid.Cid) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("get block %s: %w", c, err)
@@ -135,24 +137,11 @@ func missing(ctx context.Context, c cid.Cid) error {
 	return fmt.Errorf("get block %s: %w", c, block.ErrNotFound)
 }
 
-// refetch asks once more, on its own, for a block a GetBlocks call did not
-// deliver although ctx is live: the channel closed early, so the getter
-// failed (a block it could not store on a full disk, one it does not
-// have). GetBlock says why, or delivers the block after all. It asks the
-// Reader's getter, not a file's session: a session of a daemon's API sees
-// only that the stream ended.
-func (r *Reader) refetch(ctx context.Context, c cid.Cid) (block.Block, error) {
-	if ctx.Err() != nil {
-		return block.Block{}, missing(ctx, c)
-	}
-	return r.g.GetBlock(ctx, c)
-}
-
 // fetchMany gets the distinct blocks of cids with up to Parallelism in
 // flight: batches of a quarter of that, four batches at a time. Blocks
 // that are not delivered are absent from the map and the error says why
-// (the first that failed among them); an invalid CID fails the whole
-// call.
+// (the first batch's to fail, if one said); an invalid CID fails the
+// whole call.
 func (r *Reader) fetchMany(ctx context.Context, cids []cid.Cid) (map[string]block.Block, error) {
 	var want []cid.Cid
 	seen := make(map[string]bool, len(cids))
@@ -186,32 +175,18 @@ func (r *Reader) fetchMany(ctx context.Context, cids []cid.Cid) (map[string]bloc
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			ch, err := r.g.GetBlocks(ctx, part)
+			st, err := r.g.GetBlocks(ctx, part)
+			if err == nil {
+				for b := range st.C() {
+					mu.Lock()
+					out[block.Key(b.CID)] = b
+					mu.Unlock()
+				}
+				err = st.Err()
+			}
 			if err != nil {
 				mu.Lock()
 				firstErr = cmpErr(firstErr, err)
-				mu.Unlock()
-				return
-			}
-			got := make(map[string]bool, len(part))
-			for b := range ch {
-				got[block.Key(b.CID)] = true
-				mu.Lock()
-				out[block.Key(b.CID)] = b
-				mu.Unlock()
-			}
-			for _, c := range part {
-				if got[block.Key(c)] {
-					continue
-				}
-				b, err := r.refetch(ctx, c)
-				mu.Lock()
-				if err != nil {
-					firstErr = cmpErr(firstErr, err)
-					mu.Unlock()
-					return // the rest of the batch fails the same way
-				}
-				out[block.Key(c)] = b
 				mu.Unlock()
 			}
 		})

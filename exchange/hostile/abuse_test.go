@@ -28,12 +28,12 @@ func fetchAll(t testing.TB, n *victim, blks []block.Block, timeout time.Duration
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
-	ch, err := n.ex.GetBlocks(ctx, cids)
+	st, err := n.ex.GetBlocks(ctx, cids)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := 0
-	for range ch {
+	for range st.C() {
 		got++
 	}
 	if got != len(blks) {

@@ -214,14 +214,14 @@ func TestPeerVanishes(t *testing.T) {
 	start := time.Now()
 	fctx, fcancel := context.WithTimeout(context.Background(), timeout)
 	defer fcancel()
-	ch, err := v.ex.GetBlocks(fctx, cids)
+	st, err := v.ex.GetBlocks(fctx, cids)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]bool{}
 	var downAt time.Duration
 	atDown := 0
-	for b := range ch {
+	for b := range st.C() {
 		got[b.CID.KeyString()] = true
 		if downAt == 0 {
 			downAt, atDown = time.Since(start), len(got)

@@ -60,14 +60,14 @@ func TestReconnectMidFetch(t *testing.T) {
 
 	fetched := make(chan int, 1)
 	go func() {
-		ch, err := v.ex.GetBlocks(ctx, cids)
+		st, err := v.ex.GetBlocks(ctx, cids)
 		if err != nil {
 			t.Error(err)
 			fetched <- 0
 			return
 		}
 		n := 0
-		for range ch {
+		for range st.C() {
 			n++
 		}
 		fetched <- n

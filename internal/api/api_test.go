@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -78,14 +79,14 @@ func TestBlocksRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, g := range map[string]interface {
-		GetBlocks(context.Context, []cid.Cid) (<-chan block.Block, error)
+		GetBlocks(context.Context, []cid.Cid) (*block.Stream, error)
 	}{"call": c, "session": c.NewSession(ctx)} {
-		ch, err := g.GetBlocks(ctx, cids)
+		st, err := g.GetBlocks(ctx, cids)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := 0
-		for b := range ch {
+		for b := range st.C() {
 			if !b.CID.Defined() {
 				t.Fatalf("%s: a block without a CID", name)
 			}
@@ -93,6 +94,9 @@ func TestBlocksRoundTrip(t *testing.T) {
 		}
 		if got != len(cids) {
 			t.Errorf("%s: %d blocks streamed back, want %d", name, got, len(cids))
+		}
+		if err := st.Err(); err != nil {
+			t.Errorf("%s: a stream that delivered everything ended with %v", name, err)
 		}
 	}
 
@@ -104,6 +108,15 @@ func TestBlocksRoundTrip(t *testing.T) {
 	}
 	if has, err := c.Has(ctx, k); has || err != nil {
 		t.Errorf("has of a removed block: %v, %v", has, err)
+	}
+	st, err := c.GetBlocks(ctx, []cid.Cid{cids[0], k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range st.C() {
+	}
+	if err := st.Err(); !errors.Is(err, block.ErrNotFound) || !strings.Contains(err.Error(), k.String()) {
+		t.Errorf("stream with a removed block ended with %v, want block.ErrNotFound naming %s", err, k)
 	}
 }
 

@@ -207,14 +207,15 @@ func (c *Client) getCIDs(ctx context.Context, path string) ([]cid.Cid, error) {
 
 // GetBlocks streams the blocks from the daemon, which fetches them from
 // its peers; each is checked against its CID. The stream ends, and the
-// daemon's wants are cancelled, when ctx does.
-func (c *Client) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+// daemon's wants are cancelled, when ctx does; one the daemon ends short
+// says why as GetBlock would.
+func (c *Client) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	return c.getBlocks(ctx, cids, "")
 }
 
 // getBlocks is GetBlocks within the daemon's session named session ("" for
 // a session of the call's own).
-func (c *Client) getBlocks(ctx context.Context, cids []cid.Cid, session string) (<-chan block.Block, error) {
+func (c *Client) getBlocks(ctx context.Context, cids []cid.Cid, session string) (*block.Stream, error) {
 	var body strings.Builder
 	want := make(map[string]bool, len(cids))
 	for _, k := range cids {
@@ -235,24 +236,42 @@ func (c *Client) getBlocks(ctx context.Context, cids []cid.Cid, session string) 
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan block.Block)
+	st := block.NewStream()
 	go func() {
-		defer close(out)
 		defer resp.Body.Close()
 		br := bufio.NewReaderSize(resp.Body, 256<<10)
 		for {
 			b, err := readFrame(br)
-			if err != nil || !want[b.CID.KeyString()] {
-				return // the blocks not delivered tell the caller
+			if err == nil && !want[b.CID.KeyString()] {
+				err = fmt.Errorf("block frame: %s not asked for", b.CID)
 			}
-			select {
-			case out <- b:
-			case <-ctx.Done():
-				return
+			if err == nil && st.Send(b, ctx.Done()) {
+				delete(want, b.CID.KeyString())
+				continue
 			}
+			st.Close(streamError(ctx, cids, want, resp.Trailer, err))
+			return
 		}
 	}()
-	return out, nil
+	return st, nil
+}
+
+// streamError is why a stream from the daemon stopped on err (io.EOF: the
+// daemon ended it) with the blocks of cids still in want not delivered:
+// nil if none is, ctx's end, a broken stream, or what the daemon said.
+func streamError(ctx context.Context, cids []cid.Cid, want map[string]bool, trailer http.Header, err error) error {
+	for _, k := range cids {
+		switch {
+		case !want[k.KeyString()]:
+			continue
+		case ctx.Err() != nil:
+			return fmt.Errorf("get block %s: %w", k, ctx.Err())
+		case !errors.Is(err, io.EOF):
+			return fmt.Errorf("daemon API: %w", err)
+		}
+		return trailerError(trailer)
+	}
+	return nil
 }
 
 // BlockWriter streams blocks to the daemon in one request, which stores

@@ -78,22 +78,44 @@ func answerJSON(w http.ResponseWriter, v any, err error) {
 
 // writeError answers with err's status and err's message on one line.
 func writeError(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(errorStatus(err))
+	io.WriteString(w, oneLine(err.Error())+"\n")
+}
+
+// errorStatus is the HTTP status that tells err.
+func errorStatus(err error) int {
 	switch {
 	case errors.Is(err, ErrBadRequest), errors.Is(err, block.ErrUnsupportedCID), errors.Is(err, block.ErrCIDTooLong):
-		status = http.StatusBadRequest
+		return http.StatusBadRequest
 	case errors.Is(err, block.ErrTooLarge):
-		status = http.StatusRequestEntityTooLarge
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, block.ErrNotFound):
-		status = http.StatusNotFound
+		return http.StatusNotFound
 	case errors.Is(err, ErrNoDaemon), errors.Is(err, exchange.ErrClosed):
-		status = http.StatusServiceUnavailable
+		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		status = http.StatusGatewayTimeout
+		return http.StatusGatewayTimeout
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(status)
-	io.WriteString(w, oneLine(err.Error())+"\n")
+	return http.StatusInternalServerError
+}
+
+// errorTrailer is the trailer of a blocks/get answer that stopped short:
+// the status and message an error answer would have, "404 get block ...".
+const errorTrailer = "Bsfs-Error"
+
+// trailerError is the error h's errorTrailer tells, nil if none.
+func trailerError(h http.Header) error {
+	v := h.Get(errorTrailer)
+	if v == "" {
+		return nil
+	}
+	code, msg, _ := strings.Cut(v, " ")
+	status, err := strconv.Atoi(code)
+	if err != nil {
+		return fmt.Errorf("daemon API: %s trailer %q", errorTrailer, v)
+	}
+	return &apiError{status: status, msg: msg}
 }
 
 // oneLine joins a multi-line message into one line.

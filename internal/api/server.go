@@ -37,7 +37,7 @@ type Backend interface {
 	Connect(ctx context.Context, addr ma.Multiaddr) (peer.ID, error)
 	Peers(ctx context.Context) ([]string, error)
 	Wantlist(ctx context.Context) ([]cid.Cid, error)
-	GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error)
+	GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error)
 	BlockWriter(ctx context.Context) (BlockWriter, error)
 	AddRoot(ctx context.Context, c cid.Cid) error
 	Roots(ctx context.Context) ([]cid.Cid, error)
@@ -203,20 +203,24 @@ func (s *Server) blocksGet(w http.ResponseWriter, r *http.Request) {
 		g, done = s.sessions.get(id, s.b.NewSession)
 		defer done()
 	}
-	ch, err := g.GetBlocks(r.Context(), cids)
+	st, err := g.GetBlocks(r.Context(), cids)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	rc := http.NewResponseController(w)
-	for b := range ch {
+	for b := range st.C() {
 		if err := writeFrame(w, b); err != nil {
 			return
 		}
 		if err := rc.Flush(); err != nil {
 			return
 		}
+	}
+	if err := st.Err(); err != nil {
+		// Why the stream stopped short, as GetBlock's answer says it.
+		w.Header().Set(http.TrailerPrefix+errorTrailer, strconv.Itoa(errorStatus(err))+" "+oneLine(err.Error()))
 	}
 }
 

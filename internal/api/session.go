@@ -35,21 +35,24 @@ type apiSession struct {
 
 // GetBlock fetches c within the session.
 func (s *apiSession) GetBlock(ctx context.Context, c cid.Cid) (block.Block, error) {
-	ch, err := s.GetBlocks(ctx, []cid.Cid{c})
+	st, err := s.GetBlocks(ctx, []cid.Cid{c})
 	if err != nil {
 		return block.Block{}, err
 	}
-	if b, ok := <-ch; ok {
+	if b, ok := <-st.C(); ok {
 		return b, nil
 	}
 	if err := ctx.Err(); err != nil {
+		return block.Block{}, err
+	}
+	if err := st.Err(); err != nil {
 		return block.Block{}, err
 	}
 	return block.Block{}, block.ErrNotFound
 }
 
 // GetBlocks fetches cids within the session.
-func (s *apiSession) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+func (s *apiSession) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	return s.c.getBlocks(ctx, cids, s.id)
 }
 

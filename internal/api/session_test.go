@@ -20,10 +20,10 @@ func (s *session) GetBlock(context.Context, cid.Cid) (block.Block, error) {
 	return block.Block{}, block.ErrNotFound
 }
 
-func (s *session) GetBlocks(context.Context, []cid.Cid) (<-chan block.Block, error) {
-	ch := make(chan block.Block)
-	close(ch)
-	return ch, nil
+func (s *session) GetBlocks(context.Context, []cid.Cid) (*block.Stream, error) {
+	st := block.NewStream()
+	st.Close(nil)
+	return st, nil
 }
 
 // sessionStarts keeps the context of each session started, which ends

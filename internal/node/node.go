@@ -194,7 +194,7 @@ func (n *Node) Wantlist(ctx context.Context) ([]cid.Cid, error) {
 
 // GetBlocks fetches through the exchange online, reads the local store
 // offline.
-func (n *Node) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Block, error) {
+func (n *Node) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	if n.ex != nil {
 		return n.ex.GetBlocks(ctx, cids)
 	}
