@@ -118,8 +118,11 @@ type Exchange struct {
 	engine *decision.Engine
 	log    *slog.Logger
 
+	// ctx ends when Close begins: the goroutines the exchange starts
+	// (in wg) end with it.
 	ctx    context.Context
 	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	sessionCfg session.Config
 	providers  ProviderFinder
@@ -128,7 +131,7 @@ type Exchange struct {
 
 	mu         sync.Mutex // guards the fields below
 	pending    pendingWants
-	sessions   map[*session.Session]struct{}
+	sessions   map[*session.Session]func() bool // stops the watch of the session's context
 	sessionSeq uint64
 	stats      Stats
 	closed     bool
@@ -158,7 +161,7 @@ func New(h host.Host, bs Blockstore, cfg Config) (*Exchange, error) {
 		ctx:        ctx,
 		cancel:     cancel,
 		pending:    make(pendingWants),
-		sessions:   make(map[*session.Session]struct{}),
+		sessions:   make(map[*session.Session]func() bool),
 		sessionCfg: cfg.Session,
 		providers:  cfg.Providers,
 		latency:    cfg.BlockLatency,
@@ -212,12 +215,14 @@ func (e *Exchange) Close() error {
 	e.closed = true
 	e.pending.closeAll()
 	sessions := e.sessions
-	e.sessions = map[*session.Session]struct{}{}
+	e.sessions = map[*session.Session]func() bool{}
 	e.mu.Unlock()
 	e.cancel()
-	for s := range sessions {
+	for s, stop := range sessions {
+		e.stopWatch(stop)
 		s.Close()
 	}
+	e.wg.Wait()
 	var httpErr error
 	if e.http != nil {
 		httpErr = e.http.Close()
@@ -284,6 +289,9 @@ func (e *Exchange) getBlocks(ctx context.Context, cids []cid.Cid, sess *session.
 	for _, c := range sub.cids {
 		e.pending.add(c, sub)
 	}
+	if e.latency != nil {
+		e.wg.Add(1) // the relay below
+	}
 	e.mu.Unlock()
 
 	out := make(chan block.Block)
@@ -293,16 +301,19 @@ func (e *Exchange) getBlocks(ctx context.Context, cids []cid.Cid, sess *session.
 	}
 	timed := make(chan block.Block)
 	go func(start time.Time) {
+		defer e.wg.Done()
 		defer close(timed)
 		for b := range out {
 			e.latency.Observe(time.Since(start).Seconds())
 			select {
 			case timed <- b:
+				continue
 			case <-ctx.Done():
-				for range out { // let serveSubscription finish
-				}
-				return
+			case <-e.ctx.Done():
 			}
+			for range out { // let serveSubscription finish
+			}
+			return
 		}
 	}(time.Now())
 	return timed, sub, nil
