@@ -89,9 +89,8 @@ func (g *gateway) apply(m *message.Message) {
 		g.queue = append(g.queue, r)
 	}
 	g.compactLocked()
-	for g.running < g.n.cfg.Workers && g.running < len(g.queue) {
+	for g.running < g.n.cfg.Workers && g.running < len(g.queue) && g.n.track() {
 		g.running++
-		g.n.wg.Add(1)
 		go g.work()
 	}
 	g.mu.Unlock()
