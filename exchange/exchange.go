@@ -27,7 +27,6 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/decision"
@@ -52,14 +51,10 @@ var ErrClosed = errors.New("exchange closed")
 
 // Config configures an Exchange. The zero value is usable.
 type Config struct {
-	// Protocols restricts the Bitswap protocol IDs spoken, most preferred
-	// first; empty means all of /ipfs/bitswap/1.2.0, 1.1.0, 1.0.0 and
-	// /ipfs/bitswap.
-	Protocols []protocol.ID
-	Network   network.Config
-	Wants     wantmanager.Config
-	Engine    decision.Config
-	Session   session.Config
+	Network network.Config // its Protocols are the Bitswap protocol IDs spoken
+	Wants   wantmanager.Config
+	Engine  decision.Config
+	Session session.Config
 	// BlockLatency, if set, observes the seconds from a GetBlock(s) call
 	// to the delivery of each block it asked for (a Prometheus histogram
 	// fits).
@@ -141,9 +136,6 @@ type Exchange struct {
 func New(h host.Host, bs Blockstore, cfg Config) (*Exchange, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if len(cfg.Protocols) > 0 {
-		cfg.Network.Protocols = cfg.Protocols
 	}
 	if cfg.Network.Logger == nil {
 		cfg.Network.Logger = cfg.Logger

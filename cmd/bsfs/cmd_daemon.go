@@ -247,7 +247,7 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 	if n.reach, err = watchReachability(h); err != nil {
 		return fail(err)
 	}
-	cfg := exchange.Config{Protocols: protos, HTTP: httpRetrieval(r.Config.HTTPRetrieval)}
+	cfg := exchange.Config{Network: network.Config{Protocols: protos}, HTTP: httpRetrieval(r.Config.HTTPRetrieval)}
 
 	routingType := r.Config.Routing.Type
 	if flags.routing != "" {
