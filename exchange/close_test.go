@@ -21,7 +21,7 @@ func (o *countObserver) Observe(float64) { o.n.Add(1) }
 // nothing left of it.
 func TestCloseEndsUnreadFetch(t *testing.T) {
 	obs := new(countObserver)
-	n := newNodeOn(t, exchange.Config{BlockLatency: obs}, nil)
+	n := newNodeOn(t, exchange.Config{BlockLatency: obs.Observe}, nil)
 	have := put(t, n, rawV1, randomBytes(t, 100))
 	missing := put(t, newNode(t), rawV1, randomBytes(t, 100)).CID
 	ch, err := n.ex.GetBlocks(t.Context(), []cid.Cid{have.CID, missing})

@@ -55,10 +55,10 @@ type Config struct {
 	Wants   wantmanager.Config
 	Engine  decision.Config
 	Session session.Config
-	// BlockLatency, if set, observes the seconds from a GetBlock(s) call
-	// to the delivery of each block it asked for (a Prometheus histogram
-	// fits).
-	BlockLatency Observer
+	// BlockLatency, if set, is given the seconds from a GetBlock(s) call
+	// to the delivery of each block it asked for (a Prometheus
+	// histogram's Observe fits).
+	BlockLatency func(seconds float64)
 	// Providers, if set, is asked for providers of a block no connected
 	// peer has (after Session.ProviderDelay); the exchange connects to them,
 	// over HTTP to those whose addresses name a trustless gateway.
@@ -69,11 +69,6 @@ type Config struct {
 	// HTTP, if set, turns on retrieval from trustless HTTP gateways.
 	HTTP   *httpnet.Config
 	Logger *slog.Logger
-}
-
-// Observer records one measurement.
-type Observer interface {
-	Observe(float64)
 }
 
 // Announcer is told of stored blocks, to announce them. ProvideAsync is
@@ -121,7 +116,7 @@ type Exchange struct {
 
 	sessionCfg session.Config
 	providers  ProviderFinder
-	latency    Observer
+	latency    func(seconds float64) // may be nil
 	stored     Announcer
 
 	mu         sync.Mutex // guards the fields below
@@ -296,7 +291,7 @@ func (e *Exchange) getBlocks(ctx context.Context, cids []cid.Cid, sess *session.
 		defer e.wg.Done()
 		defer close(timed)
 		for b := range out {
-			e.latency.Observe(time.Since(start).Seconds())
+			e.latency(time.Since(start).Seconds())
 			select {
 			case timed <- b:
 				continue

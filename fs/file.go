@@ -70,7 +70,7 @@ type fileHandle struct {
 // interrupting the reader cancels ctx.
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if h.m.readLatency != nil {
-		defer func(start time.Time) { h.m.readLatency.Observe(time.Since(start).Seconds()) }(time.Now())
+		defer func(start time.Time) { h.m.readLatency(time.Since(start).Seconds()) }(time.Now())
 	}
 	end := off + int64(len(dest))
 	if h.retries(off, end) {

@@ -48,9 +48,9 @@ type Config struct {
 	// Usage, if set, reports the store's capacity (the cache quota) and the
 	// bytes used, which df shows for the mount; nil reports nothing.
 	Usage func() (total, used uint64)
-	// ReadLatency, if set, observes the seconds each read of a file takes
-	// (a Prometheus histogram fits).
-	ReadLatency interface{ Observe(float64) }
+	// ReadLatency, if set, is given the seconds each read of a file takes
+	// (a Prometheus histogram's Observe fits).
+	ReadLatency func(seconds float64)
 }
 
 // maxRequest is the largest read the kernel is asked to send at once.

@@ -22,8 +22,8 @@ type mnt struct {
 	roots       Roots        // may be nil
 	readTimeout time.Duration
 	log         *slog.Logger
-	usage       func() (total, used uint64)   // may be nil
-	readLatency interface{ Observe(float64) } // may be nil
+	usage       func() (total, used uint64) // may be nil
+	readLatency func(seconds float64)       // may be nil
 }
 
 // fetchCtx bounds a fetch by the read time-out, if any. ctx is the

@@ -305,8 +305,8 @@ func startNode(r *repo.Repo, flags daemonFlags) (*repoNode, error) {
 	var m *metrics.Metrics
 	if addr != "" {
 		m = metrics.New()
-		cfg.BlockLatency = m.BlockLatency
-		n.readLatency = m.ReadLatency
+		cfg.BlockLatency = m.BlockLatency.Observe
+		n.readLatency = m.ReadLatency.Observe
 	}
 	if n.cache, n.shared, err = openCache(r, flags); err != nil {
 		return fail(err)

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -142,7 +140,7 @@ type repoNode struct {
 	sessions  apiSessions
 	// readLatency observes FUSE reads of a mount on this node (nil
 	// without metrics).
-	readLatency prometheus.Histogram
+	readLatency func(seconds float64)
 	shared      *blockstore.Blockstore // the --blocks directory, or nil
 	// strategy is Provide.Strategy, what the router is given to announce.
 	strategy string
