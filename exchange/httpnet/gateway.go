@@ -16,6 +16,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // gateway is one connected gateway: its queue of requests and the workers
@@ -70,7 +71,7 @@ func (g *gateway) apply(m *message.Message) {
 			}
 			continue
 		}
-		get := e.WantType == message.WantBlock
+		get := e.WantType == wantlist.WantBlock
 		switch {
 		case old == nil:
 		case old.get || !get:

@@ -5,15 +5,16 @@ import (
 	"testing"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // bigMessage has wants of both types, presences, and blocks of varied sizes.
 func bigMessage(t testing.TB, wants, presences, blocks, blockSize int) *Message {
 	m := &Message{Full: true, PendingBytes: 12345}
 	for i := range wants {
-		wt := WantBlock
+		wt := wantlist.WantBlock
 		if i%3 == 0 {
-			wt = WantHave
+			wt = wantlist.WantHave
 		}
 		m.Wants = append(m.Wants, Entry{
 			CID: cidOf(t, prefixRaw, fmt.Sprint("want ", i)), Priority: int32(i), WantType: wt, Cancel: i%7 == 0,

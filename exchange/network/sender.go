@@ -14,6 +14,7 @@ import (
 	"github.com/multiformats/go-multistream"
 
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // sender owns the outgoing stream to one peer. Sends are serialised by mu;
@@ -151,15 +152,15 @@ func forVersion(m *message.Message, v message.Version) *message.Message {
 	if v.SupportsHave() {
 		return m
 	}
-	i := slices.IndexFunc(m.Wants, func(e message.Entry) bool { return !e.Cancel && e.WantType == message.WantHave })
+	i := slices.IndexFunc(m.Wants, func(e message.Entry) bool { return !e.Cancel && e.WantType == wantlist.WantHave })
 	if i < 0 {
 		return m
 	}
 	out := *m
 	out.Wants = slices.Clone(m.Wants)
 	for j := i; j < len(out.Wants); j++ {
-		if e := &out.Wants[j]; !e.Cancel && e.WantType == message.WantHave {
-			e.WantType, e.SendDontHave = message.WantBlock, false
+		if e := &out.Wants[j]; !e.Cancel && e.WantType == wantlist.WantHave {
+			e.WantType, e.SendDontHave = wantlist.WantBlock, false
 		}
 	}
 	return &out
