@@ -14,7 +14,8 @@ import (
 	"github.com/bsfs/bsfs/unixfs"
 )
 
-// mnt is what every node of one mount shares. Read-only after Mount.
+// mnt is what every node of one mount shares. Read-only after Mount but
+// for open, which has its own lock.
 type mnt struct {
 	r           *unixfs.Reader
 	g           unixfs.BlockGetter
@@ -24,6 +25,7 @@ type mnt struct {
 	log         *slog.Logger
 	usage       func() (total, used uint64) // may be nil
 	readLatency func(seconds float64)       // may be nil
+	open        openFiles
 }
 
 // fetchCtx bounds a fetch by the read time-out, if any. ctx is the
