@@ -27,7 +27,6 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/decision"
@@ -52,18 +51,14 @@ var ErrClosed = errors.New("exchange closed")
 
 // Config configures an Exchange. The zero value is usable.
 type Config struct {
-	// Protocols restricts the Bitswap protocol IDs spoken, most preferred
-	// first; empty means all of /ipfs/bitswap/1.2.0, 1.1.0, 1.0.0 and
-	// /ipfs/bitswap.
-	Protocols []protocol.ID
-	Network   network.Config
-	Wants     wantmanager.Config
-	Engine    decision.Config
-	Session   session.Config
-	// BlockLatency, if set, observes the seconds from a GetBlock(s) call
-	// to the delivery of each block it asked for (a Prometheus histogram
-	// fits).
-	BlockLatency Observer
+	Network network.Config // its Protocols are the Bitswap protocol IDs spoken
+	Wants   wantmanager.Config
+	Engine  decision.Config
+	Session session.Config
+	// BlockLatency, if set, is given the seconds from a GetBlock(s) call
+	// to the delivery of each block it asked for (a Prometheus
+	// histogram's Observe fits).
+	BlockLatency func(seconds float64)
 	// Providers, if set, is asked for providers of a block no connected
 	// peer has (after Session.ProviderDelay); the exchange connects to them,
 	// over HTTP to those whose addresses name a trustless gateway.
@@ -74,11 +69,6 @@ type Config struct {
 	// HTTP, if set, turns on retrieval from trustless HTTP gateways.
 	HTTP   *httpnet.Config
 	Logger *slog.Logger
-}
-
-// Observer records one measurement.
-type Observer interface {
-	Observe(float64)
 }
 
 // Announcer is told of stored blocks, to announce them. ProvideAsync is
@@ -118,19 +108,22 @@ type Exchange struct {
 	engine *decision.Engine
 	log    *slog.Logger
 
+	// ctx ends when Close begins: the goroutines the exchange starts
+	// (in wg) end with it.
 	ctx    context.Context
 	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	sessionCfg session.Config
 	providers  ProviderFinder
-	latency    Observer
+	latency    func(seconds float64) // may be nil
 	stored     Announcer
 
 	serving sync.WaitGroup // the goroutines serving GetBlocks calls
 
 	mu         sync.Mutex // guards the fields below
 	pending    pendingWants
-	sessions   map[*session.Session]struct{}
+	sessions   map[*session.Session]func() bool // stops the watch of the session's context
 	sessionSeq uint64
 	stats      Stats
 	closed     bool
@@ -140,9 +133,6 @@ type Exchange struct {
 func New(h host.Host, bs Blockstore, cfg Config) (*Exchange, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if len(cfg.Protocols) > 0 {
-		cfg.Network.Protocols = cfg.Protocols
 	}
 	if cfg.Network.Logger == nil {
 		cfg.Network.Logger = cfg.Logger
@@ -160,7 +150,7 @@ func New(h host.Host, bs Blockstore, cfg Config) (*Exchange, error) {
 		ctx:        ctx,
 		cancel:     cancel,
 		pending:    make(pendingWants),
-		sessions:   make(map[*session.Session]struct{}),
+		sessions:   make(map[*session.Session]func() bool),
 		sessionCfg: cfg.Session,
 		providers:  cfg.Providers,
 		latency:    cfg.BlockLatency,
@@ -214,13 +204,15 @@ func (e *Exchange) Close() error {
 	e.closed = true
 	e.pending.closeAll()
 	sessions := e.sessions
-	e.sessions = map[*session.Session]struct{}{}
+	e.sessions = map[*session.Session]func() bool{}
 	e.mu.Unlock()
 	e.cancel()
 	e.serving.Wait()
-	for s := range sessions {
+	for s, stop := range sessions {
+		e.stopWatch(stop)
 		s.Close()
 	}
+	e.wg.Wait()
 	var httpErr error
 	if e.http != nil {
 		httpErr = e.http.Close()
@@ -298,7 +290,7 @@ func (e *Exchange) serve(ctx context.Context, sub *subscription, sess *session.S
 	sent := make(map[string]bool, len(sub.cids))
 	send := func(b block.Block) bool {
 		if e.latency != nil {
-			e.latency.Observe(time.Since(start).Seconds())
+			e.latency(time.Since(start).Seconds())
 		}
 		if !st.Send(b, sctx.Done()) {
 			return false

@@ -32,7 +32,7 @@ type testNode struct {
 
 func newNode(t testing.TB, protocols ...protocol.ID) *testNode {
 	t.Helper()
-	return newNodeOn(t, exchange.Config{Protocols: protocols}, nil)
+	return newNodeOn(t, exchange.Config{Network: network.Config{Protocols: protocols}}, nil)
 }
 
 // newNodeOn is a real node on loopback whose exchange is configured by cfg

@@ -86,17 +86,32 @@ func (e *Exchange) newSession(ctx context.Context) *session.Session {
 	cfg.Protector = e.net.Host().ConnManager()
 	cfg.ProtectTag = fmt.Sprintf("bsfs-session-%d", e.sessionSeq)
 	s := session.New(ctx, e.wm, sources{e}, cfg)
-	e.sessions[s] = struct{}{}
 	// A session whose context ends is forgotten without waiting for Close.
-	context.AfterFunc(ctx, func() { e.closeSession(s) })
+	e.wg.Add(1)
+	e.sessions[s] = context.AfterFunc(ctx, func() {
+		defer e.wg.Done()
+		e.closeSession(s)
+	})
 	return s
 }
 
 func (e *Exchange) closeSession(s *session.Session) {
 	e.mu.Lock()
+	stop, ok := e.sessions[s]
 	delete(e.sessions, s)
 	e.mu.Unlock()
+	if ok {
+		e.stopWatch(stop)
+	}
 	s.Close()
+}
+
+// stopWatch stops a session's watch of its context; a watch that has
+// begun already is waited for by Close.
+func (e *Exchange) stopWatch(stop func() bool) {
+	if stop() {
+		e.wg.Done()
+	}
 }
 
 // eachSession calls f for every live session.

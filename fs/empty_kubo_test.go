@@ -22,6 +22,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/hostile"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/network"
 	bsfs "github.com/bsfs/bsfs/fs"
 	"github.com/bsfs/bsfs/internal/kubotest"
 )
@@ -69,7 +70,7 @@ func TestMountKuboEmptyFiles(t *testing.T) {
 	}
 	for _, proto := range []protocol.ID{message.Protocol120, message.Protocol110, message.Protocol100} {
 		t.Run(string(proto), func(t *testing.T) {
-			n := newNodeWith(t, exchange.Config{Protocols: []protocol.ID{proto}})
+			n := newNodeWith(t, exchange.Config{Network: network.Config{Protocols: []protocol.ID{proto}}})
 			rec := recordWants(t, n)
 			addr, err := multiaddr.NewMultiaddr(n.host.Addrs()[0].String() + "/p2p/" + n.host.ID().String())
 			if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"go.uber.org/goleak"
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
@@ -159,7 +160,8 @@ func TestPanicIsEIO(t *testing.T) {
 const helperEnv = "BSFS_FS_TEST_MOUNT"
 
 // TestMain runs the test binary as TestStaleMount's helper process when
-// helperEnv names a directory.
+// helperEnv names a directory. Otherwise it runs the tests and fails the
+// run if a goroutine outlives them: every Close waits for what it started.
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(helperEnv); dir != "" {
 		if err := helperMount(dir); err != nil {
@@ -167,7 +169,7 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // helperMount mounts an empty node's content at dir, says "mounted" and

@@ -43,7 +43,42 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	if err != nil {
 		return nil, 0, f.m.errno(err, "open", f.node.CID)
 	}
+	f.m.open.add(uf)
 	return &fileHandle{m: f.m, f: uf}, openFlags, 0
+}
+
+// openFiles are the files a mount opened that the kernel has not released.
+// The kernel drops the releases still queued when the mount goes away, so
+// the mount closes what is left once it has ended.
+type openFiles struct {
+	mu    sync.Mutex
+	files map[*unixfs.File]struct{}
+}
+
+func (o *openFiles) add(f *unixfs.File) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.files == nil {
+		o.files = make(map[*unixfs.File]struct{})
+	}
+	o.files[f] = struct{}{}
+}
+
+func (o *openFiles) remove(f *unixfs.File) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.files, f)
+}
+
+// closeAll closes the files not released.
+func (o *openFiles) closeAll() {
+	o.mu.Lock()
+	files := o.files
+	o.files = nil
+	o.mu.Unlock()
+	for f := range files {
+		f.Close()
+	}
 }
 
 // retryWindow is how long after a read of a handle fails with EIO the
@@ -70,7 +105,7 @@ type fileHandle struct {
 // interrupting the reader cancels ctx.
 func (h *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	if h.m.readLatency != nil {
-		defer func(start time.Time) { h.m.readLatency.Observe(time.Since(start).Seconds()) }(time.Now())
+		defer func(start time.Time) { h.m.readLatency(time.Since(start).Seconds()) }(time.Now())
 	}
 	end := off + int64(len(dest))
 	if h.retries(off, end) {
@@ -107,6 +142,7 @@ func (h *fileHandle) retries(off, end int64) bool {
 
 // Release closes the file, ending its prefetch.
 func (h *fileHandle) Release(ctx context.Context) syscall.Errno {
+	h.m.open.remove(h.f)
 	if err := h.f.Close(); err != nil {
 		return h.m.errno(err, "close", h.f.Node().CID)
 	}

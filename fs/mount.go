@@ -48,9 +48,9 @@ type Config struct {
 	// Usage, if set, reports the store's capacity (the cache quota) and the
 	// bytes used, which df shows for the mount; nil reports nothing.
 	Usage func() (total, used uint64)
-	// ReadLatency, if set, observes the seconds each read of a file takes
-	// (a Prometheus histogram fits).
-	ReadLatency interface{ Observe(float64) }
+	// ReadLatency, if set, is given the seconds each read of a file takes
+	// (a Prometheus histogram's Observe fits).
+	ReadLatency func(seconds float64)
 }
 
 // maxRequest is the largest read the kernel is asked to send at once.
@@ -140,6 +140,7 @@ func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 	go func() {
 		defer close(served)
 		srv.Serve()
+		m.open.closeAll()
 	}()
 	if err := srv.WaitMount(); err != nil {
 		// Serve ends by itself: the kernel never attached the descriptor.
@@ -152,8 +153,9 @@ func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 // someone else, and its descriptor of /dev/fuse is closed.
 func (s *Server) Wait() { <-s.served }
 
-// Unmount unmounts and returns once the request loops have ended and the
-// descriptor of /dev/fuse is closed. When the mount is busy (a process has
+// Unmount unmounts and returns once the request loops have ended, the
+// descriptor of /dev/fuse is closed and the files the kernel did not
+// release are closed. When the mount is busy (a process has
 // a file open there, or its working directory) it is detached instead: it
 // disappears from the namespace now, and the kernel drops it once the last
 // user lets go; their later requests fail with ENOTCONN when this process

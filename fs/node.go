@@ -14,7 +14,8 @@ import (
 	"github.com/bsfs/bsfs/unixfs"
 )
 
-// mnt is what every node of one mount shares. Read-only after Mount.
+// mnt is what every node of one mount shares. Read-only after Mount but
+// for open, which has its own lock.
 type mnt struct {
 	r           *unixfs.Reader
 	g           unixfs.BlockGetter
@@ -22,8 +23,9 @@ type mnt struct {
 	roots       Roots        // may be nil
 	readTimeout time.Duration
 	log         *slog.Logger
-	usage       func() (total, used uint64)   // may be nil
-	readLatency interface{ Observe(float64) } // may be nil
+	usage       func() (total, used uint64) // may be nil
+	readLatency func(seconds float64)       // may be nil
+	open        openFiles
 }
 
 // fetchCtx bounds a fetch by the read time-out, if any. ctx is the

@@ -41,7 +41,7 @@ func TestReadLatencyObserved(t *testing.T) {
 	f := buildFile(t, randomBytes(t, 600_000), []int{262144, 262144, 75712}, 174)
 	n.put(t, f.blocks...)
 	var c counter
-	dir := mount(t, n.ex, bsfs.Config{ReadLatency: &c})
+	dir := mount(t, n.ex, bsfs.Config{ReadLatency: c.Observe})
 	if _, err := os.ReadFile(filepath.Join(dir, f.root.CID.String())); err != nil {
 		t.Fatal(err)
 	}

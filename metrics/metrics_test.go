@@ -29,7 +29,7 @@ func node(t *testing.T, cfg exchange.Config) (*exchange.Exchange, *blockstore.Bl
 // scrape shows it: the counters, the latency histogram, pprof.
 func TestScrapeAfterFetch(t *testing.T) {
 	m := metrics.New()
-	client, _, _ := node(t, exchange.Config{BlockLatency: m.BlockLatency})
+	client, _, _ := node(t, exchange.Config{BlockLatency: m.BlockLatency.Observe})
 	_, sbs, sinfo := node(t, exchange.Config{})
 	if err := m.Watch(client); err != nil {
 		t.Fatal(err)

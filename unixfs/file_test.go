@@ -433,10 +433,10 @@ func TestLocalFraction(t *testing.T) {
 			if len(all) != 11 {
 				t.Errorf("%d blocks read, want 11 (root and nodes)", len(all))
 			}
-			if _, err := New(Local(full), Config{}).Open(t.Context(), c); err != nil {
+			h, err := New(Local(full), Config{}).Open(t.Context(), c)
+			if err != nil {
 				t.Fatal(err)
 			}
-			h, _ := New(Local(full), Config{}).Open(t.Context(), c)
 			defer h.Close()
 			if _, err := h.LocalFraction(t.Context()); !errors.Is(err, ErrNoHaser) {
 				t.Errorf("LocalFraction without a Haser: %v", err)

@@ -252,7 +252,7 @@ func (l *ledger) remove(c cid.Cid) bool {
 }
 
 // removeType drops the want for c if its type is t.
-func (l *ledger) removeType(c cid.Cid, t message.WantType) {
+func (l *ledger) removeType(c cid.Cid, t wantlist.WantType) {
 	if l.wants.RemoveType(c, t) {
 		l.lacking.remove(c)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // memStore is an in-memory Blockstore. Blocks put with putSized have no
@@ -244,11 +245,11 @@ func testBlock(t testing.TB, data string) block.Block {
 }
 
 func wantBlock(c cid.Cid) message.Entry {
-	return message.Entry{CID: c, Priority: 1, WantType: message.WantBlock}
+	return message.Entry{CID: c, Priority: 1, WantType: wantlist.WantBlock}
 }
 
 func wantHave(c cid.Cid) message.Entry {
-	return message.Entry{CID: c, Priority: 1, WantType: message.WantHave}
+	return message.Entry{CID: c, Priority: 1, WantType: wantlist.WantHave}
 }
 
 func cancel(c cid.Cid) message.Entry { return message.Entry{CID: c, Cancel: true} }

@@ -178,7 +178,7 @@ func (e *Engine) applyWants(p peer.ID, m *message.Message) []lookup {
 // and a CID bsfs supports that does not carry its own data. The empty
 // block is served: Kubo asks for it.
 func usable(w *message.Entry) bool {
-	if w.WantType != message.WantBlock && w.WantType != message.WantHave {
+	if w.WantType != wantlist.WantBlock && w.WantType != wantlist.WantHave {
 		return false
 	}
 	return block.CheckCID(w.CID) == nil && !block.IsIdentity(w.CID)
@@ -190,7 +190,7 @@ func usable(w *message.Entry) bool {
 func (e *Engine) pushLocked(p peer.ID, w wantlist.Entry, have bool, size int) {
 	t := task{c: w.CID, key: w.CID.KeyString(), priority: w.Priority, dontHave: w.SendDontHave}
 	switch {
-	case have && (w.WantType == message.WantBlock || size <= e.cfg.InlineHaveLimit):
+	case have && (w.WantType == wantlist.WantBlock || size <= e.cfg.InlineHaveLimit):
 		t.kind, t.size = kindBlock, size
 	case have:
 		t.kind = kindHave

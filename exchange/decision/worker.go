@@ -8,6 +8,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // worker serves ready peers one message at a time until Close.
@@ -109,7 +110,7 @@ func (e *Engine) accountLocked(p peer.ID, m *message.Message, err error) {
 		e.stats.HavesSent++
 		if l != nil {
 			// A want upgraded to want-block since stays: its block is queued.
-			l.removeType(pr.CID, message.WantHave)
+			l.removeType(pr.CID, wantlist.WantHave)
 		}
 	}
 }

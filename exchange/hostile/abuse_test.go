@@ -15,6 +15,7 @@ import (
 	"github.com/bsfs/bsfs/exchange/hostile"
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // fetchAll fetches blks from whoever has them through n and returns how
@@ -205,7 +206,7 @@ func TestAbusiveStreams(t *testing.T) {
 		}
 		var es [][]byte
 		for _, b := range v.put(t, big...) {
-			es = append(es, hostile.Entry(b.CID.Bytes(), 1, message.WantBlock, true))
+			es = append(es, hostile.Entry(b.CID.Bytes(), 1, wantlist.WantBlock, true))
 		}
 		s := open(t, p, v.host.ID())
 		defer s.Close()
@@ -238,7 +239,7 @@ func TestGreedyPeer(t *testing.T) {
 	}
 	var es [][]byte
 	for i, b := range v.put(t, sizes...) {
-		es = append(es, hostile.Entry(b.CID.Bytes(), int32(greedyBlocks-i), message.WantBlock, true))
+		es = append(es, hostile.Entry(b.CID.Bytes(), int32(greedyBlocks-i), wantlist.WantBlock, true))
 	}
 	target := v.put(t, 256<<10)
 	newcomer := newVictim(t, exchange.Config{})

@@ -15,6 +15,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/hostile"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // TestBadFraming (case 1): a length prefix over 4 MiB, a varint that
@@ -92,8 +93,8 @@ func TestMalformedMessages(t *testing.T) {
 		{"empty body", nil, false},
 		{"no wantlist field", hostile.PendingOnly(7), false},
 		{"empty wantlist", hostile.Wantlist(true), false},
-		{"empty CID bytes", hostile.Wantlist(false, hostile.Entry(nil, 1, message.WantBlock, true)), true},
-		{"garbage CID bytes", hostile.Wantlist(false, hostile.Entry([]byte{0x01, 0x55, 0xff}, 1, message.WantBlock, true)), true},
+		{"empty CID bytes", hostile.Wantlist(false, hostile.Entry(nil, 1, wantlist.WantBlock, true)), true},
+		{"garbage CID bytes", hostile.Wantlist(false, hostile.Entry([]byte{0x01, 0x55, 0xff}, 1, wantlist.WantBlock, true)), true},
 		{"unknown hash in block prefix", hostile.Payload(unknownHashPrefix, []byte("data")), true},
 		{"empty block prefix", hostile.Payload(nil, []byte("data")), true},
 		{"truncated tag", []byte{0x0a}, true},

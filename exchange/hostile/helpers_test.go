@@ -25,6 +25,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/hostile"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 	"github.com/bsfs/bsfs/internal/testnode"
 )
 
@@ -213,7 +214,7 @@ func (in *inbox) presences() []message.Presence {
 
 // wantBlock is the body of a message wanting c's block.
 func wantBlock(c cid.Cid) []byte {
-	return hostile.Wantlist(false, hostile.Entry(c.Bytes(), 1, message.WantBlock, true))
+	return hostile.Wantlist(false, hostile.Entry(c.Bytes(), 1, wantlist.WantBlock, true))
 }
 
 // write writes raw bytes to s, failing the test on error.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // Config configures a Peer. The zero value reads and discards every message.
@@ -137,13 +138,13 @@ const (
 )
 
 // Entry is a wantlist entry with arbitrary CID bytes.
-func Entry(cidBytes []byte, priority int32, t message.WantType, sendDontHave bool) []byte {
+func Entry(cidBytes []byte, priority int32, t wantlist.WantType, sendDontHave bool) []byte {
 	var b []byte
 	b = protowire.AppendTag(b, fieldEntryBlock, protowire.BytesType)
 	b = protowire.AppendBytes(b, cidBytes)
 	b = protowire.AppendTag(b, fieldEntryPriority, protowire.VarintType)
 	b = protowire.AppendVarint(b, uint64(priority))
-	if t != message.WantBlock {
+	if t != wantlist.WantBlock {
 		b = protowire.AppendTag(b, fieldEntryWantType, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(t))
 	}

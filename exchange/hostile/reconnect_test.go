@@ -13,6 +13,7 @@ import (
 	"github.com/bsfs/bsfs/exchange/hostile"
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/session"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 	"github.com/bsfs/bsfs/exchange/wantmanager"
 )
 
@@ -131,7 +132,7 @@ func TestReconnectMidFetch(t *testing.T) {
 			} else if i >= before {
 				continue
 			}
-			if e.WantType == message.WantHave {
+			if e.WantType == wantlist.WantHave {
 				out.Presences = append(out.Presences, message.Presence{CID: e.CID, Type: message.Have})
 			} else {
 				out.Blocks = append(out.Blocks, blks[i])

@@ -16,6 +16,7 @@ import (
 	"github.com/bsfs/bsfs/exchange/decision"
 	"github.com/bsfs/bsfs/exchange/hostile"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // TestHugeWantlist (case 3, GHSA-qvqg-6rp8-4p9h): a wantlist of 100,000
@@ -35,7 +36,7 @@ func TestHugeWantlist(t *testing.T) {
 	for start := 0; start < entries; start += perFrame {
 		es := make([][]byte, 0, perFrame)
 		for i := start; i < start+perFrame; i++ {
-			es = append(es, hostile.Entry(missingCID("huge", i).Bytes(), int32(entries-i), message.WantHave, false))
+			es = append(es, hostile.Entry(missingCID("huge", i).Bytes(), int32(entries-i), wantlist.WantHave, false))
 		}
 		f := hostile.Frame(hostile.Wantlist(false, es...))
 		if len(f) > message.MaxMessageSize {
@@ -104,14 +105,14 @@ func TestUnusableCIDs(t *testing.T) {
 	bad := []struct {
 		name string
 		cid  []byte
-		typ  message.WantType
+		typ  wantlist.WantType
 	}{
-		{"CID of 206 bytes", cidBytes(mhBytes(mh.SHA2_256, 200, make([]byte, 200))), message.WantBlock},
-		{"unknown multihash code", cidBytes(mhBytes(0x300001, 32, make([]byte, 32))), message.WantBlock},
-		{"identity CID", cidBytes(identity), message.WantBlock},
-		{"zero-length sha2-256 digest", cidBytes(mhBytes(mh.SHA2_256, 0, nil)), message.WantBlock},
-		{"zero-length blake3 digest", cidBytes(mhBytes(mh.BLAKE3, 0, nil)), message.WantHave},
-		{"short sha2-256 digest", cidBytes(mhBytes(mh.SHA2_256, 4, []byte{1, 2, 3, 4})), message.WantHave},
+		{"CID of 206 bytes", cidBytes(mhBytes(mh.SHA2_256, 200, make([]byte, 200))), wantlist.WantBlock},
+		{"unknown multihash code", cidBytes(mhBytes(0x300001, 32, make([]byte, 32))), wantlist.WantBlock},
+		{"identity CID", cidBytes(identity), wantlist.WantBlock},
+		{"zero-length sha2-256 digest", cidBytes(mhBytes(mh.SHA2_256, 0, nil)), wantlist.WantBlock},
+		{"zero-length blake3 digest", cidBytes(mhBytes(mh.BLAKE3, 0, nil)), wantlist.WantHave},
+		{"short sha2-256 digest", cidBytes(mhBytes(mh.SHA2_256, 4, []byte{1, 2, 3, 4})), wantlist.WantHave},
 		{"unknown want type", missingCID("type", 0).Bytes(), 7},
 	}
 	valid := missingCID("valid", 0)
@@ -122,7 +123,7 @@ func TestUnusableCIDs(t *testing.T) {
 		}
 		es = append(es, hostile.Entry(b.cid, 5, b.typ, true))
 	}
-	es = append(es, hostile.Entry(valid.Bytes(), 1, message.WantBlock, true))
+	es = append(es, hostile.Entry(valid.Bytes(), 1, wantlist.WantBlock, true))
 
 	before := v.ex.Engine().Stats().WantsIgnored
 	s := open(t, p, v.host.ID())
@@ -171,7 +172,7 @@ func TestManyPeersComeAndGo(t *testing.T) {
 	v := newVictim(t, exchange.Config{})
 	var es [][]byte
 	for i := range wants {
-		es = append(es, hostile.Entry(missingCID("many", i).Bytes(), 1, message.WantHave, false))
+		es = append(es, hostile.Entry(missingCID("many", i).Bytes(), 1, wantlist.WantHave, false))
 	}
 	frame := hostile.Frame(hostile.Wantlist(true, es...))
 
@@ -282,7 +283,7 @@ func TestFullWantlistServesHeldBlocks(t *testing.T) {
 	var es [][]byte
 	for i := range missing {
 		missing[i] = missingCID("full", i)
-		es = append(es, hostile.Entry(missing[i].Bytes(), int32(len(missing)-i), message.WantHave, true))
+		es = append(es, hostile.Entry(missing[i].Bytes(), int32(len(missing)-i), wantlist.WantHave, true))
 	}
 	write(t, s, hostile.Frame(hostile.Wantlist(false, es...)))
 	dontHaves := func() int {
@@ -301,7 +302,7 @@ func TestFullWantlistServesHeldBlocks(t *testing.T) {
 
 	held := v.put(t, 1000, 2000, 3000, 4000)
 	// A want-block less urgent than every want held.
-	write(t, s, hostile.Frame(hostile.Wantlist(false, hostile.Entry(held[0].CID.Bytes(), 0, message.WantBlock, true))))
+	write(t, s, hostile.Frame(hostile.Wantlist(false, hostile.Entry(held[0].CID.Bytes(), 0, wantlist.WantBlock, true))))
 	in.waitBlock(t, held[0].CID, time.Second)
 
 	// New wants the victim cannot serve, more urgent than any held, then
@@ -311,12 +312,12 @@ func TestFullWantlistServesHeldBlocks(t *testing.T) {
 	urgent := make([]cid.Cid, 100)
 	for i := range urgent {
 		urgent[i] = missingCID("urgent", i)
-		es = append(es, hostile.Entry(urgent[i].Bytes(), 10_000, message.WantHave, true))
+		es = append(es, hostile.Entry(urgent[i].Bytes(), 10_000, wantlist.WantHave, true))
 	}
 	for _, b := range held[1:3] {
-		es = append(es, hostile.Entry(b.CID.Bytes(), 0, message.WantBlock, true))
+		es = append(es, hostile.Entry(b.CID.Bytes(), 0, wantlist.WantBlock, true))
 	}
-	es = append(es, hostile.Entry(held[3].CID.Bytes(), 0, message.WantHave, true)) // over the inline limit: a HAVE
+	es = append(es, hostile.Entry(held[3].CID.Bytes(), 0, wantlist.WantHave, true)) // over the inline limit: a HAVE
 	write(t, s, hostile.Frame(hostile.Wantlist(false, es...)))
 	in.waitBlock(t, held[1].CID, time.Second)
 	in.waitBlock(t, held[2].CID, time.Second)
@@ -376,9 +377,9 @@ func TestFloodWithHeldWants(t *testing.T) {
 		es := make([][]byte, 0, perFrame+1)
 		for i := range perFrame {
 			if i == 100 {
-				es = append(es, hostile.Entry(held[2*f].CID.Bytes(), 1, message.WantBlock, true))
+				es = append(es, hostile.Entry(held[2*f].CID.Bytes(), 1, wantlist.WantBlock, true))
 			}
-			es = append(es, hostile.Entry(missingCID("flood", f%(entries/perFrame)*perFrame+i).Bytes(), 1, message.WantHave, false))
+			es = append(es, hostile.Entry(missingCID("flood", f%(entries/perFrame)*perFrame+i).Bytes(), 1, wantlist.WantHave, false))
 		}
 		write(t, s, hostile.Frame(hostile.Wantlist(false, es...)))
 		write(t, s, hostile.Frame(wantBlock(held[2*f+1].CID)))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // gateway is one connected gateway: its queue of requests and the workers
@@ -70,7 +71,7 @@ func (g *gateway) apply(m *message.Message) {
 			}
 			continue
 		}
-		get := e.WantType == message.WantBlock
+		get := e.WantType == wantlist.WantBlock
 		switch {
 		case old == nil:
 		case old.get || !get:
@@ -89,9 +90,8 @@ func (g *gateway) apply(m *message.Message) {
 		g.queue = append(g.queue, r)
 	}
 	g.compactLocked()
-	for g.running < g.n.cfg.Workers && g.running < len(g.queue) {
+	for g.running < g.n.cfg.Workers && g.running < len(g.queue) && g.n.track() {
 		g.running++
-		g.n.wg.Add(1)
 		go g.work()
 	}
 	g.mu.Unlock()

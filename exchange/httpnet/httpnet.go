@@ -213,6 +213,18 @@ func (n *Network) Close() error {
 	return nil
 }
 
+// track counts one more goroutine among those Close waits for, unless
+// the Network is closed (Close may be waiting already).
+func (n *Network) track() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.wg.Add(1)
+	return true
+}
+
 // Usable reports whether ai names a gateway this Network would try: one
 // whose address is accepted, whose host the lists allow and which is not
 // backing off.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // wait bounds every wait for an event; reaching it fails the test.
@@ -154,7 +155,7 @@ func connect(t *testing.T, g *gatewayServer, cfg Config) (*Network, *inbox) {
 	return n, r
 }
 
-func want(c cid.Cid, t message.WantType) *message.Message {
+func want(c cid.Cid, t wantlist.WantType) *message.Message {
 	return &message.Message{Wants: []message.Entry{{CID: c, WantType: t, SendDontHave: true}}}
 }
 
@@ -168,19 +169,19 @@ func TestHaveAndGet(t *testing.T) {
 	p := g.addrInfo(t).ID
 	ctx := context.Background()
 
-	if err := n.SendMessage(ctx, p, want(b.CID, message.WantHave)); err != nil {
+	if err := n.SendMessage(ctx, p, want(b.CID, wantlist.WantHave)); err != nil {
 		t.Fatal(err)
 	}
 	if m := r.next(t); len(m.Presences) != 1 || m.Presences[0].Type != message.Have || !m.Presences[0].CID.Equals(b.CID) {
 		t.Fatalf("want-have answered %+v, want HAVE", m)
 	}
-	if err := n.SendMessage(ctx, p, want(absent.CID, message.WantHave)); err != nil {
+	if err := n.SendMessage(ctx, p, want(absent.CID, wantlist.WantHave)); err != nil {
 		t.Fatal(err)
 	}
 	if m := r.next(t); len(m.Presences) != 1 || m.Presences[0].Type != message.DontHave {
 		t.Fatalf("want-have of a missing block answered %+v, want DONT_HAVE", m)
 	}
-	if err := n.SendMessage(ctx, p, want(b.CID, message.WantBlock)); err != nil {
+	if err := n.SendMessage(ctx, p, want(b.CID, wantlist.WantBlock)); err != nil {
 		t.Fatal(err)
 	}
 	m := r.next(t)
@@ -215,7 +216,7 @@ func TestWrongBytes(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	n, r := connect(t, g, Config{now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
 	ai := g.addrInfo(t)
-	if err := n.SendMessage(context.Background(), ai.ID, want(b.CID, message.WantBlock)); err != nil {
+	if err := n.SendMessage(context.Background(), ai.ID, want(b.CID, wantlist.WantBlock)); err != nil {
 		t.Fatal(err)
 	}
 	if m := r.next(t); len(m.Blocks) != 0 || len(m.Presences) != 1 || m.Presences[0].Type != message.DontHave {
@@ -225,7 +226,7 @@ func TestWrongBytes(t *testing.T) {
 	if s := n.Stats(); s.InvalidBlocks != 1 || s.Dropped != 1 || len(s.Gateways) != 0 {
 		t.Fatalf("stats %+v", s)
 	}
-	if err := n.SendMessage(context.Background(), ai.ID, want(b.CID, message.WantBlock)); !errors.Is(err, ErrNotConnected) {
+	if err := n.SendMessage(context.Background(), ai.ID, want(b.CID, wantlist.WantBlock)); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("send to a dropped gateway: %v", err)
 	}
 	if n.Usable(ai) {
@@ -260,7 +261,7 @@ func TestOversize(t *testing.T) {
 	p := g.addrInfo(t).ID
 	for i, c := range []bool{false, true} {
 		chunked.Store(c)
-		if err := n.SendMessage(context.Background(), p, want(b.CID, message.WantBlock)); err != nil {
+		if err := n.SendMessage(context.Background(), p, want(b.CID, wantlist.WantBlock)); err != nil {
 			t.Fatal(err)
 		}
 		if m := r.next(t); len(m.Blocks) != 0 || len(m.Presences) != 1 || m.Presences[0].Type != message.DontHave {
@@ -275,7 +276,7 @@ func TestOversize(t *testing.T) {
 		// Cancel, so the next want is a new request.
 		n.SendMessage(context.Background(), p, &message.Message{Wants: []message.Entry{{CID: b.CID, Cancel: true}}})
 	}
-	if err := n.SendMessage(context.Background(), p, want(small.CID, message.WantBlock)); err != nil {
+	if err := n.SendMessage(context.Background(), p, want(small.CID, wantlist.WantBlock)); err != nil {
 		t.Fatal(err)
 	}
 	if m := r.next(t); len(m.Blocks) != 1 || !bytes.Equal(m.Blocks[0].Data, small.Data) {
@@ -307,7 +308,7 @@ func TestFailuresDrop(t *testing.T) {
 	ai := g.addrInfo(t)
 	ask := func() *message.Message {
 		c := randomBlock(t, 10).CID
-		if err := n.SendMessage(context.Background(), ai.ID, want(c, message.WantBlock)); err != nil {
+		if err := n.SendMessage(context.Background(), ai.ID, want(c, wantlist.WantBlock)); err != nil {
 			t.Fatal(err)
 		}
 		return r.next(t)
@@ -401,9 +402,9 @@ func TestWorkersBound(t *testing.T) {
 	p := g.addrInfo(t).ID
 	m := &message.Message{}
 	for i, b := range blks {
-		wt := message.WantHave
+		wt := wantlist.WantHave
 		if i >= wants/2 {
-			wt = message.WantBlock
+			wt = wantlist.WantBlock
 		}
 		m.Wants = append(m.Wants, message.Entry{CID: b.CID, WantType: wt, SendDontHave: true})
 	}
@@ -457,7 +458,7 @@ func TestCancel(t *testing.T) {
 	if err := n.Connect(context.Background(), ai); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.SendMessage(context.Background(), ai.ID, want(b.CID, message.WantBlock)); err != nil {
+	if err := n.SendMessage(context.Background(), ai.ID, want(b.CID, wantlist.WantBlock)); err != nil {
 		t.Fatal(err)
 	}
 	<-entered

@@ -3,6 +3,8 @@ package message
 import (
 	"fmt"
 	"testing"
+
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 func benchMessages(b *testing.B) map[string]*Message {
@@ -19,7 +21,7 @@ func benchMessages(b *testing.B) map[string]*Message {
 	wants := &Message{Full: true}
 	for i := range 1000 {
 		wants.Wants = append(wants.Wants, Entry{
-			CID: cidOf(b, prefixRaw, fmt.Sprint(i)), Priority: int32(i), WantType: WantType(i % 2), SendDontHave: true,
+			CID: cidOf(b, prefixRaw, fmt.Sprint(i)), Priority: int32(i), WantType: wantlist.WantType(i % 2), SendDontHave: true,
 		})
 	}
 	return map[string]*Message{"15x256KiB": blocks, "1000wants": wants}

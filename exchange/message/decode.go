@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // v0Prefix is how a 1.0.0 receiver names a block sent as raw data.
@@ -93,7 +94,7 @@ func decodeEntry(b []byte) (Entry, error) {
 		case num == fieldEntryCancel && typ == protowire.VarintType:
 			e.Cancel = val.varint != 0
 		case num == fieldEntryWantType && typ == protowire.VarintType:
-			e.WantType = WantType(int32(val.varint))
+			e.WantType = wantlist.WantType(int32(val.varint))
 		case num == fieldEntrySendDontHave && typ == protowire.VarintType:
 			e.SendDontHave = val.varint != 0
 		}

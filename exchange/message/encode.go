@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // Field numbers of the Bitswap protobuf.
@@ -198,7 +199,7 @@ const fullSize = 2
 // carriesEntry reports whether v can carry e: before 1.2.0 only cancels
 // and want-blocks.
 func carriesEntry(e *Entry, v Version) bool {
-	return v.SupportsHave() || e.Cancel || e.WantType != WantHave
+	return v.SupportsHave() || e.Cancel || e.WantType != wantlist.WantHave
 }
 
 // entryFieldSize is the size of e as a Wantlist.entries field, 0 if v does
@@ -220,7 +221,7 @@ func entrySize(e *Entry, v Version) int {
 		n += 2
 	}
 	if v.SupportsHave() {
-		if e.WantType != WantBlock {
+		if e.WantType != wantlist.WantBlock {
 			n += 1 + protowire.SizeVarint(int32Wire(int32(e.WantType)))
 		}
 		if e.SendDontHave {
@@ -241,7 +242,7 @@ func appendEntry(b []byte, e *Entry, v Version) []byte {
 		b = protowire.AppendVarint(b, 1)
 	}
 	if v.SupportsHave() {
-		if e.WantType != WantBlock {
+		if e.WantType != wantlist.WantBlock {
 			b = protowire.AppendTag(b, fieldEntryWantType, protowire.VarintType)
 			b = protowire.AppendVarint(b, int32Wire(int32(e.WantType)))
 		}

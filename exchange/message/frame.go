@@ -14,16 +14,54 @@ import (
 // length as an unsigned varint, then the body, in a single Write call. It
 // fails as Marshal does, before writing anything.
 func WriteTo(w io.Writer, m *Message, v Version) error {
-	if err := m.check(v); err != nil {
+	return m.SizeFor(v).writeFrame(w)
+}
+
+// Sized is a message with the size of its encoding for one version,
+// computed once: a sender can derive a time-out from it, then write it.
+// Get one from SizeFor.
+type Sized struct {
+	m     *Message
+	v     Version
+	n, wl int // the encoding's length and its wantlist submessage's
+}
+
+// SizeFor returns m sized for version v.
+func (m *Message) SizeFor(v Version) Sized {
+	n, wl := m.sizes(v)
+	return Sized{m: m, v: v, n: n, wl: wl}
+}
+
+// Len returns the length of the encoding.
+func (s Sized) Len() int { return s.n }
+
+// Version returns the version the message is sized for.
+func (s Sized) Version() Version { return s.v }
+
+// WriteFrames writes the message to w as WriteTo does when its encoding
+// is at most max bytes (MaxMessageSize if max <= 0); a larger one is
+// written as the frames of its Split parts, one after the other. A part
+// that fails as Marshal does ends the writing before it.
+func (s Sized) WriteFrames(w io.Writer, max int) error {
+	for _, part := range s.split(max) {
+		if err := part.writeFrame(w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFrame writes the message as one frame, as WriteTo does.
+func (s Sized) writeFrame(w io.Writer) error {
+	if err := s.m.check(s.v); err != nil {
 		return err
 	}
-	n, wl := m.sizes(v)
-	if n > MaxMessageSize {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, MaxMessageSize)
+	if s.n > MaxMessageSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, s.n, MaxMessageSize)
 	}
-	buf := make([]byte, 0, protowire.SizeVarint(uint64(n))+n)
-	buf = protowire.AppendVarint(buf, uint64(n))
-	buf = m.appendBody(buf, v, wl)
+	buf := make([]byte, 0, protowire.SizeVarint(uint64(s.n))+s.n)
+	buf = protowire.AppendVarint(buf, uint64(s.n))
+	buf = s.m.appendBody(buf, s.v, s.wl)
 	_, err := w.Write(buf)
 	return err
 }

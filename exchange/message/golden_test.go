@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files and the fuzz seeds in testdata")
@@ -28,8 +29,8 @@ func goldenMessages(t testing.TB) []struct {
 	}{
 		{"v120", V120, &Message{
 			Wants: []Entry{
-				{CID: cidOf(t, prefixRaw, "golden want-block"), Priority: 2, WantType: WantBlock},
-				{CID: cidOf(t, prefixV0, "golden want-have"), Priority: 1, WantType: WantHave, SendDontHave: true},
+				{CID: cidOf(t, prefixRaw, "golden want-block"), Priority: 2, WantType: wantlist.WantBlock},
+				{CID: cidOf(t, prefixV0, "golden want-have"), Priority: 1, WantType: wantlist.WantHave, SendDontHave: true},
 				{CID: cidOf(t, prefixRaw, "golden cancel"), Cancel: true},
 			},
 			Blocks: []block.Block{newBlock(t, prefixRaw, "golden block")},

@@ -18,6 +18,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // MaxMessageSize is the largest encoded message body bsfs sends or accepts,
@@ -82,15 +83,6 @@ func (v Version) String() string {
 	return "bitswap version " + strconv.Itoa(int(v))
 }
 
-// WantType says what a wantlist entry asks for.
-type WantType int32
-
-// The want types, with their wire values.
-const (
-	WantBlock WantType = 0 // send the block
-	WantHave  WantType = 1 // say whether you have the block (1.2.0 only)
-)
-
 // PresenceType says whether a peer has a block.
 type PresenceType int32
 
@@ -106,7 +98,7 @@ type Entry struct {
 	CID          cid.Cid
 	Priority     int32
 	Cancel       bool
-	WantType     WantType
+	WantType     wantlist.WantType
 	SendDontHave bool // answer DONT_HAVE when the block is missing (1.2.0 only)
 }
 

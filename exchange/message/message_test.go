@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 var (
@@ -39,10 +40,10 @@ func sample(t testing.TB) *Message {
 	return &Message{
 		Full: true,
 		Wants: []Entry{
-			{CID: cidOf(t, prefixRaw, "want-block"), Priority: 10, WantType: WantBlock, SendDontHave: true},
-			{CID: cidOf(t, prefixV0, "want-have"), Priority: 5, WantType: WantHave, SendDontHave: true},
+			{CID: cidOf(t, prefixRaw, "want-block"), Priority: 10, WantType: wantlist.WantBlock, SendDontHave: true},
+			{CID: cidOf(t, prefixV0, "want-have"), Priority: 5, WantType: wantlist.WantHave, SendDontHave: true},
 			{CID: cidOf(t, prefixRaw, "negative"), Priority: -3},
-			{CID: cidOf(t, prefixRaw, "cancel-have"), Cancel: true, WantType: WantHave},
+			{CID: cidOf(t, prefixRaw, "cancel-have"), Cancel: true, WantType: wantlist.WantHave},
 			{CID: cidOf(t, prefixRaw, "cancel-block"), Cancel: true},
 		},
 		Blocks: []block.Block{
@@ -194,7 +195,7 @@ func TestWireBytes(t *testing.T) {
 	cb := fmt.Sprintf("%x", c.Bytes()) // 34 bytes: 1220...
 	m := &Message{
 		Full:         true,
-		Wants:        []Entry{{CID: c, Priority: 1, WantType: WantHave, SendDontHave: true}},
+		Wants:        []Entry{{CID: c, Priority: 1, WantType: wantlist.WantHave, SendDontHave: true}},
 		Blocks:       []block.Block{raw},
 		Presences:    []Presence{{CID: c, Type: DontHave}},
 		PendingBytes: -1,
@@ -284,7 +285,7 @@ func TestMarshalErrors(t *testing.T) {
 	}
 	// What a version does not carry is not checked: an undefined CID in a
 	// want-have or a presence does not stop a 1.1.0 message.
-	m := &Message{Wants: []Entry{{WantType: WantHave}}, Presences: []Presence{{}}}
+	m := &Message{Wants: []Entry{{WantType: wantlist.WantHave}}, Presences: []Presence{{}}}
 	if _, err := m.Marshal(V110); err != nil {
 		t.Errorf("V110 refused what it drops: %v", err)
 	}
@@ -394,7 +395,7 @@ func TestUnmarshalSkipsUnknownFields(t *testing.T) {
 	equal(t, got, &Message{
 		Full: true,
 		Wants: []Entry{
-			{CID: c1, Priority: 9, WantType: WantHave, SendDontHave: true},
+			{CID: c1, Priority: 9, WantType: wantlist.WantHave, SendDontHave: true},
 			{CID: c2, Cancel: true},
 		},
 		Blocks:       []block.Block{b},

@@ -12,12 +12,23 @@ import "google.golang.org/protobuf/encoding/protowire"
 // most block.MaxSize, so this cannot happen with MaxMessageSize. The parts
 // share m's backing arrays (capped, so appending to one copies).
 func Split(m *Message, v Version, max int) []*Message {
+	sized := m.SizeFor(v).split(max)
+	parts := make([]*Message, len(sized))
+	for i, p := range sized {
+		parts[i] = p.m
+	}
+	return parts
+}
+
+// split is Split of a sized message into sized parts.
+func (sm Sized) split(max int) []Sized {
 	if max <= 0 {
 		max = MaxMessageSize
 	}
-	if m.Size(v) <= max {
-		return []*Message{m}
+	if sm.n <= max {
+		return []Sized{sm}
 	}
+	m, v := sm.m, sm.v
 	s := splitter{m: m, v: v, max: max, reserve: pendingFieldSize(m.PendingBytes, v)}
 	if m.Full {
 		s.wl = fullSize
@@ -58,7 +69,9 @@ func Split(m *Message, v Version, max int) []*Message {
 		s.items++
 	}
 	s.cut(nw, np, len(m.Blocks))
-	s.parts[len(s.parts)-1].PendingBytes = m.PendingBytes
+	last := &s.parts[len(s.parts)-1]
+	last.m.PendingBytes = m.PendingBytes
+	last.n += s.reserve
 	return s.parts
 }
 
@@ -69,7 +82,7 @@ type splitter struct {
 	v          Version
 	max        int
 	reserve    int // room kept in every part for PendingBytes
-	parts      []*Message
+	parts      []Sized
 	w0, p0, b0 int
 	wl         int // the part's wantlist submessage length
 	rest       int // the part's blocks and presences, encoded
@@ -87,7 +100,8 @@ func (s *splitter) size(wl, rest int) int {
 }
 
 // cut closes the current part before the items at w, p and b and starts the
-// next one.
+// next one. The part is sized without PendingBytes, which only the last
+// part gets.
 func (s *splitter) cut(w, p, b int) {
 	part := &Message{
 		Full:      len(s.parts) == 0 && s.m.Full,
@@ -95,7 +109,7 @@ func (s *splitter) cut(w, p, b int) {
 		Presences: subslice(s.m.Presences, s.p0, p),
 		Blocks:    subslice(s.m.Blocks, s.b0, b),
 	}
-	s.parts = append(s.parts, part)
+	s.parts = append(s.parts, Sized{m: part, v: s.v, n: s.size(s.wl, s.rest) - s.reserve, wl: s.wl})
 	s.w0, s.p0, s.b0 = w, p, b
 	s.wl, s.rest, s.items = 0, 0, 0
 }

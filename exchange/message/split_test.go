@@ -1,19 +1,21 @@
 package message
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // bigMessage has wants of both types, presences, and blocks of varied sizes.
 func bigMessage(t testing.TB, wants, presences, blocks, blockSize int) *Message {
 	m := &Message{Full: true, PendingBytes: 12345}
 	for i := range wants {
-		wt := WantBlock
+		wt := wantlist.WantBlock
 		if i%3 == 0 {
-			wt = WantHave
+			wt = wantlist.WantHave
 		}
 		m.Wants = append(m.Wants, Entry{
 			CID: cidOf(t, prefixRaw, fmt.Sprint("want ", i)), Priority: int32(i), WantType: wt, Cancel: i%7 == 0,
@@ -64,6 +66,25 @@ func checkSplit(t *testing.T, m *Message, v Version, max int) []*Message {
 	joined.Full = parts[0].Full
 	joined.PendingBytes = parts[len(parts)-1].PendingBytes
 	equal(t, joined, m)
+	// The sizes the split works out are those of the parts' encodings.
+	for i, p := range m.SizeFor(v).split(max) {
+		if p.n != p.m.Size(v) || p.wl != p.m.wantlistSize(v) {
+			t.Errorf("part %d sized %d (wantlist %d), encoding %d (wantlist %d)", i, p.n, p.wl, p.m.Size(v), p.m.wantlistSize(v))
+		}
+	}
+	// WriteFrames writes the parts' frames.
+	var want, got bytes.Buffer
+	for _, p := range parts {
+		if err := WriteTo(&want, p, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.SizeFor(v).WriteFrames(&got, max); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Errorf("WriteFrames wrote %d bytes, not the %d bytes of the parts' frames", got.Len(), want.Len())
+	}
 	return parts
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // inbox is a Receiver that records what arrives.
@@ -102,8 +103,8 @@ func TestSendNegotiatesVersion(t *testing.T) {
 	}
 	m := &message.Message{
 		Wants: []message.Entry{
-			{CID: b.CID, Priority: 5, WantType: message.WantBlock},
-			{CID: b.CID, Priority: 4, WantType: message.WantHave, SendDontHave: true},
+			{CID: b.CID, Priority: 5, WantType: wantlist.WantBlock},
+			{CID: b.CID, Priority: 4, WantType: wantlist.WantHave, SendDontHave: true},
 		},
 		Blocks:    []block.Block{b},
 		Presences: []message.Presence{{CID: b.CID, Type: message.DontHave}},
@@ -143,7 +144,7 @@ func TestSendNegotiatesVersion(t *testing.T) {
 				t.Fatalf("got %d wants, %d presences, %d blocks; want %d, %d, 1", len(got.Wants), len(got.Presences), len(got.Blocks), tc.wants, tc.presences)
 			}
 			for _, e := range got.Wants {
-				if !tc.version.SupportsHave() && e.WantType != message.WantBlock {
+				if !tc.version.SupportsHave() && e.WantType != wantlist.WantBlock {
 					t.Fatalf("a %v peer was sent %+v", tc.version, e)
 				}
 			}
@@ -266,7 +267,7 @@ func TestMessageAfterDisconnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &message.Message{Wants: []message.Entry{{CID: cid.NewCidV1(cid.Raw, mustSum(t, "wanted")), WantType: message.WantHave}}}
+	m := &message.Message{Wants: []message.Entry{{CID: cid.NewCidV1(cid.Raw, mustSum(t, "wanted")), WantType: wantlist.WantHave}}}
 	for range 2 {
 		if err := message.WriteTo(s, m, message.V120); err != nil {
 			t.Fatal(err)

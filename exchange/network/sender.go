@@ -14,6 +14,7 @@ import (
 	"github.com/multiformats/go-multistream"
 
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // sender owns the outgoing stream to one peer. Sends are serialised by mu;
@@ -44,9 +45,12 @@ func (n *Network) SendMessage(ctx context.Context, p peer.ID, m *message.Message
 	if err != nil {
 		return err
 	}
+	// Sized for 1.2.0, which carries everything, before the peer's
+	// version is known; write sizes it again only for an older peer.
+	sized := m.SizeFor(message.V120)
 	timeout := n.cfg.SendTimeout
 	if timeout == 0 {
-		timeout = 30*time.Second + time.Duration(m.Size(message.V120))*time.Second/(1<<20)
+		timeout = 30*time.Second + time.Duration(sized.Len())*time.Second/(1<<20)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -63,7 +67,7 @@ func (n *Network) SendMessage(ctx context.Context, p peer.ID, m *message.Message
 				return err
 			}
 		}
-		err := n.write(ctx, s, m)
+		err := n.write(ctx, s, m, sized)
 		if err == nil {
 			n.mu.Lock()
 			n.stats.MessagesSent++
@@ -128,7 +132,9 @@ func (n *Network) openStream(ctx context.Context, p peer.ID, s *sender) error {
 	return nil
 }
 
-func (n *Network) write(ctx context.Context, s *sender, m *message.Message) error {
+// write writes m to s's stream; sized is m sized for some version, used
+// if it is s's.
+func (n *Network) write(ctx context.Context, s *sender, m *message.Message, sized message.Sized) error {
 	deadline, _ := ctx.Deadline()
 	_ = s.stream.SetWriteDeadline(deadline)
 	// Writes are not context-aware; a cancelled ctx resets the stream so a
@@ -136,12 +142,10 @@ func (n *Network) write(ctx context.Context, s *sender, m *message.Message) erro
 	st := s.stream
 	stop := context.AfterFunc(ctx, func() { _ = st.SetWriteDeadline(time.Now()) })
 	defer stop()
-	for _, part := range message.Split(forVersion(m, s.version), s.version, message.MaxMessageSize) {
-		if err := message.WriteTo(st, part, s.version); err != nil {
-			return err
-		}
+	if sized.Version() != s.version {
+		sized = forVersion(m, s.version).SizeFor(s.version)
 	}
-	return nil
+	return sized.WriteFrames(st, message.MaxMessageSize)
 }
 
 // forVersion adapts m to a peer whose protocol cannot carry want-have: it
@@ -151,15 +155,15 @@ func forVersion(m *message.Message, v message.Version) *message.Message {
 	if v.SupportsHave() {
 		return m
 	}
-	i := slices.IndexFunc(m.Wants, func(e message.Entry) bool { return !e.Cancel && e.WantType == message.WantHave })
+	i := slices.IndexFunc(m.Wants, func(e message.Entry) bool { return !e.Cancel && e.WantType == wantlist.WantHave })
 	if i < 0 {
 		return m
 	}
 	out := *m
 	out.Wants = slices.Clone(m.Wants)
 	for j := i; j < len(out.Wants); j++ {
-		if e := &out.Wants[j]; !e.Cancel && e.WantType == message.WantHave {
-			e.WantType, e.SendDontHave = message.WantBlock, false
+		if e := &out.Wants[j]; !e.Cancel && e.WantType == wantlist.WantHave {
+			e.WantType, e.SendDontHave = wantlist.WantBlock, false
 		}
 	}
 	return &out

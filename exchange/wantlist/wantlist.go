@@ -1,6 +1,7 @@
 // Package wantlist holds a list of wanted blocks: what we ask a peer for,
-// or what a peer asked us for. A Wantlist has no locks; the goroutine that
-// owns it is the only one to touch it.
+// or what a peer asked us for. It is plain data, which the message package
+// carries on the wire. A Wantlist has no locks: its holder guards it, as
+// the decision engine does with its mutex.
 package wantlist
 
 import (
@@ -9,8 +10,15 @@ import (
 	"strings"
 
 	"github.com/ipfs/go-cid"
+)
 
-	"github.com/bsfs/bsfs/exchange/message"
+// WantType says what a want asks for.
+type WantType int32
+
+// The want types, with their wire values.
+const (
+	WantBlock WantType = 0 // send the block
+	WantHave  WantType = 1 // say whether you have the block (Bitswap 1.2.0 only)
 )
 
 // Entry is one want: a CID, its priority (higher first), what is wanted,
@@ -18,7 +26,7 @@ import (
 type Entry struct {
 	CID          cid.Cid
 	Priority     int32
-	WantType     message.WantType
+	WantType     WantType
 	SendDontHave bool
 }
 
@@ -46,8 +54,8 @@ func (w *Wantlist) Add(e Entry) bool {
 	}
 	merged := old
 	merged.Priority = e.Priority
-	if e.WantType == message.WantBlock {
-		merged.WantType = message.WantBlock
+	if e.WantType == WantBlock {
+		merged.WantType = WantBlock
 	}
 	merged.SendDontHave = old.SendDontHave || e.SendDontHave
 	if merged == old {
@@ -71,7 +79,7 @@ func (w *Wantlist) Remove(c cid.Cid) bool {
 // RemoveType deletes the entry for c only if its type is t, and reports
 // whether it did: removing WantHave leaves a WantBlock in place, and
 // removing WantBlock leaves a WantHave in place (use Remove for both).
-func (w *Wantlist) RemoveType(c cid.Cid, t message.WantType) bool {
+func (w *Wantlist) RemoveType(c cid.Cid, t WantType) bool {
 	k := c.KeyString()
 	if e, ok := w.entries[k]; !ok || e.WantType != t {
 		return false

@@ -8,8 +8,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
-
-	"github.com/bsfs/bsfs/exchange/message"
 )
 
 func testCID(t testing.TB, s string) cid.Cid {
@@ -27,13 +25,13 @@ func TestAddGetRemove(t *testing.T) {
 	if w.Has(a) || w.Len() != 0 {
 		t.Fatal("new list is not empty")
 	}
-	if !w.Add(Entry{CID: a, Priority: 3, WantType: message.WantHave}) {
+	if !w.Add(Entry{CID: a, Priority: 3, WantType: WantHave}) {
 		t.Fatal("Add of a new entry reported no change")
 	}
-	if w.Add(Entry{CID: a, Priority: 3, WantType: message.WantHave}) {
+	if w.Add(Entry{CID: a, Priority: 3, WantType: WantHave}) {
 		t.Fatal("Add of the same entry reported a change")
 	}
-	if e, ok := w.Get(a); !ok || e != (Entry{CID: a, Priority: 3, WantType: message.WantHave}) {
+	if e, ok := w.Get(a); !ok || e != (Entry{CID: a, Priority: 3, WantType: WantHave}) {
 		t.Fatalf("Get = %+v, %v", e, ok)
 	}
 	if _, ok := w.Get(b); ok || w.Has(b) {
@@ -56,25 +54,25 @@ func TestAddMerges(t *testing.T) {
 		changed bool
 	}{
 		{"upgrade have to block",
-			Entry{Priority: 1, WantType: message.WantHave},
-			Entry{Priority: 1, WantType: message.WantBlock},
-			Entry{Priority: 1, WantType: message.WantBlock}, true},
+			Entry{Priority: 1, WantType: WantHave},
+			Entry{Priority: 1, WantType: WantBlock},
+			Entry{Priority: 1, WantType: WantBlock}, true},
 		{"no downgrade",
-			Entry{Priority: 1, WantType: message.WantBlock},
-			Entry{Priority: 1, WantType: message.WantHave},
-			Entry{Priority: 1, WantType: message.WantBlock}, false},
+			Entry{Priority: 1, WantType: WantBlock},
+			Entry{Priority: 1, WantType: WantHave},
+			Entry{Priority: 1, WantType: WantBlock}, false},
 		{"priority updated",
-			Entry{Priority: 1, WantType: message.WantBlock},
-			Entry{Priority: 9, WantType: message.WantHave},
-			Entry{Priority: 9, WantType: message.WantBlock}, true},
+			Entry{Priority: 1, WantType: WantBlock},
+			Entry{Priority: 9, WantType: WantHave},
+			Entry{Priority: 9, WantType: WantBlock}, true},
 		{"send-dont-have set",
-			Entry{Priority: 1, WantType: message.WantBlock},
-			Entry{Priority: 1, WantType: message.WantHave, SendDontHave: true},
-			Entry{Priority: 1, WantType: message.WantBlock, SendDontHave: true}, true},
+			Entry{Priority: 1, WantType: WantBlock},
+			Entry{Priority: 1, WantType: WantHave, SendDontHave: true},
+			Entry{Priority: 1, WantType: WantBlock, SendDontHave: true}, true},
 		{"send-dont-have kept",
-			Entry{Priority: 1, WantType: message.WantHave, SendDontHave: true},
-			Entry{Priority: 1, WantType: message.WantBlock},
-			Entry{Priority: 1, WantType: message.WantBlock, SendDontHave: true}, true},
+			Entry{Priority: 1, WantType: WantHave, SendDontHave: true},
+			Entry{Priority: 1, WantType: WantBlock},
+			Entry{Priority: 1, WantType: WantBlock, SendDontHave: true}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,21 +92,21 @@ func TestAddMerges(t *testing.T) {
 func TestRemoveType(t *testing.T) {
 	w := New()
 	blk, have := testCID(t, "block"), testCID(t, "have")
-	w.Add(Entry{CID: blk, WantType: message.WantBlock})
-	w.Add(Entry{CID: have, WantType: message.WantHave})
-	if w.RemoveType(blk, message.WantHave) || !w.Has(blk) {
+	w.Add(Entry{CID: blk, WantType: WantBlock})
+	w.Add(Entry{CID: have, WantType: WantHave})
+	if w.RemoveType(blk, WantHave) || !w.Has(blk) {
 		t.Fatal("removing WantHave removed a WantBlock")
 	}
-	if w.RemoveType(have, message.WantBlock) || !w.Has(have) {
+	if w.RemoveType(have, WantBlock) || !w.Has(have) {
 		t.Fatal("removing WantBlock removed a WantHave")
 	}
-	if w.RemoveType(testCID(t, "absent"), message.WantBlock) {
+	if w.RemoveType(testCID(t, "absent"), WantBlock) {
 		t.Fatal("RemoveType of an absent CID reported true")
 	}
-	if !w.RemoveType(blk, message.WantBlock) || w.Has(blk) {
+	if !w.RemoveType(blk, WantBlock) || w.Has(blk) {
 		t.Fatal("RemoveType(WantBlock) kept the want-block")
 	}
-	if !w.RemoveType(have, message.WantHave) || w.Len() != 0 {
+	if !w.RemoveType(have, WantHave) || w.Len() != 0 {
 		t.Fatal("RemoveType(WantHave) kept the want-have")
 	}
 }

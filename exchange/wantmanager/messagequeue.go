@@ -12,13 +12,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // entry is a want as a queue tracks it.
 type entry struct {
 	c        cid.Cid
 	priority int32
-	t        message.WantType
+	t        wantlist.WantType
 	// sendDontHave asks the peer to say DONT_HAVE rather than stay silent:
 	// set for wants aimed at chosen peers, not for broadcasts.
 	sendDontHave bool
@@ -69,7 +70,7 @@ func (q *MessageQueue) signal() {
 
 // add records a want for the peer. A want-have already sent is upgraded by
 // sending the entry again as want-block.
-func (q *MessageQueue) add(k string, c cid.Cid, priority int32, t message.WantType, sendDontHave bool) {
+func (q *MessageQueue) add(k string, c cid.Cid, priority int32, t wantlist.WantType, sendDontHave bool) {
 	q.mu.Lock()
 	old, ok := q.wanted[k]
 	switch {
@@ -79,7 +80,7 @@ func (q *MessageQueue) add(k string, c cid.Cid, priority int32, t message.WantTy
 		if _, sent := q.sent[k]; !sent {
 			q.backlog = append(q.backlog, k)
 		}
-	case old.t == message.WantHave && t == message.WantBlock:
+	case old.t == wantlist.WantHave && t == wantlist.WantBlock:
 		q.wanted[k] = entry{c: c, priority: priority, t: t, sendDontHave: sendDontHave || old.sendDontHave}
 		if _, sent := q.sent[k]; sent {
 			delete(q.sent, k)

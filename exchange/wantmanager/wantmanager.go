@@ -23,6 +23,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // Network sends messages to peers.
@@ -71,13 +72,13 @@ type want struct {
 	broadcast bool
 	// peers holds the peers asked individually and the type each is
 	// asked with (a broadcast want-block overrides a want-have).
-	peers map[peer.ID]message.WantType
+	peers map[peer.ID]wantlist.WantType
 }
 
 // typeFor returns how p is asked for w, and whether it is asked at all.
-func (w *want) typeFor(p peer.ID) (message.WantType, bool) {
+func (w *want) typeFor(p peer.ID) (wantlist.WantType, bool) {
 	if w.broadcast {
-		return message.WantBlock, true
+		return wantlist.WantBlock, true
 	}
 	t, ok := w.peers[p]
 	return t, ok
@@ -140,14 +141,14 @@ func New(net Network, cfg Config) *WantManager {
 // block ask the same peer, and a second want-block that reaches the peer
 // after it sent the block makes it send the block again.
 func (wm *WantManager) Want(cids []cid.Cid, peers ...peer.ID) {
-	wm.want(cids, message.WantBlock, peers, false)
+	wm.want(cids, wantlist.WantBlock, peers, false)
 }
 
 // WantAgain is Want, except that peers already sent want-block for a CID
 // are sent it again: a peer that left a want-block unanswered may have
 // dropped it (its send failed, say).
 func (wm *WantManager) WantAgain(cids []cid.Cid, peers ...peer.ID) {
-	wm.want(cids, message.WantBlock, peers, true)
+	wm.want(cids, wantlist.WantBlock, peers, true)
 }
 
 // WantHave asks peers whether they have cids (want-have, with
@@ -158,10 +159,10 @@ func (wm *WantManager) WantHave(cids []cid.Cid, peers ...peer.ID) {
 	if len(peers) == 0 {
 		return
 	}
-	wm.want(cids, message.WantHave, peers, false)
+	wm.want(cids, wantlist.WantHave, peers, false)
 }
 
-func (wm *WantManager) want(cids []cid.Cid, t message.WantType, peers []peer.ID, again bool) {
+func (wm *WantManager) want(cids []cid.Cid, t wantlist.WantType, peers []peer.ID, again bool) {
 	wm.mu.Lock()
 	defer wm.mu.Unlock()
 	if wm.closed {
@@ -190,15 +191,15 @@ func (wm *WantManager) want(cids []cid.Cid, t message.WantType, peers []peer.ID,
 			w.broadcast = true
 			w.peers = nil
 			for _, q := range wm.queues {
-				q.add(k, w.c, w.priority, message.WantBlock, false)
+				q.add(k, w.c, w.priority, wantlist.WantBlock, false)
 			}
 			continue
 		}
 		if w.peers == nil {
-			w.peers = make(map[peer.ID]message.WantType, len(peers))
+			w.peers = make(map[peer.ID]wantlist.WantType, len(peers))
 		}
 		for _, p := range peers {
-			if old, ok := w.peers[p]; ok && old == message.WantBlock {
+			if old, ok := w.peers[p]; ok && old == wantlist.WantBlock {
 				if q := wm.queues[p]; q != nil && again {
 					q.resend(k)
 				}

@@ -14,6 +14,7 @@ import (
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
 // recorder is a Network that records what each peer was sent and can be
@@ -292,7 +293,7 @@ func TestWantHaveThenBlock(t *testing.T) {
 			if len(msgs) != 1 || len(msgs[0].Wants) != 1 {
 				t.Fatalf("%s: %d messages, want one with one entry", p, len(msgs))
 			}
-			if e := msgs[0].Wants[0]; e.WantType != message.WantHave || !e.SendDontHave {
+			if e := msgs[0].Wants[0]; e.WantType != wantlist.WantHave || !e.SendDontHave {
 				t.Fatalf("%s was sent %+v, want want-have with send-dont-have", p, e)
 			}
 		}
@@ -300,7 +301,7 @@ func TestWantHaveThenBlock(t *testing.T) {
 		wm.WantHave(cs, peerA) // no downgrade
 		synctest.Wait()
 		msgs := net.messages(peerA)
-		if len(msgs) != 2 || msgs[1].Wants[0].WantType != message.WantBlock {
+		if len(msgs) != 2 || msgs[1].Wants[0].WantType != wantlist.WantBlock {
 			t.Fatalf("peer A: %d messages; want the entry re-sent as want-block", len(msgs))
 		}
 		if n := len(net.messages(peerB)); n != 1 {
@@ -327,7 +328,7 @@ func TestSentTo(t *testing.T) {
 		wm.WantHave(cs[2:], peerA)
 		synctest.Wait()
 		got := wm.SentTo(peerA)
-		if len(got) != 3 || !got[0].CID.Equals(cs[0]) || got[2].WantType != message.WantHave {
+		if len(got) != 3 || !got[0].CID.Equals(cs[0]) || got[2].WantType != wantlist.WantHave {
 			t.Fatalf("SentTo = %+v; want 3 entries, oldest first, the last a want-have", got)
 		}
 		if wm.SentTo(peerB) != nil {
@@ -364,7 +365,7 @@ func TestWantAgain(t *testing.T) {
 			synctest.Wait()
 			msgs := net.messages(peerA)
 			last := msgs[len(msgs)-1]
-			if len(msgs) != sentA+1 || len(last.Wants) != 1 || !last.Wants[0].CID.Equals(c) || last.Wants[0].WantType != message.WantBlock {
+			if len(msgs) != sentA+1 || len(last.Wants) != 1 || !last.Wants[0].CID.Equals(c) || last.Wants[0].WantType != wantlist.WantBlock {
 				t.Fatalf("WantAgain: %d messages after %d, last %+v; want one with want-block for %s", len(msgs), sentA, last, c)
 			}
 			sentA++

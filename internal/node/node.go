@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -48,7 +46,7 @@ type Node struct {
 	metrics   *metrics.Server // nil offline or with metrics off
 	// readLatency observes FUSE reads of a mount on this node (nil
 	// without metrics).
-	readLatency prometheus.Histogram
+	readLatency func(seconds float64)
 	shared      *blockstore.Blockstore // the --blocks directory, or nil
 	// strategy is Provide.Strategy, what the router is given to announce.
 	strategy string

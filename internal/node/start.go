@@ -67,7 +67,7 @@ func Start(r *repo.Repo, opts Options) (*Node, error) {
 	if n.reach, err = watchReachability(h); err != nil {
 		return fail(err)
 	}
-	cfg := exchange.Config{Protocols: protos, HTTP: httpRetrieval(r.Config.HTTPRetrieval)}
+	cfg := exchange.Config{Network: network.Config{Protocols: protos}, HTTP: httpRetrieval(r.Config.HTTPRetrieval)}
 	if err := n.startRouting(opts, &cfg); err != nil {
 		return fail(err)
 	}
@@ -78,8 +78,8 @@ func Start(r *repo.Repo, opts Options) (*Node, error) {
 	var m *metrics.Metrics
 	if addr != "" {
 		m = metrics.New()
-		cfg.BlockLatency = m.BlockLatency
-		n.readLatency = m.ReadLatency
+		cfg.BlockLatency = m.BlockLatency.Observe
+		n.readLatency = m.ReadLatency.Observe
 	}
 	if n.cache, n.shared, err = openCache(r, opts); err != nil {
 		return fail(err)
