@@ -124,17 +124,32 @@ func (e *Exchange) receive(ctx context.Context, p peer.ID, m *message.Message, v
 }
 
 // receiveBlocks stores the blocks we want, calls tell, and wakes their
-// waiters. The
-// decoder (or, for a block from an HTTP gateway, httpnet) has already
-// checked each block's bytes against its CID, so a block is wanted exactly
-// when its hash is one we wait for. A gateway keeps no ledger.
+// waiters. The decoder (or, for a block from an HTTP gateway, httpnet) has
+// already checked each block's bytes against its CID, so a block is wanted
+// exactly when its hash is one we wait for. A gateway keeps no ledger.
 func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Block, viaHTTP bool, tell func()) {
 	if !viaHTTP {
 		e.engine.BlocksReceived(p, blks)
 	}
+	wanted, unwanted := e.sortWanted(blks)
+	stored, failed := e.store(ctx, p, wanted)
+	e.provide(stored)
+	tell()
+	satisfied, done := e.settle(stored, failed, viaHTTP)
+	e.dropUnwanted(ctx, p, unwanted)
+	for _, cs := range done {
+		e.wm.Cancel(cs)
+	}
+	if len(satisfied) > 0 {
+		e.engine.BlocksAdded(satisfied)
+	}
+}
+
+// sortWanted splits blks into those we wait for and the rest.
+func (e *Exchange) sortWanted(blks []block.Block) (wanted, unwanted []block.Block) {
 	e.mu.Lock()
-	wanted := make([]block.Block, 0, len(blks))
-	var unwanted []block.Block
+	defer e.mu.Unlock()
+	wanted = make([]block.Block, 0, len(blks))
 	for _, b := range blks {
 		if e.pending.wanted(b.CID) {
 			wanted = append(wanted, b)
@@ -142,11 +157,21 @@ func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Bl
 			unwanted = append(unwanted, b)
 		}
 	}
-	e.mu.Unlock()
+	return wanted, unwanted
+}
 
-	stored := wanted[:0]
-	var failed []block.Block
-	var failures []error
+// storeFailure is a good block the store could not keep, and why.
+type storeFailure struct {
+	b   block.Block
+	err error
+}
+
+// store puts the wanted blocks in the blockstore, reusing wanted's backing
+// array for the ones stored. A bad block is counted and dropped; a good
+// block the store cannot keep (a full or failing disk) is returned as
+// failed, so its waiters are told why instead of waiting on.
+func (e *Exchange) store(ctx context.Context, p peer.ID, wanted []block.Block) (stored []block.Block, failed []storeFailure) {
+	stored = wanted[:0]
 	for _, b := range wanted {
 		err := e.bs.Put(ctx, b)
 		switch {
@@ -158,28 +183,34 @@ func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Bl
 		case ctx.Err() != nil:
 			e.log.Debug("bitswap: block from peer not stored", "cid", b.CID, "peer", p, "err", err)
 		default:
-			// The block is good but cannot be kept (a full or failing
-			// disk): its waiters are told why instead of waiting on.
 			e.log.Error("bitswap: block from peer cannot be stored", "cid", b.CID, "peer", p, "err", err)
-			failed = append(failed, b)
-			failures = append(failures, err)
+			failed = append(failed, storeFailure{b, err})
 		}
 	}
+	return stored, failed
+}
 
-	if e.stored != nil && len(stored) > 0 {
-		cids := make([]cid.Cid, len(stored))
-		for i, b := range stored {
-			cids[i] = b.CID
-		}
-		e.stored.ProvideAsync(cids...)
+// provide announces the stored blocks, if the Exchange announces any.
+func (e *Exchange) provide(stored []block.Block) {
+	if e.stored == nil || len(stored) == 0 {
+		return
 	}
-	tell()
-	var satisfied []block.Block
-	var done [][]cid.Cid
+	cids := make([]cid.Cid, len(stored))
+	for i, b := range stored {
+		cids[i] = b.CID
+	}
+	e.stored.ProvideAsync(cids...)
+}
+
+// settle fails the waiters of the blocks that could not be stored and
+// delivers the stored blocks to theirs, counting each. It returns the
+// blocks that satisfied a waiter and, per block, the CIDs no longer wanted.
+func (e *Exchange) settle(stored []block.Block, failed []storeFailure, viaHTTP bool) (satisfied []block.Block, done [][]cid.Cid) {
 	e.mu.Lock()
-	for i, b := range failed {
+	defer e.mu.Unlock()
+	for _, f := range failed {
 		e.stats.StoreErrors++
-		if cs := e.pending.fail(b.CID, failures[i]); len(cs) > 0 {
+		if cs := e.pending.fail(f.b.CID, f.err); len(cs) > 0 {
 			done = append(done, cs)
 		}
 	}
@@ -199,8 +230,12 @@ func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Bl
 			e.stats.DupDataReceived += uint64(len(b.Data))
 		}
 	}
-	e.mu.Unlock()
+	return satisfied, done
+}
 
+// dropUnwanted counts the blocks nobody waited for: as duplicates if we
+// have them already, as unwanted otherwise.
+func (e *Exchange) dropUnwanted(ctx context.Context, p peer.ID, unwanted []block.Block) {
 	for _, b := range unwanted {
 		if has, err := e.bs.Has(ctx, b.CID); err == nil && has {
 			e.count(func(s *Stats) { s.DupBlksReceived++; s.DupDataReceived += uint64(len(b.Data)) })
@@ -208,13 +243,6 @@ func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Bl
 		}
 		e.count(func(s *Stats) { s.UnwantedBlocks++ })
 		e.log.Debug("bitswap: unwanted block dropped", "cid", b.CID, "peer", p)
-	}
-
-	for _, cs := range done {
-		e.wm.Cancel(cs)
-	}
-	if len(satisfied) > 0 {
-		e.engine.BlocksAdded(satisfied)
 	}
 }
 
