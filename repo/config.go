@@ -9,14 +9,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
-
-	"github.com/bsfs/bsfs/exchange/routing"
 )
 
 // Config is the repository's configuration, kept as JSON in the file
@@ -279,113 +275,6 @@ func (i IdentityConfig) privKey() (crypto.PrivKey, error) {
 		return nil, fmt.Errorf("%w: Identity.PrivKey: %v", ErrConfig, err)
 	}
 	return sk, nil
-}
-
-// fillDefaults sets the defaults of the fields left out and checks the
-// rest.
-func (c *Config) fillDefaults() error {
-	if c.Identity.PrivKey == "" {
-		return fmt.Errorf("%w: Identity.PrivKey is missing", ErrConfig)
-	}
-	sk, err := c.Identity.privKey()
-	if err != nil {
-		return err
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		return fmt.Errorf("%w: Identity.PrivKey: %v", ErrConfig, err)
-	}
-	switch c.Identity.PeerID {
-	case "":
-		c.Identity.PeerID = id.String()
-	case id.String():
-	default:
-		return fmt.Errorf("%w: Identity.PeerID %s is not the ID of Identity.PrivKey (%s)", ErrConfig, c.Identity.PeerID, id)
-	}
-	if c.Addresses.Swarm == nil {
-		c.Addresses.Swarm = loopbackSwarmAddrs()
-	}
-	for _, a := range c.Addresses.Swarm {
-		if _, err := ma.NewMultiaddr(a); err != nil {
-			return fmt.Errorf("%w: Addresses.Swarm %q: %v", ErrConfig, a, err)
-		}
-	}
-	if c.Bootstrap == nil {
-		c.Bootstrap = []string{}
-	}
-	for _, a := range c.Bootstrap {
-		if _, err := peer.AddrInfoFromString(a); err != nil {
-			return fmt.Errorf("%w: Bootstrap %q: %v", ErrConfig, a, err)
-		}
-	}
-	if c.Routing.Type == "" {
-		c.Routing.Type = RoutingDHT
-	}
-	if !slices.Contains(RoutingTypes(), c.Routing.Type) {
-		return fmt.Errorf("%w: Routing.Type %q: want one of %q", ErrConfig, c.Routing.Type, RoutingTypes())
-	}
-	if err := c.Swarm.ConnMgr.fillDefaults(); err != nil {
-		return err
-	}
-	switch c.AutoNAT.ServiceMode {
-	case "", AutoNATEnabled, AutoNATDisabled:
-	default:
-		return fmt.Errorf("%w: AutoNAT.ServiceMode %q: want %q or %q", ErrConfig, c.AutoNAT.ServiceMode, AutoNATEnabled, AutoNATDisabled)
-	}
-	if c.Routing.DelegatedRouters == nil {
-		c.Routing.DelegatedRouters = []string{}
-	}
-	for _, u := range c.Routing.DelegatedRouters {
-		if err := routing.CheckRouterURL(u); err != nil {
-			return fmt.Errorf("%w: Routing.DelegatedRouters %q: %v", ErrConfig, u, err)
-		}
-	}
-	if c.Routing.Type == RoutingDelegated && len(c.Routing.DelegatedRouters) == 0 {
-		return fmt.Errorf("%w: Routing.Type %q needs at least one URL in Routing.DelegatedRouters", ErrConfig, RoutingDelegated)
-	}
-	if c.Metrics.Address == nil {
-		addr := DefaultMetricsAddr
-		c.Metrics.Address = &addr
-	}
-	if c.Bitswap.Protocols == nil {
-		c.Bitswap.Protocols = []string{}
-	}
-	for _, p := range c.Bitswap.Protocols {
-		if !slices.Contains(BitswapProtocols(), p) {
-			return fmt.Errorf("%w: Bitswap.Protocols: unknown protocol %q (known: %q)", ErrConfig, p, BitswapProtocols())
-		}
-	}
-	if err := c.HTTPRetrieval.check(); err != nil {
-		return err
-	}
-	if c.Provide.Strategy == "" {
-		c.Provide.Strategy = ProvideRoots
-	}
-	if !slices.Contains(ProvideStrategies(), c.Provide.Strategy) {
-		return fmt.Errorf("%w: Provide.Strategy %q: want one of %q", ErrConfig, c.Provide.Strategy, ProvideStrategies())
-	}
-	return nil
-}
-
-// fillDefaults sets Kubo's water marks and grace period where absent and
-// checks them.
-func (c *ConnMgrConfig) fillDefaults() error {
-	if c.LowWater == 0 {
-		c.LowWater = DefaultConnMgrLowWater
-	}
-	if c.HighWater == 0 {
-		c.HighWater = DefaultConnMgrHighWater
-	}
-	if c.GracePeriod == "" {
-		c.GracePeriod = DefaultConnMgrGracePeriod.String()
-	}
-	if c.LowWater < 0 || c.HighWater < c.LowWater {
-		return fmt.Errorf("%w: Swarm.ConnMgr: LowWater %d and HighWater %d: want 0 <= LowWater <= HighWater", ErrConfig, c.LowWater, c.HighWater)
-	}
-	if d, err := time.ParseDuration(c.GracePeriod); err != nil || d < 0 {
-		return fmt.Errorf("%w: Swarm.ConnMgr.GracePeriod %q: want a duration such as \"20s\"", ErrConfig, c.GracePeriod)
-	}
-	return nil
 }
 
 // readConfig loads the config file at path, fills in defaults and checks
