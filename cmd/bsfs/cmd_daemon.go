@@ -20,8 +20,10 @@ import (
 // readyLine is the daemon's last line of start-up output.
 const readyLine = "Daemon is ready"
 
-// unmountTimeout bounds waiting for the daemon's mount to end at shutdown.
-const unmountTimeout = 5 * time.Second
+// unmountTimeout bounds waiting for the daemon's mount to end at shutdown:
+// long enough for a loaded machine to finish the kernel's requests in
+// flight (5 s was once too short for a test run under the race detector).
+const unmountTimeout = 15 * time.Second
 
 // daemonFlags are the daemon's overrides of the config.
 type daemonFlags struct {

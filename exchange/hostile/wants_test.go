@@ -182,8 +182,14 @@ func TestManyPeersComeAndGo(t *testing.T) {
 		ps := make([]*hostile.Peer, n)
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
+		// The batch is connected together, but its handshakes are made a
+		// few at a time: fifty at once could outlast libp2p's 5 s bound
+		// on a local dial on a loaded machine.
+		handshakes := make(chan struct{}, 8)
 		for i := range ps {
 			wg.Go(func() {
+				handshakes <- struct{}{}
+				defer func() { <-handshakes }()
 				p, err := hostile.NewPeer(hostile.Config{})
 				if err != nil {
 					errs <- err
