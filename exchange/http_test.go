@@ -24,6 +24,7 @@ import (
 	"github.com/bsfs/bsfs/exchange/httpnet"
 	"github.com/bsfs/bsfs/exchange/session"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/routingtest"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
@@ -70,19 +71,6 @@ func httpNode(t *testing.T, providers ...peer.AddrInfo) (*testNode, *staticFinde
 		Session:   session.Config{ProviderDelay: 50 * time.Millisecond},
 	})
 	return n, f
-}
-
-// gatewayAddr is a loopback httptest server's address as a provider
-// record gives it.
-func gatewayAddr(t *testing.T, srv *httptest.Server) multiaddr.Multiaddr {
-	t.Helper()
-	hostport := strings.TrimPrefix(srv.URL, "http://")
-	i := strings.LastIndex(hostport, ":")
-	a, err := multiaddr.NewMultiaddr("/ip4/" + hostport[:i] + "/tcp/" + hostport[i+1:] + "/http")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 // TestHTTPFromKuboGateway: a node with no libp2p connection to Kubo reads
@@ -174,7 +162,7 @@ func TestHTTPFetchCancelled(t *testing.T) {
 	}))
 	defer srv.Close()
 	pid := testPeerID(t)
-	node, finder := httpNode(t, peer.AddrInfo{ID: pid, Addrs: []multiaddr.Multiaddr{gatewayAddr(t, srv)}})
+	node, finder := httpNode(t, peer.AddrInfo{ID: pid, Addrs: []multiaddr.Multiaddr{routingtest.HTTPAddr(t, srv.URL)}})
 
 	b, err := block.New(rawV1, randomBytes(t, 1000))
 	if err != nil {
@@ -214,7 +202,7 @@ func TestHTTPForgedBlock(t *testing.T) {
 	}))
 	defer srv.Close()
 	pid := testPeerID(t)
-	node, _ := httpNode(t, peer.AddrInfo{ID: pid, Addrs: []multiaddr.Multiaddr{gatewayAddr(t, srv)}})
+	node, _ := httpNode(t, peer.AddrInfo{ID: pid, Addrs: []multiaddr.Multiaddr{routingtest.HTTPAddr(t, srv.URL)}})
 	b, err := block.New(rawV1, randomBytes(t, 1000))
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/internal/routingtest"
 )
 
 // wait bounds every wait for an event; reaching it fails the test.
@@ -113,13 +114,7 @@ func (g *gatewayServer) setOverride(f func(w http.ResponseWriter, r *http.Reques
 // addrInfo names the server as a gateway, the way a provider record does.
 func (g *gatewayServer) addrInfo(t *testing.T) peer.AddrInfo {
 	t.Helper()
-	host := strings.TrimPrefix(g.URL, "http://")
-	i := strings.LastIndex(host, ":")
-	a, err := ma.NewMultiaddr("/ip4/" + host[:i] + "/tcp/" + host[i+1:] + "/http")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return peer.AddrInfo{ID: peer.ID("gateway-under-test"), Addrs: []ma.Multiaddr{a}}
+	return peer.AddrInfo{ID: peer.ID("gateway-under-test"), Addrs: []ma.Multiaddr{routingtest.HTTPAddr(t, g.URL)}}
 }
 
 var rawV1 = cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}
