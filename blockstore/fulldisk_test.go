@@ -15,25 +15,8 @@ import (
 	"time"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/mounttest"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes on dir and unmounts it when the
-// test ends. Without the right to mount it skips the test, unless
-// BSFS_REQUIRE_ROOT=1.
-func mountTmpfs(t *testing.T, dir string, size string) {
-	t.Helper()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		if os.Getenv("BSFS_REQUIRE_ROOT") == "1" {
-			t.Fatalf("mounting a tmpfs on %s (BSFS_REQUIRE_ROOT=1): %v", dir, err)
-		}
-		t.Skipf("mounting a tmpfs needs root (set BSFS_REQUIRE_ROOT=1 to fail instead): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmounting %s: %v", dir, err)
-		}
-	})
-}
 
 // A store on a full disk: a Put fails with an error naming the store's
 // directory and the disk's error, leaves no temporary file and no partial
@@ -41,7 +24,7 @@ func mountTmpfs(t *testing.T, dir string, size string) {
 // again once there is room.
 func TestFullDisk(t *testing.T) {
 	dir := t.TempDir()
-	mountTmpfs(t, dir, "1m")
+	mounttest.Tmpfs(t, dir, "1m")
 	b := openT(t, dir, Config{NoSync: true})
 	ctx := context.Background()
 

@@ -24,6 +24,7 @@ import (
 	"github.com/bsfs/bsfs/exchange/message"
 	bsfs "github.com/bsfs/bsfs/fs"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/mounttest"
 )
 
 // emptyTree writes a source tree full of empty things: empty files at the
@@ -50,7 +51,7 @@ func emptyTree(t *testing.T) string {
 // Bitswap version, with every fetch bounded by a few seconds. The empty
 // block comes from no one: bsfs never wants it on the wire.
 func TestMountKuboEmptyFiles(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	kubo := kubotest.Start(t)
 	src := emptyTree(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -23,6 +23,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/network"
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/mounttest"
 )
 
 // catInterrupted starts `cat path`, waits until want is on n's wantlist
@@ -201,7 +202,7 @@ func helperMount(dir string) error {
 // mounts again at the same place: the dead mount is detached, with a
 // message.
 func TestStaleMount(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.timeout=5m")
 	cmd.Env = append(os.Environ(), helperEnv+"="+dir)
@@ -230,7 +231,7 @@ func TestStaleMount(t *testing.T) {
 		if !ok {
 			cmd.Wait()
 			if strings.Contains(stderr.String(), "SKIP") || strings.Contains(stderr.String(), "permission") {
-				skipFUSE(t, "helper could not mount: "+stderr.String())
+				mounttest.SkipFUSE(t, "helper could not mount: "+stderr.String())
 			}
 			t.Fatalf("helper did not mount; stderr: %s", stderr.String())
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/mounttest"
 	"github.com/bsfs/bsfs/internal/testlog"
 	"github.com/bsfs/bsfs/internal/testnode"
 	"github.com/bsfs/bsfs/unixfs"
@@ -205,26 +206,6 @@ func dirBlock(t testing.TB, mode os.FileMode, mtime time.Time, children map[stri
 	return protoBlock(t, ft.FolderPBDataWithStat(mode, mtime), links...)
 }
 
-// requireFUSE skips the test when FUSE is not available here, or fails it
-// under BSFS_REQUIRE_FUSE=1.
-func requireFUSE(t testing.TB) {
-	t.Helper()
-	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
-	if err == nil {
-		f.Close()
-		return
-	}
-	skipFUSE(t, "/dev/fuse: "+err.Error())
-}
-
-func skipFUSE(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("BSFS_REQUIRE_FUSE") == "1" {
-		t.Fatalf("FUSE required (BSFS_REQUIRE_FUSE=1) but unavailable: %s", why)
-	}
-	t.Skipf("FUSE unavailable (%s); set BSFS_REQUIRE_FUSE=1 to fail instead", why)
-}
-
 // testLog collects the mount's log lines.
 type testLog struct {
 	buf testlog.Buffer
@@ -248,14 +229,14 @@ func mount(t testing.TB, g unixfs.BlockGetter, cfg bsfs.Config) string {
 // test binary's time-out fires.
 func mountAt(t testing.TB, dir string, g unixfs.BlockGetter, cfg bsfs.Config) {
 	t.Helper()
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = testReadTimeout
 	}
 	srv, err := bsfs.Mount(dir, g, cfg)
 	if err != nil {
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-			skipFUSE(t, err.Error())
+			mounttest.SkipFUSE(t, err.Error())
 		}
 		t.Fatal(err)
 	}

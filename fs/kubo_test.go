@@ -15,6 +15,7 @@ import (
 
 	bsfs "github.com/bsfs/bsfs/fs"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/mounttest"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
@@ -23,7 +24,7 @@ import (
 // boundaries, a nested path, a symlink, and a 5000-entry sharded directory
 // listed with its attributes. bsfs adding the same tree gives Kubo's CID.
 func TestMountKuboTree(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	kubo := kubotest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

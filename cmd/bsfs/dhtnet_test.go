@@ -18,6 +18,7 @@ import (
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/mounttest"
 )
 
 // dhtReadTimeout bounds one read through the mount of content found
@@ -106,7 +107,7 @@ func waitConnected(t *testing.T, repo string, p peer.ID, want bool) {
 // bsfs's addresses. `bsfs routing findprovs` and `bsfs routing provide` work
 // against the Kubo network.
 func TestKuboDHTNetwork(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	kubos := kubotest.StartDHTNetwork(t, 3)
 	first := kubos[0]
 	holder := func() *kubotest.Node {

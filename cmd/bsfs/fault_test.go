@@ -20,29 +20,9 @@ import (
 
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/internal/mounttest"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
-
-// mountTmpfs mounts a tmpfs of size ("2m") on dir and unmounts it when
-// the test ends. Without the right to mount it skips the test, unless
-// BSFS_REQUIRE_ROOT=1.
-func mountTmpfs(t *testing.T, dir, size string) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		if os.Getenv("BSFS_REQUIRE_ROOT") == "1" {
-			t.Fatalf("mounting a tmpfs on %s (BSFS_REQUIRE_ROOT=1): %v", dir, err)
-		}
-		t.Skipf("mounting a tmpfs needs root (set BSFS_REQUIRE_ROOT=1 to fail instead): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmounting %s: %v", dir, err)
-		}
-	})
-}
 
 // verifyStore opens the flatfs store in dir (read-only: it leaves .temp as
 // it is), reads back every block it lists, which checks each against its
@@ -109,7 +89,7 @@ func statOf(t *testing.T, repo string) exchange.Stats {
 func TestFullDisk(t *testing.T) {
 	repoA, repoB, repoC := t.TempDir(), t.TempDir(), t.TempDir()
 	blocksB := filepath.Join(repoB, "blocks")
-	mountTmpfs(t, blocksB, "2m")
+	mounttest.Tmpfs(t, blocksB, "2m")
 	a := startDaemon(t, repoA)
 	b := startDaemon(t, repoB)
 	path, data := randomFile(t, 8<<20)

@@ -13,6 +13,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/mounttest"
 	"github.com/bsfs/bsfs/internal/routingtest"
 )
 
@@ -127,7 +128,7 @@ func TestRoutingConfigRefused(t *testing.T) {
 // bsfs daemon with no libp2p connection to Kubo reads it byte for byte with
 // cat and through a mount, every block over HTTP, and bsfs stat says so.
 func TestGatewayThroughDelegatedRouter(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	kubo := kubotest.StartWith(t, kubotest.Options{Gateway: true})
 	_, data := randomFile(t, 3<<20+7)
 	root, err := kubo.Add(t.Context(), data, 1, true)
