@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/internal/testnode"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
@@ -63,7 +64,7 @@ func BenchmarkFetchThroughQuota(b *testing.B) {
 					b.Fatal(err)
 				}
 				fetcher := newNode(b, c)
-				connect(b, fetcher, provider)
+				testnode.Connect(b, fetcher.h, provider.h)
 				stop := sample(b, dir)
 				b.StartTimer()
 				start := time.Now()

@@ -16,6 +16,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/network"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/testnode"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
@@ -40,15 +41,6 @@ func newNode(t testing.TB, st exchange.Blockstore) *testNode {
 		h.Close()
 	})
 	return &testNode{h: h, ex: ex}
-}
-
-func connect(t testing.TB, a, b *testNode) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := a.h.Connect(ctx, peer.AddrInfo{ID: b.h.ID(), Addrs: b.h.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // A file four times the quota, read through unixfs over the exchange,
@@ -77,7 +69,7 @@ func TestReadLargerThanQuota(t *testing.T) {
 	}
 	pinnedBytes := storeBytes(t, bs)
 	fetcher := newNode(t, c)
-	connect(t, fetcher, provider)
+	testnode.Connect(t, fetcher.h, provider.h)
 
 	f, err := unixfs.New(c.Getter(fetcher.ex), unixfs.Config{Window: window}).Open(ctx, root)
 	if err != nil {
@@ -138,7 +130,7 @@ func TestServeKuboBlocksReadOnly(t *testing.T) {
 
 	// bsfs fetches from the server (which is connected to nobody else).
 	client := newNode(t, newStore(t))
-	connect(t, client, server)
+	testnode.Connect(t, client.h, server.h)
 	f, err := unixfs.New(client.ex, unixfs.Config{}).Open(ctx, root)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 const (
@@ -56,7 +57,7 @@ func BenchmarkFetch64MiBFromBsfs(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		client := newNode(b)
-		connect(b, client, server)
+		testnode.Connect(b, client.host, server.host)
 		b.StartTimer()
 		fetchAll(b, client, cids)
 	}
@@ -112,7 +113,7 @@ func BenchmarkSessionPeers(b *testing.B) {
 				b.StopTimer()
 				client := newNode(b)
 				for _, s := range servers {
-					connect(b, client, s)
+					testnode.Connect(b, client.host, s.host)
 				}
 				sess := client.ex.NewSession(context.Background())
 				b.StartTimer()

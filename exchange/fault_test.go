@@ -18,7 +18,9 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testlog"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // smallDisk is a real blockstore on a disk with room for a given number of
@@ -71,7 +73,7 @@ func TestStoreFailureFailsWaiters(t *testing.T) {
 	const size = 50_000
 	server := newNode(t)
 	client, disk := newSmallDiskNode(t, 2*size)
-	connect(t, client, server)
+	testnode.Connect(t, client.host, server.host)
 	var blks []block.Block
 	for range 6 {
 		blks = append(blks, put(t, server, rawV1, randomBytes(t, size)))
@@ -123,7 +125,7 @@ func TestStoreFailureFailsWaiters(t *testing.T) {
 	if has, _ := client.bs.Has(ctx, blks[0].CID); has {
 		t.Error("a block the disk had no room for is stored")
 	}
-	waitFor(t, "no want left on either side", func() bool {
+	poll.Until(t, 10*time.Second, "no want left on either side", func() bool {
 		return len(client.ex.Wantlist()) == 0 && len(server.ex.Engine().WantlistFor(client.host.ID())) == 0
 	})
 
@@ -173,7 +175,7 @@ func TestCallerGoneDuringLocalRead(t *testing.T) {
 	client := newNodeOn(t, exchange.Config{Logger: slog.New(slog.NewTextHandler(&logged, nil))}, func(bs *blockstore.Blockstore, _ string) exchange.Blockstore {
 		return slowDisk{bs}
 	})
-	connect(t, client, server)
+	testnode.Connect(t, client.host, server.host)
 	var cids []cid.Cid
 	for range 3 {
 		cids = append(cids, put(t, server, rawV1, randomBytes(t, 1000)).CID)

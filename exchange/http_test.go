@@ -24,6 +24,7 @@ import (
 	"github.com/bsfs/bsfs/exchange/httpnet"
 	"github.com/bsfs/bsfs/exchange/session"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/routingtest"
 	"github.com/bsfs/bsfs/unixfs"
 )
@@ -188,7 +189,7 @@ func TestHTTPFetchCancelled(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the GET went on after the caller left")
 	}
-	waitFor(t, "provider search ended", finder.allEnded)
+	poll.Until(t, 10*time.Second, "provider search ended", finder.allEnded)
 	if has, _ := node.bs.Has(context.Background(), b.CID); has {
 		t.Fatal("block stored")
 	}
@@ -213,8 +214,8 @@ func TestHTTPForgedBlock(t *testing.T) {
 		_, err := node.ex.GetBlock(ctx, b.CID)
 		done <- err
 	}()
-	waitFor(t, "the forged block counted", func() bool { return node.ex.Stats().InvalidBlocks == 1 })
-	waitFor(t, "the gateway dropped", func() bool { return len(node.ex.Stats().HTTPGateways) == 0 })
+	poll.Until(t, 10*time.Second, "the forged block counted", func() bool { return node.ex.Stats().InvalidBlocks == 1 })
+	poll.Until(t, 10*time.Second, "the gateway dropped", func() bool { return len(node.ex.Stats().HTTPGateways) == 0 })
 	cancel()
 	<-done
 	if has, _ := node.bs.Has(context.Background(), b.CID); has {

@@ -16,6 +16,8 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/poll"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // TestKuboInterop exchanges blocks with a real Kubo in both directions over
@@ -125,7 +127,7 @@ func connectKubo(ctx context.Context, t testing.TB, n *testNode, kubo *kubotest.
 	if err := kubo.SwarmConnect(ctx, addr); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "kubo connected", func() bool {
+	poll.Until(t, 10*time.Second, "kubo connected", func() bool {
 		return n.host.Network().Connectedness(kubo.ID()) == lnet.Connected
 	})
 }
@@ -192,7 +194,7 @@ func TestKuboEmptyBlock(t *testing.T) {
 			defer cancel()
 			node := newNode(t, proto)
 			connectKubo(ctx, t, node, kubo)
-			rec := newWantRecorder(t, node)
+			rec := testnode.RecordWants(t, node.host)
 			c, err := kubo.Add(ctx, nil, 1, true)
 			if err != nil {
 				t.Fatal(err)
@@ -225,10 +227,10 @@ func TestKuboEmptyBlock(t *testing.T) {
 				defer close(asked)
 				node.ex.GetBlock(actx, absent) // ends with actx
 			}()
-			waitFor(t, "the recorder to hear a want", func() bool { return rec.wanted(absent) })
+			poll.Until(t, 10*time.Second, "the recorder to hear a want", func() bool { return rec.Wanted(absent) })
 			acancel()
 			<-asked
-			if rec.wanted(c) {
+			if rec.Wanted(c) {
 				t.Errorf("bsfs wanted the empty block %s on the wire", c)
 			}
 

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // BenchmarkCat64MiB reads a 64 MiB file (256 KiB leaves, as `ipfs add`
@@ -71,7 +72,7 @@ func BenchmarkCat64MiBFetched(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		c := newNode(b)
-		connect(b, a, c)
+		testnode.Connect(b, a.host, c.host)
 		dir := mount(b, c.ex, bsfs.Config{})
 		b.StartTimer()
 		fh, err := os.Open(filepath.Join(dir, f.root.CID.String()))

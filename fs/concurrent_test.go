@@ -12,6 +12,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/session"
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // TestConcurrentReaders has fifty readers open and read at once, through
@@ -31,7 +32,7 @@ func TestConcurrentReaders(t *testing.T) {
 	data := randomBytes(t, leaves*256<<10)
 	f := buildFile(t, data, []int{256 << 10}, 174)
 	server.put(t, f.blocks...)
-	connect(t, server, client)
+	testnode.Connect(t, server.host, client.host)
 	dir := mount(t, client.ex, bsfs.Config{UnixFS: unixfsConfig(client)})
 	path := filepath.Join(dir, f.root.CID.String())
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bsfs/bsfs/blockstore"
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // corruptLeafSize is the leaf size of the files these tests corrupt: the
@@ -95,7 +96,7 @@ func checkEIO(t *testing.T, path string, data []byte) {
 // the repaired block on disk.
 func TestCorruptBlockRefetched(t *testing.T) {
 	server, client := newNode(t), newNode(t)
-	connect(t, server, client)
+	testnode.Connect(t, server.host, client.host)
 	dir := mount(t, client.ex, bsfs.Config{UnixFS: unixfsConfig(client)})
 	for _, cr := range corruptions {
 		t.Run(cr.name, func(t *testing.T) {
@@ -140,7 +141,7 @@ func TestCorruptBlockRefetched(t *testing.T) {
 // never with wrong bytes, and succeed once a peer has the leaf.
 func TestCorruptBlockNoPeer(t *testing.T) {
 	server, client := newNode(t), newNode(t)
-	connect(t, server, client) // connected, but without the leaf
+	testnode.Connect(t, server.host, client.host) // connected, but without the leaf
 	const timeout = 300 * time.Millisecond
 	var log testLog
 	dir := mount(t, client.ex, bsfs.Config{ReadTimeout: timeout, UnixFS: unixfsConfig(client), Logger: log.logger()})
@@ -211,7 +212,7 @@ func TestCorruptBlockNoPeer(t *testing.T) {
 // send it, so the client's read fails with EIO and receives no wrong bytes.
 func TestCorruptBlockNotServed(t *testing.T) {
 	server, client := newNode(t), newNode(t)
-	connect(t, server, client)
+	testnode.Connect(t, server.host, client.host)
 	var log testLog
 	dir := mount(t, client.ex, bsfs.Config{ReadTimeout: 2 * time.Second, UnixFS: unixfsConfig(client), Logger: log.logger()})
 	data := randomBytes(t, 4*corruptLeafSize+1000)

@@ -20,6 +20,7 @@ import (
 	mh "github.com/multiformats/go-multihash"
 
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 func TestRawBlock(t *testing.T) {
@@ -305,7 +306,7 @@ func TestXattrs(t *testing.T) {
 	f := buildFile(t, data, []int{1000}, 4)
 	a.put(t, f.blocks...)
 	b.put(t, f.root, f.leaves[0], f.leaves[2])
-	connect(t, a, b)
+	testnode.Connect(t, a.host, b.host)
 	dir := mount(t, b.ex, bsfs.Config{UnixFS: unixfsConfig(b)})
 	path := filepath.Join(dir, f.root.CID.String())
 
@@ -346,7 +347,7 @@ func TestTwoNodes(t *testing.T) {
 	data := randomBytes(t, 3<<20+12345)
 	f := buildFile(t, data, []int{256 << 10}, 174)
 	a.put(t, f.blocks...)
-	connect(t, a, b)
+	testnode.Connect(t, a.host, b.host)
 	dir := mount(t, b.ex, bsfs.Config{UnixFS: unixfsConfig(b)})
 	got, err := os.ReadFile(filepath.Join(dir, f.root.CID.String()))
 	if err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -15,7 +17,6 @@ import (
 	"github.com/ipfs/go-cid"
 	format "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/block"
@@ -23,6 +24,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	bsfs "github.com/bsfs/bsfs/fs"
 	"github.com/bsfs/bsfs/internal/mounttest"
+	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testlog"
 	"github.com/bsfs/bsfs/internal/testnode"
 	"github.com/bsfs/bsfs/unixfs"
@@ -33,7 +35,6 @@ const (
 	waitTimeout = 10 * time.Second
 	// testReadTimeout bounds the fetches of mounts in tests.
 	testReadTimeout = time.Minute
-	pollEvery       = 20 * time.Millisecond
 )
 
 var (
@@ -62,15 +63,6 @@ func newNodeWith(t testing.TB, cfg exchange.Config) *testNode {
 	return &testNode{host: n.Host, bs: n.Store, ex: n.Ex, dir: n.Dir}
 }
 
-func connect(t testing.TB, a, b *testNode) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := a.host.Connect(ctx, peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // put stores blocks on n.
 func (n *testNode) put(t testing.TB, blks ...block.Block) {
 	t.Helper()
@@ -84,30 +76,24 @@ func (n *testNode) put(t testing.TB, blks ...block.Block) {
 // waitWantlistEmpty fails unless n's wantlist empties within waitTimeout.
 func (n *testNode) waitWantlistEmpty(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for len(n.ex.Wantlist()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("wantlist still %v after %s", n.ex.Wantlist(), waitTimeout)
+	poll.UntilNil(t, waitTimeout, func() error {
+		if w := n.ex.Wantlist(); len(w) > 0 {
+			return fmt.Errorf("wantlist still %v after %s", w, waitTimeout)
 		}
-		time.Sleep(pollEvery)
-	}
+		return nil
+	})
 }
 
 // waitWanted fails unless n wants c within waitTimeout.
 func (n *testNode) waitWanted(t *testing.T, c cid.Cid) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		for _, w := range n.ex.Wantlist() {
-			if w.Equals(c) {
-				return
-			}
+	poll.UntilNil(t, waitTimeout, func() error {
+		w := n.ex.Wantlist()
+		if slices.ContainsFunc(w, c.Equals) {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not in the wantlist within %s (wantlist %v)", c, waitTimeout, n.ex.Wantlist())
-		}
-		time.Sleep(pollEvery)
-	}
+		return fmt.Errorf("%s not in the wantlist within %s (wantlist %v)", c, waitTimeout, w)
+	})
 }
 
 func randomBytes(t testing.TB, n int) []byte {

@@ -15,6 +15,8 @@ import (
 	"github.com/ipfs/go-cid"
 
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/poll"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // goroutines returns a line for each goroutine of this process (its
@@ -53,7 +55,7 @@ func goroutines() []string {
 func settledGoroutines() []string {
 	least := goroutines()
 	for range 10 {
-		time.Sleep(pollEvery)
+		time.Sleep(poll.Every)
 		if g := goroutines(); len(g) < len(least) {
 			least = g
 		}
@@ -65,44 +67,36 @@ func settledGoroutines() []string {
 // as baseline within waitTimeout, naming the extra ones if they do not.
 func waitGoroutines(t *testing.T, baseline []string) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
+	poll.UntilNil(t, waitTimeout, func() error {
 		now := goroutines()
 		if len(now) <= len(baseline) {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			extra := slices.Clone(now)
-			for _, g := range baseline {
-				if i := slices.Index(extra, g); i >= 0 {
-					extra = slices.Delete(extra, i, i+1)
-				}
+		extra := slices.Clone(now)
+		for _, g := range baseline {
+			if i := slices.Index(extra, g); i >= 0 {
+				extra = slices.Delete(extra, i, i+1)
 			}
-			t.Fatalf("%d goroutines %s after the reader was killed, %d before; extra:\n%s",
-				len(now), waitTimeout, len(baseline), strings.Join(extra, "\n"))
 		}
-		time.Sleep(pollEvery)
-	}
+		return fmt.Errorf("%d goroutines %s after the reader was killed, %d before; extra:\n%s",
+			len(now), waitTimeout, len(baseline), strings.Join(extra, "\n"))
+	})
 }
 
 // waitPeerWants fails unless the CIDs server's engine holds as p's wants
 // satisfy ok within waitTimeout.
 func waitPeerWants(t *testing.T, server, p *testNode, what string, ok func([]cid.Cid) bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
+	poll.UntilNil(t, waitTimeout, func() error {
 		var cs []cid.Cid
 		for _, e := range server.ex.Engine().WantlistFor(p.host.ID()) {
 			cs = append(cs, e.CID)
 		}
 		if ok(cs) {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server's ledger of the client: wants %v, want %s", cs, what)
-		}
-		time.Sleep(pollEvery)
-	}
+		return fmt.Errorf("the server's ledger of the client: wants %v, want %s", cs, what)
+	})
 }
 
 // TestReaderKilled kills (SIGKILL) a cat blocked reading a leaf that the
@@ -111,7 +105,7 @@ func waitPeerWants(t *testing.T, server, p *testNode, what string, ok func([]cid
 // wire), the file's session ends, and no goroutine is left behind.
 func TestReaderKilled(t *testing.T) {
 	server, client := newNode(t), newNode(t)
-	connect(t, server, client)
+	testnode.Connect(t, server.host, client.host)
 	dir := mount(t, client.ex, bsfs.Config{UnixFS: unixfsConfig(client)})
 
 	// The baseline: the mount up and a file read through it from the
@@ -156,13 +150,12 @@ func TestReaderKilled(t *testing.T) {
 
 	client.waitWantlistEmpty(t)
 	waitPeerWants(t, server, client, "none", func(cs []cid.Cid) bool { return len(cs) == 0 })
-	deadline := time.Now().Add(waitTimeout)
-	for client.ex.SessionCount() > sessions {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d sessions %s after the reader was killed, %d before", client.ex.SessionCount(), waitTimeout, sessions)
+	poll.UntilNil(t, waitTimeout, func() error {
+		if n := client.ex.SessionCount(); n > sessions {
+			return fmt.Errorf("%d sessions %s after the reader was killed, %d before", n, waitTimeout, sessions)
 		}
-		time.Sleep(pollEvery)
-	}
+		return nil
+	})
 	waitGoroutines(t, baseline)
 
 	// The mount still serves the file once the leaf is there.

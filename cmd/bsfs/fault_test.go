@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/internal/mounttest"
+	"github.com/bsfs/bsfs/internal/poll"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
 
@@ -58,16 +60,13 @@ func verifyStore(t *testing.T, dir string) []cid.Cid {
 // writes its disk usage checkpoint through it too.
 func waitTempEmpty(t *testing.T, dir string) {
 	t.Helper()
-	for i := 0; ; i++ {
+	poll.UntilNil(t, time.Second, func() error {
 		left, err := os.ReadDir(filepath.Join(dir, ".temp"))
-		if err == nil && len(left) == 0 {
-			return
+		if err != nil || len(left) != 0 {
+			return fmt.Errorf("%s/.temp holds %v (%v), want nothing", dir, left, err)
 		}
-		if i == pollAttempts {
-			t.Fatalf("%s/.temp holds %v (%v), want nothing", dir, left, err)
-		}
-		time.Sleep(pollInterval / 10)
-	}
+		return nil
+	})
 }
 
 // statOf returns the exchange counters of the daemon on repo.
@@ -171,13 +170,12 @@ func TestCrashMidFetch(t *testing.T) {
 	})
 
 	// Kill B once it holds a part of the file, bounded in time.
-	deadline := time.Now().Add(commandTimeout)
-	for n := 0; n < total/4; n = countBlocks(t, blocksB) {
-		if time.Now().After(deadline) {
-			t.Fatalf("B stored %d of %d blocks in %v", n, total, commandTimeout)
+	poll.UntilNil(t, commandTimeout, func() error {
+		if n := countBlocks(t, blocksB); n < total/4 {
+			return fmt.Errorf("B stored %d of %d blocks in %v", n, total, commandTimeout)
 		}
-		time.Sleep(pollInterval / 20)
-	}
+		return nil
+	})
 	if err := b.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/internal/mounttest"
+	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testlog"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
@@ -302,17 +304,12 @@ func TestDaemonMount(t *testing.T) {
 	repoPath, dir := t.TempDir(), t.TempDir()
 	d := startDaemon(t, repoPath, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", "", "--mount", dir)
 	root := strings.TrimSpace(ok(t, repoPath, "through the daemon's mount", "add", "-Q", "-"))
-	var got []byte
-	var err error
-	for range pollAttempts {
-		if got, err = os.ReadFile(filepath.Join(dir, root)); err == nil {
-			break
+	poll.UntilNil(t, waitTimeout, func() error {
+		if got, err := os.ReadFile(filepath.Join(dir, root)); err != nil || string(got) != "through the daemon's mount" {
+			return fmt.Errorf("read %q through the daemon's mount: %v", got, err)
 		}
-		time.Sleep(pollInterval)
-	}
-	if string(got) != "through the daemon's mount" {
-		t.Fatalf("read %q through the daemon's mount: %v", got, err)
-	}
+		return nil
+	})
 	d.stopClean(t)
 	if isMounted(t, dir) {
 		t.Fatalf("%s still mounted after the daemon stopped", dir)

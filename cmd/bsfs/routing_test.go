@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/bsfs/bsfs/internal/kubotest"
 	"github.com/bsfs/bsfs/internal/mounttest"
+	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/routingtest"
 )
 
@@ -81,13 +83,12 @@ func TestCatThroughDelegatedRouter(t *testing.T) {
 			if good.Asked(root) == 0 {
 				t.Error("the router was never asked")
 			}
-			deadline := time.Now().Add(readyTimeout)
-			for !routingtest.Warned(b.stderr.String(), bad, root) {
-				if time.Now().After(deadline) {
-					t.Fatalf("B's log names no failure of router %s for %s:\n%s", bad, root, b.stderr)
+			poll.UntilNil(t, readyTimeout, func() error {
+				if !routingtest.Warned(b.stderr.String(), bad, root) {
+					return fmt.Errorf("B's log names no failure of router %s for %s:\n%s", bad, root, b.stderr)
 				}
-				time.Sleep(50 * time.Millisecond)
-			}
+				return nil
+			})
 			b.stopClean(t)
 			a.stopClean(t)
 		})

@@ -253,19 +253,6 @@ func resetWithin(s lnet.Stream, timeout time.Duration) error {
 	return errors.New("victim keeps writing on our stream")
 }
 
-// waitUntil polls cond every 10 ms until it holds, failing the test after
-// timeout.
-func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // heapInUse returns the live heap after a full collection.
 func heapInUse() uint64 {
 	runtime.GC()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/routingtest"
 )
 
@@ -262,11 +264,12 @@ func TestOversize(t *testing.T) {
 			t.Fatalf("oversized body answered %+v", m)
 		}
 		// The answer goes out before the failure is counted.
-		for deadline := time.Now().Add(10 * time.Second); n.Stats().Failures != uint64(i+1); time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("failures %d, want %d", n.Stats().Failures, i+1)
+		poll.UntilNil(t, 10*time.Second, func() error {
+			if f := n.Stats().Failures; f != uint64(i+1) {
+				return fmt.Errorf("failures %d, want %d", f, i+1)
 			}
-		}
+			return nil
+		})
 		// Cancel, so the next want is a new request.
 		n.SendMessage(context.Background(), p, &message.Message{Wants: []message.Entry{{CID: b.CID, Cancel: true}}})
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/routing"
+	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/routingtest"
 	"github.com/bsfs/bsfs/internal/testlog"
 	"github.com/bsfs/bsfs/internal/testnode"
@@ -373,7 +374,7 @@ func TestAutoDHTOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "routing tables", func() bool {
+	poll.Until(t, 20*time.Second, "routing tables", func() bool {
 		return mid.r.InLANTable(wanter.host.ID()) && mid.r.InLANTable(holder.host.ID())
 	})
 	b := holder.put(t, 100<<10)
