@@ -16,19 +16,9 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/internal/storetest"
 	"github.com/bsfs/bsfs/unixfs"
 )
-
-// newStore opens a real flatfs blockstore in a temporary directory.
-func newStore(t testing.TB) *blockstore.Blockstore {
-	t.Helper()
-	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bs.Close() })
-	return bs
-}
 
 func open(t testing.TB, dir string, st Store, quota int64) *Cache {
 	t.Helper()
@@ -112,7 +102,7 @@ func order(c *Cache, blks []block.Block) []int {
 
 func TestEvictsLeastRecentlyUsed(t *testing.T) {
 	ctx := t.Context()
-	bs := newStore(t)
+	bs := storetest.New(t)
 	blks := rawBlocks(t, 5, 1000, 1)
 	c := open(t, t.TempDir(), bs, 3000)
 	for _, b := range blks[:3] {
@@ -151,7 +141,7 @@ func TestEvictsLeastRecentlyUsed(t *testing.T) {
 
 func TestHoldsMayExceedTheQuota(t *testing.T) {
 	ctx := t.Context()
-	bs := newStore(t)
+	bs := storetest.New(t)
 	blks := rawBlocks(t, 6, 1000, 2)
 	c := open(t, t.TempDir(), bs, 2000)
 	release := c.Hold(cidsOf(blks[:4])...)
@@ -207,7 +197,7 @@ func dagKeys(t testing.TB, c *Cache, root cid.Cid) []string {
 
 func TestPinsAreNeverEvictedAndGCKeepsThem(t *testing.T) {
 	ctx := t.Context()
-	bs := newStore(t)
+	bs := storetest.New(t)
 	dir := t.TempDir()
 	c := open(t, dir, bs, 3000)
 	// A 1.2 MiB file: 5 leaves and a root.
@@ -290,7 +280,7 @@ func checkFile(t testing.TB, st unixfs.Store, root cid.Cid, want []byte) {
 
 func TestPinFetchesTheDAGAndFailsOnMissingBlocks(t *testing.T) {
 	ctx := t.Context()
-	src, bs := newStore(t), newStore(t)
+	src, bs := storetest.New(t), storetest.New(t)
 	data := randBytes(700<<10, 6)
 	root := addFile(t, src, data)
 	c := open(t, t.TempDir(), bs, 1000) // smaller than one leaf
@@ -352,7 +342,7 @@ func (f fetcher) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan block.Bl
 
 func TestRestartKeepsPinsAndRecency(t *testing.T) {
 	ctx := t.Context()
-	bs := newStore(t)
+	bs := storetest.New(t)
 	dir := t.TempDir()
 	c, err := Open(ctx, dir, bs, Config{Quota: 5000})
 	if err != nil {
@@ -410,7 +400,7 @@ func TestRestartKeepsPinsAndRecency(t *testing.T) {
 
 func TestRecencyLogIsCompacted(t *testing.T) {
 	ctx := t.Context()
-	bs := newStore(t)
+	bs := storetest.New(t)
 	dir := t.TempDir()
 	c := open(t, dir, bs, 3000)
 	blks := rawBlocks(t, 4, 1000, 30)
@@ -461,7 +451,7 @@ func TestParseSize(t *testing.T) {
 // or peer holds the empty block.
 func TestEmptyBlockIsNeverStoredOrFetched(t *testing.T) {
 	ctx := t.Context()
-	src, bs := newStore(t), newStore(t)
+	src, bs := storetest.New(t), storetest.New(t)
 	empty, err := block.New(cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}, nil)
 	if err != nil {
 		t.Fatal(err)

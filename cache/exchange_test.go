@@ -16,6 +16,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/network"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/storetest"
 	"github.com/bsfs/bsfs/internal/testnode"
 	"github.com/bsfs/bsfs/unixfs"
 )
@@ -55,12 +56,12 @@ func TestReadLargerThanQuota(t *testing.T) {
 	)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	src := newStore(t)
+	src := storetest.New(t)
 	provider := newNode(t, src)
 	data := randBytes(fileSize, 40)
 	root := addFile(t, src, data)
 
-	bs := newStore(t)
+	bs := storetest.New(t)
 	c := open(t, t.TempDir(), bs, quota)
 	pinnedData := randBytes(600<<10, 41)
 	pinned := addFile(t, bs, pinnedData)
@@ -124,12 +125,12 @@ func TestServeKuboBlocksReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { shared.Close() })
-	own := newStore(t)
+	own := storetest.New(t)
 	c := open(t, t.TempDir(), Union{Own: own, Shared: shared}, 0)
 	server := newNode(t, c)
 
 	// bsfs fetches from the server (which is connected to nobody else).
-	client := newNode(t, newStore(t))
+	client := newNode(t, storetest.New(t))
 	testnode.Connect(t, client.h, server.h)
 	f, err := unixfs.New(client.ex, unixfs.Config{}).Open(ctx, root)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/storetest"
 )
 
 const benchSize = 64 << 20
@@ -48,7 +49,7 @@ func catFile(b *testing.B, r *Reader, c cid.Cid, size int) {
 // BenchmarkReadAtSequentialLocal reads a 64 MiB file from a local
 // blockstore, sequentially.
 func BenchmarkReadAtSequentialLocal(b *testing.B) {
-	bs := newStore(b)
+	bs := storetest.New(b)
 	c, err := AddFile(context.Background(), bs, bytes.NewReader(randBytes(benchSize, 1)), AddOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -73,7 +74,7 @@ func newBenchNode(b *testing.B) *benchNode {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bs := newStore(b)
+	bs := storetest.New(b)
 	ex, err := exchange.New(h, bs, exchange.Config{})
 	if err != nil {
 		b.Fatal(err)

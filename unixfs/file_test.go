@@ -16,10 +16,11 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/storetest"
 )
 
 func TestAddFileReadBack(t *testing.T) {
-	bs := newStore(t)
+	bs := storetest.New(t)
 	r := New(Local(bs), Config{})
 	for _, n := range []int{0, 1, chunkSize - 1, chunkSize, chunkSize + 1, 3*chunkSize + 7} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
@@ -54,7 +55,7 @@ func TestAddFileReadBack(t *testing.T) {
 }
 
 func TestAddFileProgress(t *testing.T) {
-	bs := newStore(t)
+	bs := storetest.New(t)
 	var last int64
 	calls := 0
 	data := randBytes(3*chunkSize+5, 1)
@@ -88,7 +89,7 @@ func TestReadAtBoundaries(t *testing.T) {
 		{"dag-pb leaves", 70*chunk - 1, 4, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bs := newStore(t)
+			bs := storetest.New(t)
 			data := randBytes(tc.size, uint64(tc.size))
 			c := addSmall(t, bs, data, chunk, tc.links, tc.dagpbLeaves)
 			r := New(Local(bs), Config{Window: 4})
@@ -130,7 +131,7 @@ func TestReadAtBoundaries(t *testing.T) {
 
 func TestConcurrentReadAt(t *testing.T) {
 	const chunk = 1000
-	bs := newStore(t)
+	bs := storetest.New(t)
 	data := randBytes(300*chunk+17, 2)
 	c := addSmall(t, bs, data, chunk, 10, false)
 	f := openT(t, New(Local(bs), Config{Window: 8}), c)
@@ -166,7 +167,7 @@ func TestConcurrentReadAt(t *testing.T) {
 // time ahead of it.
 func TestSequentialPrefetch(t *testing.T) {
 	const chunk, leaves, window = 1000, 400, 16
-	bs := newStore(t)
+	bs := storetest.New(t)
 	data := randBytes(leaves*chunk, 3)
 	c := addSmall(t, bs, data, chunk, 174, false)
 	p := &probe{g: Local(bs)}
@@ -204,7 +205,7 @@ func TestSequentialPrefetch(t *testing.T) {
 // window and two leaves.
 func TestPrefetchMemoryBound(t *testing.T) {
 	const leaves, window = 40, 4
-	bs := newStore(t)
+	bs := storetest.New(t)
 	data := randBytes(leaves*chunkSize, 8)
 	c, err := AddFile(t.Context(), bs, bytes.NewReader(data), AddOptions{})
 	if err != nil {
@@ -237,7 +238,7 @@ func TestPrefetchMemoryBound(t *testing.T) {
 // nothing else, and starts no prefetch.
 func TestRandomReadFetchesOnlyItsLeaves(t *testing.T) {
 	const chunk = 1000
-	bs := newStore(t)
+	bs := storetest.New(t)
 	data := randBytes(500*chunk, 4)
 	c := addSmall(t, bs, data, chunk, 10, false) // 3 levels: 500 leaves, 50 nodes, 5 nodes, root
 	p := &probe{g: Local(bs)}
@@ -262,7 +263,7 @@ func TestRandomReadFetchesOnlyItsLeaves(t *testing.T) {
 // Concurrent reads of the same leaf share one fetch.
 func TestSharedFetch(t *testing.T) {
 	const chunk = 1000
-	bs := newStore(t)
+	bs := storetest.New(t)
 	data := randBytes(50*chunk, 5)
 	c := addSmall(t, bs, data, chunk, 174, false)
 	synctest.Test(t, func(t *testing.T) {
@@ -362,7 +363,7 @@ func (h *hangingGetter) opened() int {
 // A reader that gives up cancels its request; Close cancels the
 // prefetch and waits for it.
 func TestCancelAndClose(t *testing.T) {
-	bs := newStore(t)
+	bs := storetest.New(t)
 	data := randBytes(40*1000, 6)
 	c := addSmall(t, bs, data, 1000, 174, false)
 	synctest.Test(t, func(t *testing.T) {
@@ -409,7 +410,7 @@ func TestLocalFraction(t *testing.T) {
 	for _, dagpb := range []bool{false, true} {
 		t.Run(fmt.Sprint("dag-pb leaves ", dagpb), func(t *testing.T) {
 			const chunk = 1000
-			full, part := newStore(t), newStore(t)
+			full, part := storetest.New(t), storetest.New(t)
 			data := randBytes(100*chunk, 7)
 			c := addSmall(t, full, data, chunk, 10, dagpb)
 			// part has every node and the first 30 leaves.

@@ -16,17 +16,6 @@ import (
 	"github.com/bsfs/bsfs/blockstore"
 )
 
-// newStore opens a real flatfs blockstore in a temporary directory.
-func newStore(t testing.TB) *blockstore.Blockstore {
-	t.Helper()
-	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bs.Close() })
-	return bs
-}
-
 // randBytes returns n pseudo-random bytes from seed.
 func randBytes(n int, seed uint64) []byte {
 	var key [32]byte

@@ -5,6 +5,8 @@ import (
 	"context"
 	"sync"
 	"testing"
+
+	"github.com/bsfs/bsfs/internal/storetest"
 )
 
 // sessions is a real getter whose sessions are probes it keeps, to see
@@ -26,7 +28,7 @@ func (s *sessions) NewSession(ctx context.Context) BlockGetter {
 }
 
 func TestFileFetchesThroughItsSession(t *testing.T) {
-	bs := newStore(t)
+	bs := storetest.New(t)
 	data := randBytes(300_000, 7)
 	root := addSmall(t, bs, data, 4096, 174, false)
 	g := &sessions{BlockGetter: Local(bs)}

@@ -23,6 +23,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/internal/mounttest"
 	"github.com/bsfs/bsfs/internal/poll"
+	"github.com/bsfs/bsfs/internal/storetest"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
 
@@ -54,19 +55,6 @@ func verifyStore(t *testing.T, dir string) []cid.Cid {
 		t.Fatalf("listing %s: %v", dir, ctx.Err())
 	}
 	return out
-}
-
-// waitTempEmpty waits up to a second for dir/.temp to be empty: flatfs
-// writes its disk usage checkpoint through it too.
-func waitTempEmpty(t *testing.T, dir string) {
-	t.Helper()
-	poll.UntilNil(t, time.Second, func() error {
-		left, err := os.ReadDir(filepath.Join(dir, ".temp"))
-		if err != nil || len(left) != 0 {
-			return fmt.Errorf("%s/.temp holds %v (%v), want nothing", dir, left, err)
-		}
-		return nil
-	})
 }
 
 // statOf returns the exchange counters of the daemon on repo.
@@ -109,7 +97,7 @@ func TestFullDisk(t *testing.T) {
 	}
 
 	// No block half written: .temp empties, every stored block verifies.
-	waitTempEmpty(t, blocksB)
+	storetest.WaitTempEmpty(t, blocksB)
 	have := verifyStore(t, blocksB)
 	if len(have) == 0 {
 		t.Fatal("nothing stored before the disk filled")
@@ -132,7 +120,7 @@ func TestFullDisk(t *testing.T) {
 	if fetched, err := os.ReadFile(out); err != nil || !bytes.Equal(fetched, data) {
 		t.Errorf("get once there is room: %d bytes (%v), want the %d added", len(fetched), err, len(data))
 	}
-	waitTempEmpty(t, blocksB)
+	storetest.WaitTempEmpty(t, blocksB)
 	verifyStore(t, blocksB)
 	c.stopClean(t)
 	b.stopClean(t)
