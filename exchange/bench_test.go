@@ -129,7 +129,7 @@ func BenchmarkSessionPeers(b *testing.B) {
 				if got != len(cids) {
 					b.Fatalf("fetched %d of %d", got, len(cids))
 				}
-				time.Sleep(100 * time.Millisecond) // let copies in flight land
+				waitCopiesCounted(b, client, servers)
 				dups += client.ex.Stats().DupBlksReceived
 				sess.Close()
 				b.StartTimer()

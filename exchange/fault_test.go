@@ -176,6 +176,7 @@ func TestCallerGoneDuringLocalRead(t *testing.T) {
 		return slowDisk{bs}
 	})
 	testnode.Connect(t, client.host, server.host)
+	rec := testnode.RecordWants(t, client.host)
 	var cids []cid.Cid
 	for range 3 {
 		cids = append(cids, put(t, server, rawV1, randomBytes(t, 1000)).CID)
@@ -190,13 +191,15 @@ func TestCallerGoneDuringLocalRead(t *testing.T) {
 	for b := range ch {
 		t.Errorf("received %s from a fetch whose caller left", b.CID)
 	}
-	// Anything sent would have been sent before the channel closed; give it
-	// the time to arrive.
-	time.Sleep(200 * time.Millisecond)
+	// Anything sent would have been sent before the channel closed, and has
+	// reached the recorder once its sync has.
+	rec.Sync(t, client.host)
 	if out := logged.String(); strings.Contains(out, "WARN") || strings.Contains(out, "ERROR") {
 		t.Errorf("log of a fetch whose caller left:\n%s", out)
 	}
-	if st := server.ex.Stats(); st.MessagesReceived != 0 {
-		t.Errorf("the server received %d messages: the client asked for blocks nobody waited for", st.MessagesReceived)
+	for _, c := range cids {
+		if rec.Wanted(c) {
+			t.Errorf("the client asked its peers for %s, which nobody waited for", c)
+		}
 	}
 }

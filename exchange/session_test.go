@@ -65,7 +65,7 @@ func fetchWith(t *testing.T, servers []*testNode, cids []cid.Cid, cfg session.Co
 		t.Fatalf("fetched %d of %d blocks", got, len(cids))
 	}
 	// Let copies still on the wire arrive, so they are counted.
-	time.Sleep(200 * time.Millisecond)
+	waitCopiesCounted(t, client, servers)
 	return client.ex.Stats(), sess.Stats()
 }
 
@@ -203,4 +203,24 @@ func TestSessionPeerSurvivesTrim(t *testing.T) {
 	if _, err := sess.GetBlock(ctx, cids[1]); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitCopiesCounted waits until client has counted every block servers
+// sent it, copies still on the wire after a fetch included: until no server
+// holds a want of client's or an answer to send, and client counts as many
+// blocks received as they sent it.
+func waitCopiesCounted(t testing.TB, client *testNode, servers []*testNode) {
+	t.Helper()
+	poll.Until(t, 10*time.Second, "the copies on the wire counted", func() bool {
+		var sent uint64
+		for _, s := range servers {
+			l, _ := s.ex.Engine().Ledger(client.host.ID())
+			if l.WantlistSize > 0 || s.ex.Engine().Stats().QueuedTasks > 0 {
+				return false
+			}
+			sent += l.BlocksSent
+		}
+		st := client.ex.Stats()
+		return st.BlocksReceived+st.DupBlksReceived+st.UnwantedBlocks == sent
+	})
 }
