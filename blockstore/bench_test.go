@@ -9,7 +9,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
-	"github.com/bsfs/bsfs/internal/storetest"
+	"github.com/bsfs/bsfs/internal/blocktest"
 )
 
 var benchSizes = []int{1 << 10, 256 << 10}
@@ -23,7 +23,7 @@ func benchBlocks(b *testing.B, n, size int) []block.Block {
 		for j := 0; j+8 <= size; j += 8 {
 			binary.LittleEndian.PutUint64(data[j:], rng.Uint64())
 		}
-		out[i] = storetest.NewBlock(b, storetest.RawV1(), data)
+		out[i] = blocktest.NewBlock(b, blocktest.RawV1(), data)
 	}
 	return out
 }
@@ -48,7 +48,7 @@ func BenchmarkPut(b *testing.B) {
 						b.StopTimer()
 						blks = benchBlocks(b, round, size)
 						for j := range blks { // distinct across rounds
-							blks[j] = storetest.NewBlock(b, storetest.RawV1(), append(blks[j].Data[:size-8], byte(i), byte(i>>8), byte(i>>16), byte(i>>24), 0, 0, 0, 0))
+							blks[j] = blocktest.NewBlock(b, blocktest.RawV1(), append(blks[j].Data[:size-8], byte(i), byte(i>>8), byte(i>>16), byte(i>>24), 0, 0, 0, 0))
 						}
 						b.StartTimer()
 					}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/storetest"
 )
 
@@ -99,7 +100,7 @@ func TestCorruptionDetected(t *testing.T) {
 func TestOversizedFileNotRead(t *testing.T) {
 	dir := t.TempDir()
 	b := storetest.Open(t, dir, blockstore.Config{NoSync: true})
-	blk := storetest.NewBlock(t, storetest.RawV1(), []byte("small"))
+	blk := blocktest.NewBlock(t, blocktest.RawV1(), []byte("small"))
 	if err := b.Put(context.Background(), blk); err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +263,7 @@ func TestReadOnlyWritesNothing(t *testing.T) {
 // it is not listed, not read as a block, and cleared on the next Open.
 func TestCrashLeftovers(t *testing.T) {
 	dir := t.TempDir()
-	blk := storetest.NewBlock(t, storetest.RawV1(), []byte("the block being written at the crash"))
+	blk := blocktest.NewBlock(t, blocktest.RawV1(), []byte("the block being written at the crash"))
 	b, err := blockstore.Open(dir, blockstore.Config{})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/mounttest"
 	"github.com/bsfs/bsfs/internal/storetest"
 )
@@ -33,7 +34,7 @@ func TestFullDisk(t *testing.T) {
 	for range 40 { // 40 × 100 kB does not fit in 1 MiB
 		data := make([]byte, 100_000)
 		rand.Read(data)
-		blk := storetest.NewBlock(t, storetest.RawV1(), data)
+		blk := blocktest.NewBlock(t, blocktest.RawV1(), data)
 		if putErr = b.Put(ctx, blk); putErr != nil {
 			failed = blk
 			break
@@ -62,7 +63,7 @@ func TestFullDisk(t *testing.T) {
 	for range 3 {
 		data := make([]byte, 100_000)
 		rand.Read(data)
-		more = append(more, storetest.NewBlock(t, storetest.RawV1(), data))
+		more = append(more, blocktest.NewBlock(t, blocktest.RawV1(), data))
 	}
 	if err := b.PutMany(ctx, more); !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "storing in "+dir) {
 		t.Errorf("PutMany on a full disk: %v, want ENOSPC naming %s", err, dir)

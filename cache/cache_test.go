@@ -3,9 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/storetest"
 	"github.com/bsfs/bsfs/unixfs"
 )
@@ -30,21 +29,12 @@ func open(t testing.TB, dir string, st Store, quota int64) *Cache {
 	return c
 }
 
-// randBytes returns n pseudo-random bytes from seed.
-func randBytes(n int, seed uint64) []byte {
-	var key [32]byte
-	binary.LittleEndian.PutUint64(key[:], seed)
-	b := make([]byte, n)
-	rand.NewChaCha8(key).Read(b)
-	return b
-}
-
 // rawBlocks makes n raw blocks of size bytes.
 func rawBlocks(t testing.TB, n, size int, seed uint64) []block.Block {
 	t.Helper()
 	out := make([]block.Block, n)
 	for i := range out {
-		b, err := block.New(cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}, randBytes(size, seed+uint64(i)))
+		b, err := block.New(cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}, blocktest.SeededBytes(size, seed+uint64(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +191,7 @@ func TestPinsAreNeverEvictedAndGCKeepsThem(t *testing.T) {
 	dir := t.TempDir()
 	c := open(t, dir, bs, 3000)
 	// A 1.2 MiB file: 5 leaves and a root.
-	data := randBytes(1200<<10, 3)
+	data := blocktest.SeededBytes(1200<<10, 3)
 	root := addFile(t, bs, data)
 	if err := c.Pin(ctx, root, nil); err != nil {
 		t.Fatal(err)
@@ -281,7 +271,7 @@ func checkFile(t testing.TB, st unixfs.Store, root cid.Cid, want []byte) {
 func TestPinFetchesTheDAGAndFailsOnMissingBlocks(t *testing.T) {
 	ctx := t.Context()
 	src, bs := storetest.New(t), storetest.New(t)
-	data := randBytes(700<<10, 6)
+	data := blocktest.SeededBytes(700<<10, 6)
 	root := addFile(t, src, data)
 	c := open(t, t.TempDir(), bs, 1000) // smaller than one leaf
 	if err := c.Pin(ctx, root, nil); !errors.Is(err, block.ErrNotFound) {
@@ -300,7 +290,7 @@ func TestPinFetchesTheDAGAndFailsOnMissingBlocks(t *testing.T) {
 		t.Fatalf("usage %+v, want 4 pinned blocks and nothing evictable", u)
 	}
 	// A DAG missing a leaf is not pinned.
-	other := addFile(t, src, randBytes(600<<10, 7))
+	other := addFile(t, src, blocktest.SeededBytes(600<<10, 7))
 	keys := dagKeys(t, &Cache{st: src}, other)
 	for _, k := range keys {
 		if k != keyOf(other) {
@@ -348,7 +338,7 @@ func TestRestartKeepsPinsAndRecency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := randBytes(300<<10, 8)
+	data := blocktest.SeededBytes(300<<10, 8)
 	root := addFile(t, bs, data)
 	if err := c.Pin(ctx, root, nil); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/kubotest"
 	"github.com/bsfs/bsfs/internal/storetest"
 	"github.com/bsfs/bsfs/internal/testnode"
@@ -58,12 +59,12 @@ func TestReadLargerThanQuota(t *testing.T) {
 	defer cancel()
 	src := storetest.New(t)
 	provider := newNode(t, src)
-	data := randBytes(fileSize, 40)
+	data := blocktest.SeededBytes(fileSize, 40)
 	root := addFile(t, src, data)
 
 	bs := storetest.New(t)
 	c := open(t, t.TempDir(), bs, quota)
-	pinnedData := randBytes(600<<10, 41)
+	pinnedData := blocktest.SeededBytes(600<<10, 41)
 	pinned := addFile(t, bs, pinnedData)
 	if err := c.Pin(ctx, pinned, nil); err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func TestServeKuboBlocksReadOnly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	owner := kubotest.Start(t)
-	data := randBytes(3<<20+77, 50)
+	data := blocktest.SeededBytes(3<<20+77, 50)
 	root, err := owner.Add(ctx, data, 1, true)
 	if err != nil {
 		t.Fatal(err)

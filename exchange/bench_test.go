@@ -10,6 +10,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/kubotest"
 	"github.com/bsfs/bsfs/internal/testnode"
 )
@@ -43,7 +44,7 @@ func BenchmarkFetch64MiBFromBsfs(b *testing.B) {
 	server := newNode(b)
 	cids := make([]cid.Cid, 0, benchBlocks)
 	for range benchBlocks {
-		blk, err := block.New(rawV1, randomBytes(b, benchBlockSize))
+		blk, err := block.New(rawV1, blocktest.RandomBytes(b, benchBlockSize))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -68,7 +69,7 @@ func BenchmarkFetch64MiBFromBsfs(b *testing.B) {
 func BenchmarkFetch64MiBFromKubo(b *testing.B) {
 	kubo := kubotest.Start(b)
 	ctx := context.Background()
-	root, err := kubo.Add(ctx, randomBytes(b, benchBlocks*benchBlockSize), 1, true)
+	root, err := kubo.Add(ctx, blocktest.RandomBytes(b, benchBlocks*benchBlockSize), 1, true)
 	if err != nil {
 		b.Fatal(err)
 	}

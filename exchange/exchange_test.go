@@ -3,7 +3,6 @@ package exchange_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testnode"
 )
@@ -60,14 +60,6 @@ func put(t *testing.T, n *testNode, prefix cid.Prefix, data []byte) block.Block 
 	return b
 }
 
-func randomBytes(t testing.TB, n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 var (
 	rawV1  = cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}
 	dagPB0 = cid.Prefix{Version: 0, Codec: cid.DagProtobuf, MhType: mh.SHA2_256, MhLength: -1}
@@ -87,7 +79,7 @@ func TestExchangeEachVersion(t *testing.T) {
 				from, to *testNode
 			}{{"restricted serves", restricted, full}, {"restricted fetches", full, restricted}} {
 				for _, prefix := range []cid.Prefix{rawV1, dagPB0} {
-					b := put(t, pair.from, prefix, randomBytes(t, 100_000))
+					b := put(t, pair.from, prefix, blocktest.RandomBytes(t, 100_000))
 					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 					got, err := pair.to.ex.GetBlock(ctx, b.CID)
 					cancel()
@@ -115,7 +107,7 @@ func TestGetBlocksMany(t *testing.T) {
 	want := make(map[string][]byte, n)
 	cids := make([]cid.Cid, 0, n)
 	for i := range n {
-		b := put(t, server, rawV1, randomBytes(t, 1024+i))
+		b := put(t, server, rawV1, blocktest.RandomBytes(t, 1024+i))
 		want[b.CID.KeyString()] = b.Data
 		cids = append(cids, b.CID)
 	}
@@ -152,7 +144,7 @@ func TestSharedWantAndIdentity(t *testing.T) {
 	b := block.Block{}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	data := randomBytes(t, 5000)
+	data := blocktest.RandomBytes(t, 5000)
 	c, _ := rawV1.Sum(data)
 	errs := make(chan error, 5)
 	for range 5 {
@@ -220,7 +212,7 @@ func TestCancelSendsCancel(t *testing.T) {
 func TestDisconnectMidWant(t *testing.T) {
 	a, empty, holder := newNode(t), newNode(t), newNode(t)
 	testnode.Connect(t, a.host, empty.host)
-	b := put(t, holder, rawV1, randomBytes(t, 2000))
+	b := put(t, holder, rawV1, blocktest.RandomBytes(t, 2000))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
@@ -252,7 +244,7 @@ func TestMismatchedBlockNotStored(t *testing.T) {
 	if err := evil.Connect(ctx, peer.AddrInfo{ID: a.host.ID(), Addrs: a.host.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
-	real := randomBytes(t, 1000)
+	real := blocktest.RandomBytes(t, 1000)
 	c, _ := rawV1.Sum(real)
 	wantCtx, wantCancel := context.WithTimeout(ctx, 3*time.Second)
 	defer wantCancel()
@@ -263,7 +255,7 @@ func TestMismatchedBlockNotStored(t *testing.T) {
 	}()
 	poll.Until(t, 10*time.Second, "want registered", func() bool { return len(a.ex.Wantlist()) == 1 })
 
-	fake := randomBytes(t, 1000)
+	fake := blocktest.RandomBytes(t, 1000)
 	s, err := evil.NewStream(ctx, a.host.ID(), message.Protocol120)
 	if err != nil {
 		t.Fatal(err)

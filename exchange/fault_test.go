@@ -18,6 +18,7 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testlog"
 	"github.com/bsfs/bsfs/internal/testnode"
@@ -76,7 +77,7 @@ func TestStoreFailureFailsWaiters(t *testing.T) {
 	testnode.Connect(t, client.host, server.host)
 	var blks []block.Block
 	for range 6 {
-		blks = append(blks, put(t, server, rawV1, randomBytes(t, size)))
+		blks = append(blks, put(t, server, rawV1, blocktest.RandomBytes(t, size)))
 	}
 	// Asked under CIDv0 (a dag-pb CID over the same hash): the error names
 	// the CID the caller asked for.
@@ -179,7 +180,7 @@ func TestCallerGoneDuringLocalRead(t *testing.T) {
 	rec := testnode.RecordWants(t, client.host)
 	var cids []cid.Cid
 	for range 3 {
-		cids = append(cids, put(t, server, rawV1, randomBytes(t, 1000)).CID)
+		cids = append(cids, put(t, server, rawV1, blocktest.RandomBytes(t, 1000)).CID)
 	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)

@@ -23,6 +23,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/httpnet"
 	"github.com/bsfs/bsfs/exchange/session"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/kubotest"
 	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/routingtest"
@@ -81,7 +82,7 @@ func TestHTTPFromKuboGateway(t *testing.T) {
 	kubo := kubotest.StartWith(t, kubotest.Options{Gateway: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	data := randomBytes(t, 3<<20+12345) // 13 leaves of 256 KiB and a root
+	data := blocktest.RandomBytes(t, 3<<20+12345) // 13 leaves of 256 KiB and a root
 	root, err := kubo.Add(ctx, data, 1, true)
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +166,7 @@ func TestHTTPFetchCancelled(t *testing.T) {
 	pid := testPeerID(t)
 	node, finder := httpNode(t, peer.AddrInfo{ID: pid, Addrs: []multiaddr.Multiaddr{routingtest.HTTPAddr(t, srv.URL)}})
 
-	b, err := block.New(rawV1, randomBytes(t, 1000))
+	b, err := block.New(rawV1, blocktest.RandomBytes(t, 1000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestHTTPForgedBlock(t *testing.T) {
 	defer srv.Close()
 	pid := testPeerID(t)
 	node, _ := httpNode(t, peer.AddrInfo{ID: pid, Addrs: []multiaddr.Multiaddr{routingtest.HTTPAddr(t, srv.URL)}})
-	b, err := block.New(rawV1, randomBytes(t, 1000))
+	b, err := block.New(rawV1, blocktest.RandomBytes(t, 1000))
 	if err != nil {
 		t.Fatal(err)
 	}

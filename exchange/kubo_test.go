@@ -15,6 +15,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/kubotest"
 	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testnode"
@@ -43,7 +44,7 @@ func TestKuboInterop(t *testing.T) {
 				if codec == "dag-pb" {
 					prefix = dagPB0
 				}
-				b := put(t, node, prefix, randomBytes(t, 50_000))
+				b := put(t, node, prefix, blocktest.RandomBytes(t, 50_000))
 				got, err := kubo.BlockGet(ctx, b.CID)
 				if err != nil {
 					t.Fatal(err)
@@ -54,7 +55,7 @@ func TestKuboInterop(t *testing.T) {
 			})
 
 			t.Run("kubo cat of a file only bsfs has", func(t *testing.T) {
-				data := randomBytes(t, 1<<20+12345)
+				data := blocktest.RandomBytes(t, 1<<20+12345)
 				root := moveFileToBsfs(ctx, t, kubo, node, data, cidVersion, rawLeaves)
 				got, err := kubo.Cat(ctx, root)
 				if err != nil {
@@ -66,7 +67,7 @@ func TestKuboInterop(t *testing.T) {
 			})
 
 			t.Run("bsfs fetches from kubo", func(t *testing.T) {
-				data := randomBytes(t, 60_000)
+				data := blocktest.RandomBytes(t, 60_000)
 				var c cid.Cid
 				var err error
 				if codec == "dag-pb" {
@@ -217,7 +218,7 @@ func TestKuboEmptyBlock(t *testing.T) {
 			// (A block Kubo has would not do: Kubo may answer before the
 			// want goes out to the recorder, and it is then cancelled
 			// unsent.)
-			absent, err := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}.Sum(randomBytes(t, 32))
+			absent, err := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}.Sum(blocktest.RandomBytes(t, 32))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/network"
 	"github.com/bsfs/bsfs/exchange/session"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testnode"
 )
@@ -26,7 +27,7 @@ func newNodeWith(t testing.TB, cfg exchange.Config) *testNode {
 func seed(t testing.TB, servers []*testNode, n, size int) []cid.Cid {
 	cids := make([]cid.Cid, 0, n)
 	for range n {
-		b, err := block.New(rawV1, randomBytes(t, size))
+		b, err := block.New(rawV1, blocktest.RandomBytes(t, size))
 		if err != nil {
 			t.Fatal(err)
 		}

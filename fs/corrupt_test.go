@@ -16,6 +16,7 @@ import (
 
 	"github.com/bsfs/bsfs/blockstore"
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/testnode"
 )
 
@@ -101,7 +102,7 @@ func TestCorruptBlockRefetched(t *testing.T) {
 	for _, cr := range corruptions {
 		t.Run(cr.name, func(t *testing.T) {
 			// A fresh file: no page of it is in the kernel's cache.
-			data := randomBytes(t, 4*corruptLeafSize+1000)
+			data := blocktest.RandomBytes(t, 4*corruptLeafSize+1000)
 			f := buildFile(t, data, []int{corruptLeafSize}, 174)
 			server.put(t, f.blocks...)
 			client.put(t, f.blocks...)
@@ -145,7 +146,7 @@ func TestCorruptBlockNoPeer(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	var log testLog
 	dir := mount(t, client.ex, bsfs.Config{ReadTimeout: timeout, UnixFS: unixfsConfig(client), Logger: log.logger()})
-	data := randomBytes(t, 4*corruptLeafSize+1000)
+	data := blocktest.RandomBytes(t, 4*corruptLeafSize+1000)
 	f := buildFile(t, data, []int{corruptLeafSize}, 174)
 	client.put(t, f.blocks...)
 	const badLeaf = 2
@@ -215,7 +216,7 @@ func TestCorruptBlockNotServed(t *testing.T) {
 	testnode.Connect(t, server.host, client.host)
 	var log testLog
 	dir := mount(t, client.ex, bsfs.Config{ReadTimeout: 2 * time.Second, UnixFS: unixfsConfig(client), Logger: log.logger()})
-	data := randomBytes(t, 4*corruptLeafSize+1000)
+	data := blocktest.RandomBytes(t, 4*corruptLeafSize+1000)
 	f := buildFile(t, data, []int{corruptLeafSize}, 174)
 	server.put(t, f.blocks...)
 	bad := f.leaves[1]

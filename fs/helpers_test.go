@@ -2,7 +2,6 @@ package fs_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +22,7 @@ import (
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/mounttest"
 	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testlog"
@@ -96,21 +96,6 @@ func (n *testNode) waitWanted(t *testing.T, c cid.Cid) {
 	})
 }
 
-func randomBytes(t testing.TB, n int) []byte {
-	b := make([]byte, n)
-	rand.Read(b)
-	return b
-}
-
-func newBlock(t testing.TB, prefix cid.Prefix, data []byte) block.Block {
-	t.Helper()
-	b, err := block.New(prefix, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // protoBlock encodes a dag-pb node with UnixFS data and links.
 func protoBlock(t testing.TB, data []byte, links ...*format.Link) block.Block {
 	t.Helper()
@@ -150,7 +135,7 @@ func buildFile(t testing.TB, data []byte, leafSizes []int, fanout int) dagFile {
 	var level []sub
 	for off, i := 0, 0; off < len(data); i++ {
 		n := min(leafSizes[i%len(leafSizes)], len(data)-off)
-		b := newBlock(t, rawPrefix, data[off:off+n])
+		b := blocktest.NewBlock(t, rawPrefix, data[off:off+n])
 		f.leaves = append(f.leaves, b)
 		f.blocks = append(f.blocks, b)
 		level = append(level, sub{b, uint64(n)})

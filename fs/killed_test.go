@@ -15,6 +15,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testnode"
 )
@@ -111,7 +112,7 @@ func TestReaderKilled(t *testing.T) {
 	// The baseline: the mount up and a file read through it from the
 	// server, so that the connection's streams and go-fuse's readers are
 	// there already.
-	warm := buildFile(t, randomBytes(t, 600<<10), []int{256 << 10}, 174)
+	warm := buildFile(t, blocktest.RandomBytes(t, 600<<10), []int{256 << 10}, 174)
 	server.put(t, warm.blocks...)
 	if out, err := exec.Command("cat", filepath.Join(dir, warm.root.CID.String())).Output(); err != nil || len(out) != 600<<10 {
 		t.Fatalf("cat of a file the server has: %d bytes, %v", len(out), err)
@@ -120,7 +121,7 @@ func TestReaderKilled(t *testing.T) {
 	baseline := settledGoroutines()
 	sessions := client.ex.SessionCount()
 
-	f := buildFile(t, randomBytes(t, 1<<20), []int{256 << 10}, 174)
+	f := buildFile(t, blocktest.RandomBytes(t, 1<<20), []int{256 << 10}, 174)
 	server.put(t, f.root, f.leaves[0], f.leaves[1])
 	missing := f.leaves[2].CID
 	cmd := exec.Command("cat", filepath.Join(dir, f.root.CID.String()))

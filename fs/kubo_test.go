@@ -14,6 +14,7 @@ import (
 	"github.com/multiformats/go-multiaddr"
 
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/kubotest"
 	"github.com/bsfs/bsfs/internal/mounttest"
 	"github.com/bsfs/bsfs/unixfs"
@@ -30,7 +31,7 @@ func TestMountKuboTree(t *testing.T) {
 	defer cancel()
 
 	src := filepath.Join(t.TempDir(), "tree")
-	big := randomBytes(t, 3<<20+12345) // 13 leaves of 256 KiB
+	big := blocktest.RandomBytes(t, 3<<20+12345) // 13 leaves of 256 KiB
 	small := []byte("nested file\n")
 	const entries = 5000
 	mustWrite(t, filepath.Join(src, "big.bin"), big)

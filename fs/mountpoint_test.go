@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/mounttest"
 )
 
@@ -18,7 +19,7 @@ import (
 // a tmpfs, any other live mount, likewise.
 func TestMountOnLiveMount(t *testing.T) {
 	n := newNode(t)
-	b := newBlock(t, rawPrefix, []byte("served by the first mount"))
+	b := blocktest.NewBlock(t, rawPrefix, []byte("served by the first mount"))
 	n.put(t, b)
 	dir := mount(t, n.ex, bsfs.Config{})
 

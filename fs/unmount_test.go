@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/mounttest"
 )
 
@@ -19,7 +20,7 @@ import (
 func TestUnmountLeavesNothing(t *testing.T) {
 	mounttest.RequireFUSE(t)
 	n := newNode(t)
-	b := newBlock(t, rawPrefix, []byte("read before the unmount"))
+	b := blocktest.NewBlock(t, rawPrefix, []byte("read before the unmount"))
 	n.put(t, b)
 	dir := t.TempDir()
 	before := mounttest.FUSEFDs(t, os.Getpid())

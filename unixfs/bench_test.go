@@ -14,6 +14,7 @@ import (
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/storetest"
 )
 
@@ -50,7 +51,7 @@ func catFile(b *testing.B, r *Reader, c cid.Cid, size int) {
 // blockstore, sequentially.
 func BenchmarkReadAtSequentialLocal(b *testing.B) {
 	bs := storetest.New(b)
-	c, err := AddFile(context.Background(), bs, bytes.NewReader(randBytes(benchSize, 1)), AddOptions{})
+	c, err := AddFile(context.Background(), bs, bytes.NewReader(blocktest.SeededBytes(benchSize, 1)), AddOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func newBenchNode(b *testing.B) *benchNode {
 // through the exchange, with the prefetch window.
 func BenchmarkCatFromPeer(b *testing.B) {
 	server := newBenchNode(b)
-	c, err := AddFile(context.Background(), server.bs, bytes.NewReader(randBytes(benchSize, 2)), AddOptions{})
+	c, err := AddFile(context.Background(), server.bs, bytes.NewReader(blocktest.SeededBytes(benchSize, 2)), AddOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/storetest"
 )
 
@@ -30,7 +31,7 @@ func writeTree(t *testing.T) string {
 	for name, data := range map[string]string{
 		"a.txt":         "alpha\n",
 		"sub/b.txt":     "bravo\n",
-		"sub/deep/c":    string(randBytes(3*chunkSize+1, 9)),
+		"sub/deep/c":    string(blocktest.SeededBytes(3*chunkSize+1, 9)),
 		".hidden":       "secret\n",
 		"sub/.git/HEAD": "ref\n",
 	} {
@@ -86,7 +87,7 @@ func TestAddPathTree(t *testing.T) {
 		t.Errorf("sub/deep/c: %+v", nd)
 	}
 	f := openT(t, r, nd.CID)
-	if got := readAll(t, f, 1<<20); !bytes.Equal(got, randBytes(3*chunkSize+1, 9)) {
+	if got := readAll(t, f, 1<<20); !bytes.Equal(got, blocktest.SeededBytes(3*chunkSize+1, 9)) {
 		t.Error("sub/deep/c reads back different")
 	}
 	link, err := r.Resolve(t.Context(), c, "/link")
@@ -146,7 +147,7 @@ func TestAddCancelled(t *testing.T) {
 	bs := storetest.New(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := AddFile(ctx, bs, bytes.NewReader(randBytes(3*chunkSize, 1)), AddOptions{}); !errors.Is(err, context.Canceled) {
+	if _, err := AddFile(ctx, bs, bytes.NewReader(blocktest.SeededBytes(3*chunkSize, 1)), AddOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("AddFile with a cancelled context: %v", err)
 	}
 	if _, err := AddPath(ctx, bs, writeTree(t), AddOptions{}); !errors.Is(err, context.Canceled) {

@@ -10,6 +10,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/storetest"
 )
 
@@ -55,7 +56,7 @@ func (g *fullGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (<-chan bloc
 // "not found"; the file remembers no failure, and reads once there is room.
 func TestReadOnFullDisk(t *testing.T) {
 	bs := storetest.New(t)
-	data := randBytes(40*1000, 9)
+	data := blocktest.SeededBytes(40*1000, 9)
 	root := addSmall(t, bs, data, 1000, 174, false)
 	g := &fullGetter{src: Local(bs), root: root}
 	g.full.Store(true)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/kubotest"
 	"github.com/bsfs/bsfs/internal/storetest"
 )
@@ -35,7 +36,7 @@ func TestKuboSameCIDs(t *testing.T) {
 
 	for _, n := range []int{0, 1, chunkSize, chunkSize + 1, 10 << 20, 45 << 20} {
 		t.Run(fmt.Sprintf("file of %d bytes", n), func(t *testing.T) {
-			data := randBytes(n, uint64(n)+100)
+			data := blocktest.SeededBytes(n, uint64(n)+100)
 			path := filepath.Join(t.TempDir(), "f")
 			if err := os.WriteFile(path, data, 0o644); err != nil {
 				t.Fatal(err)

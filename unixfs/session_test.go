@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/storetest"
 )
 
@@ -29,7 +30,7 @@ func (s *sessions) NewSession(ctx context.Context) BlockGetter {
 
 func TestFileFetchesThroughItsSession(t *testing.T) {
 	bs := storetest.New(t)
-	data := randBytes(300_000, 7)
+	data := blocktest.SeededBytes(300_000, 7)
 	root := addSmall(t, bs, data, 4096, 174, false)
 	g := &sessions{BlockGetter: Local(bs)}
 	r := New(g, Config{})

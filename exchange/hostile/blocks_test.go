@@ -12,6 +12,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/hostile"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/internal/blocktest"
 )
 
 // TestLyingBlocks (case 5): while the victim wants a block, the peer sends
@@ -23,7 +24,7 @@ func TestLyingBlocks(t *testing.T) {
 	v := newVictim(t, exchange.Config{})
 	p, in := connectPeer(t, v)
 
-	wanted, err := block.New(rawPrefix, randomBytes(t, 4000))
+	wanted, err := block.New(rawPrefix, blocktest.RandomBytes(t, 4000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,9 +50,9 @@ func TestLyingBlocks(t *testing.T) {
 	})
 
 	prefix := wanted.CID.Prefix().Bytes()
-	liar := randomBytes(t, 4000)
-	unasked := randomBytes(t, 3000)
-	unaskedV0 := randomBytes(t, 2000)
+	liar := blocktest.RandomBytes(t, 4000)
+	unasked := blocktest.RandomBytes(t, 3000)
+	unaskedV0 := blocktest.RandomBytes(t, 2000)
 	received := [][]byte{liar, unasked, unaskedV0}
 	before := v.ex.Stats()
 

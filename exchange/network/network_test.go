@@ -17,6 +17,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/poll"
 )
 
@@ -256,7 +257,7 @@ func TestMessageAfterDisconnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &message.Message{Wants: []message.Entry{{CID: cid.NewCidV1(cid.Raw, mustSum(t, "wanted")), WantType: message.WantHave}}}
+	m := &message.Message{Wants: []message.Entry{{CID: cid.NewCidV1(cid.Raw, blocktest.Hash(t, []byte("wanted"))), WantType: message.WantHave}}}
 	for range 2 {
 		if err := message.WriteTo(s, m, message.V120); err != nil {
 			t.Fatal(err)
@@ -276,13 +277,4 @@ func TestMessageAfterDisconnect(t *testing.T) {
 	if strings.Count(strings.Join(got, " "), "msg") != 2 || got[len(got)-1] != "down" {
 		t.Fatalf("receiver was told %q; want both messages, and the peer gone after the last", got)
 	}
-}
-
-func mustSum(t *testing.T, s string) mh.Multihash {
-	t.Helper()
-	h, err := mh.Sum([]byte(s), mh.SHA2_256, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
 }

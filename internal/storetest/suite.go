@@ -20,6 +20,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/poll"
 )
 
@@ -115,23 +116,8 @@ func Seeded(t testing.TB, dir string, cfg blockstore.Config, seed ...block.Block
 	return Open(t, dir, cfg)
 }
 
-// RawV1 is the prefix of CIDv1 raw blocks hashed with sha2-256.
-func RawV1() cid.Prefix {
-	return cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}
-}
-
 func v0() cid.Prefix {
 	return cid.Prefix{Version: 0, Codec: cid.DagProtobuf, MhType: mh.SHA2_256, MhLength: -1}
-}
-
-// NewBlock builds a valid block of data under prefix.
-func NewBlock(t testing.TB, prefix cid.Prefix, data []byte) block.Block {
-	t.Helper()
-	b, err := block.New(prefix, data)
-	if err != nil {
-		t.Fatalf("block.New: %v", err)
-	}
-	return b
 }
 
 // Blocks returns n distinct raw blocks of varying sizes.
@@ -140,7 +126,7 @@ func Blocks(t testing.TB, n int) []block.Block {
 	var out []block.Block
 	for i := range n {
 		data := bytes.Repeat([]byte(fmt.Sprintf("block %d;", i)), 1+i*37)
-		out = append(out, NewBlock(t, RawV1(), data))
+		out = append(out, blocktest.NewBlock(t, blocktest.RawV1(), data))
 	}
 	return out
 }
@@ -207,7 +193,7 @@ func (tg Target) lister() lister {
 func testMissing(t *testing.T, open Opener) {
 	tg := open(t)
 	b := tg.Store
-	c := NewBlock(t, RawV1(), []byte("never stored")).CID
+	c := blocktest.NewBlock(t, blocktest.RawV1(), []byte("never stored")).CID
 	MustMiss(t, b, c)
 	if d, ok := b.(deleter); ok {
 		err := d.Delete(context.Background(), c)
@@ -226,8 +212,8 @@ func testMissing(t *testing.T, open Opener) {
 
 func testRoundTrip(t *testing.T, open Opener) {
 	blks := Blocks(t, 5)
-	big := NewBlock(t, RawV1(), bytes.Repeat([]byte{0xa5}, block.MaxSize))
-	empty := NewBlock(t, RawV1(), []byte{})
+	big := blocktest.NewBlock(t, blocktest.RawV1(), bytes.Repeat([]byte{0xa5}, block.MaxSize))
+	empty := blocktest.NewBlock(t, blocktest.RawV1(), []byte{})
 	blks = append(blks, big, empty)
 	tg := open(t, blks...)
 	b := tg.Store
@@ -245,7 +231,7 @@ func testRoundTrip(t *testing.T, open Opener) {
 
 func testCIDVersions(t *testing.T, open Opener) {
 	data := []byte("\x0a\x02\x08\x01") // a dag-pb node: empty UnixFS directory
-	blk := NewBlock(t, v0(), data)
+	blk := blocktest.NewBlock(t, v0(), data)
 	tg := open(t, blk)
 	b := tg.Store
 	others := []cid.Cid{
@@ -280,7 +266,7 @@ func testHashes(t *testing.T, open Opener) {
 	data := []byte("the same bytes under every hash")
 	var blks []block.Block
 	for _, code := range []uint64{mh.SHA2_256, mh.SHA2_512, mh.BLAKE2B_MIN + 31, mh.BLAKE3} {
-		blks = append(blks, NewBlock(t, cid.Prefix{Version: 1, Codec: cid.Raw, MhType: code, MhLength: -1}, data))
+		blks = append(blks, blocktest.NewBlock(t, cid.Prefix{Version: 1, Codec: cid.Raw, MhType: code, MhLength: -1}, data))
 	}
 	tg := open(t, blks...)
 	b := tg.Store
@@ -304,7 +290,7 @@ func testIdentity(t *testing.T, open Opener) {
 	tg := open(t)
 	b := tg.Store
 	data := []byte("inline")
-	blk := NewBlock(t, cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.IDENTITY, MhLength: -1}, data)
+	blk := blocktest.NewBlock(t, cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.IDENTITY, MhLength: -1}, data)
 	MustGet(t, b, blk.CID, data)
 	if !tg.ReadOnly {
 		if err := b.Put(context.Background(), blk); err != nil {
@@ -337,13 +323,13 @@ func testEmpty(t *testing.T, open Opener) {
 	ctx := context.Background()
 	var blks []block.Block
 	for _, p := range []cid.Prefix{
-		RawV1(), v0(),
+		blocktest.RawV1(), v0(),
 		{Version: 1, Codec: cid.DagCBOR, MhType: mh.SHA2_256, MhLength: -1},
 		{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_512, MhLength: -1},
 		{Version: 1, Codec: cid.Raw, MhType: mh.BLAKE2B_MIN + 31, MhLength: -1},
 		{Version: 1, Codec: cid.Raw, MhType: mh.BLAKE3, MhLength: -1},
 	} {
-		blk := NewBlock(t, p, nil)
+		blk := blocktest.NewBlock(t, p, nil)
 		blks = append(blks, blk)
 		MustGet(t, b, blk.CID, nil)
 		if got, _ := b.Get(ctx, blk.CID); got.Data == nil {
@@ -362,7 +348,7 @@ func testEmpty(t *testing.T, open Opener) {
 			}
 		}
 		// Empty data under another block's CID is still refused.
-		other := NewBlock(t, RawV1(), []byte("x"))
+		other := blocktest.NewBlock(t, blocktest.RawV1(), []byte("x"))
 		if err := b.Put(ctx, block.Block{CID: other.CID, Data: nil}); !errors.Is(err, block.ErrHashMismatch) {
 			t.Fatalf("Put(no data under %s) = %v; want ErrHashMismatch", other.CID, err)
 		}
@@ -524,7 +510,7 @@ func testRefused(t *testing.T, open Opener) {
 		return
 	}
 	over := bytes.Repeat([]byte{1}, block.MaxSize+1)
-	overCID, err := RawV1().Sum(over)
+	overCID, err := blocktest.RawV1().Sum(over)
 	if err != nil {
 		t.Fatal(err)
 	}
