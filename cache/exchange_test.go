@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
@@ -146,11 +144,7 @@ func TestServeKuboBlocksReadOnly(t *testing.T) {
 
 	// Kubo fetches from the server.
 	kubo := kubotest.Start(t)
-	for _, a := range server.h.Addrs() {
-		if err := kubo.SwarmConnect(ctx, a.Encapsulate(mustP2P(t, server.h.ID()))); err == nil {
-			break
-		}
-	}
+	kubo.Dial(ctx, t, server.h)
 	catted, err := kubo.Cat(ctx, root)
 	if err != nil {
 		t.Fatal(err)
@@ -167,14 +161,4 @@ func TestServeKuboBlocksReadOnly(t *testing.T) {
 	if b := storeBytes(t, own); b != 10 {
 		t.Fatalf("our store holds %d bytes, want the 10 put", b)
 	}
-}
-
-// mustP2P is the /p2p/ID component.
-func mustP2P(t testing.TB, id peer.ID) ma.Multiaddr {
-	t.Helper()
-	a, err := ma.NewMultiaddr("/p2p/" + id.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }

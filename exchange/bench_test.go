@@ -90,7 +90,7 @@ func BenchmarkFetch64MiBFromKubo(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		client := newNode(b)
-		connectKubo(ctx, b, client, kubo)
+		kubo.Dial(ctx, b, client.host)
 		b.StartTimer()
 		fetchAll(b, client, cids)
 	}

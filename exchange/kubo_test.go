@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	lnet "github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/multiformats/go-multiaddr"
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/block"
@@ -31,7 +29,7 @@ func TestKuboInterop(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			node := newNode(t, proto)
-			connectKubo(ctx, t, node, kubo)
+			kubo.Dial(ctx, t, node.host)
 			// CIDv1 blocks cannot travel in 1.0.0's blocks field: a 1.0.0
 			// peer derives a CIDv0. Use the CIDv0 dag-pb form there.
 			cidVersion, rawLeaves, codec := 1, true, "raw"
@@ -117,22 +115,6 @@ func TestKuboInterop(t *testing.T) {
 	}
 }
 
-// connectKubo has Kubo dial the bsfs node, and waits until each side sees
-// the other.
-func connectKubo(ctx context.Context, t testing.TB, n *testNode, kubo *kubotest.Node) {
-	t.Helper()
-	addr, err := multiaddr.NewMultiaddr(n.host.Addrs()[0].String() + "/p2p/" + n.host.ID().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kubo.SwarmConnect(ctx, addr); err != nil {
-		t.Fatal(err)
-	}
-	poll.Until(t, 10*time.Second, "kubo connected", func() bool {
-		return n.host.Network().Connectedness(kubo.ID()) == lnet.Connected
-	})
-}
-
 // moveFileToBsfs adds data on Kubo, copies every block of the DAG into the
 // bsfs node, then removes the file from Kubo, so only bsfs has it.
 func moveFileToBsfs(ctx context.Context, t *testing.T, kubo *kubotest.Node, n *testNode, data []byte, cidVersion int, rawLeaves bool) cid.Cid {
@@ -194,7 +176,7 @@ func TestKuboEmptyBlock(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			node := newNode(t, proto)
-			connectKubo(ctx, t, node, kubo)
+			kubo.Dial(ctx, t, node.host)
 			rec := testnode.RecordWants(t, node.host)
 			c, err := kubo.Add(ctx, nil, 1, true)
 			if err != nil {
@@ -247,7 +229,7 @@ func TestKuboEmptyBlock(t *testing.T) {
 			if has, _ := node.bs.Has(ctx, ask); !has {
 				t.Fatalf("bsfs says it lacks %s", ask)
 			}
-			connectKubo(ctx, t, node, client)
+			client.Dial(ctx, t, node.host)
 			gctx, gcancel := context.WithTimeout(ctx, 10*time.Second)
 			got, err := client.BlockGet(gctx, ask)
 			gcancel()

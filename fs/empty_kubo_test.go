@@ -13,7 +13,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/multiformats/go-multiaddr"
 	"github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/exchange"
@@ -69,13 +68,7 @@ func TestMountKuboEmptyFiles(t *testing.T) {
 		t.Run(string(proto), func(t *testing.T) {
 			n := newNodeWith(t, exchange.Config{Protocols: []protocol.ID{proto}})
 			rec := testnode.RecordWants(t, n.host)
-			addr, err := multiaddr.NewMultiaddr(n.host.Addrs()[0].String() + "/p2p/" + n.host.ID().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := kubo.SwarmConnect(ctx, addr); err != nil {
-				t.Fatal(err)
-			}
+			kubo.Dial(ctx, t, n.host)
 			dir := mount(t, n.ex, bsfs.Config{ReadTimeout: 5 * time.Second, UnixFS: unixfsConfig(n)})
 			top := filepath.Join(dir, root.String())
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/multiformats/go-multiaddr"
 
 	bsfs "github.com/bsfs/bsfs/fs"
 	"github.com/bsfs/bsfs/internal/blocktest"
@@ -62,13 +61,7 @@ func TestMountKuboTree(t *testing.T) {
 	}
 
 	n := newNode(t) // an empty store: everything comes from Kubo
-	addr, err := multiaddr.NewMultiaddr(n.host.Addrs()[0].String() + "/p2p/" + n.host.ID().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kubo.SwarmConnect(ctx, addr); err != nil {
-		t.Fatal(err)
-	}
+	kubo.Dial(ctx, t, n.host)
 	dir := mount(t, n.ex, bsfs.Config{UnixFS: unixfsConfig(n)})
 	top := filepath.Join(dir, root.String())
 
