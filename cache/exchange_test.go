@@ -8,11 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
-
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
-	"github.com/bsfs/bsfs/exchange/network"
 	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/kubotest"
 	"github.com/bsfs/bsfs/internal/storetest"
@@ -20,27 +17,10 @@ import (
 	"github.com/bsfs/bsfs/unixfs"
 )
 
-// testNode is a libp2p host on loopback with an exchange over st.
-type testNode struct {
-	h  host.Host
-	ex *exchange.Exchange
-}
-
-func newNode(t testing.TB, st exchange.Blockstore) *testNode {
+// newNode is a node on loopback whose exchange stores in st.
+func newNode(t testing.TB, st exchange.Blockstore) *testnode.Node {
 	t.Helper()
-	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex, err := exchange.New(h, st, exchange.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ex.Close()
-		h.Close()
-	})
-	return &testNode{h: h, ex: ex}
+	return testnode.NewWrapped(t, exchange.Config{}, func(*blockstore.Blockstore, string) exchange.Blockstore { return st })
 }
 
 // A file four times the quota, read through unixfs over the exchange,
@@ -69,9 +49,9 @@ func TestReadLargerThanQuota(t *testing.T) {
 	}
 	pinnedBytes := storeBytes(t, bs)
 	fetcher := newNode(t, c)
-	testnode.Connect(t, fetcher.h, provider.h)
+	testnode.Connect(t, fetcher.Host, provider.Host)
 
-	f, err := unixfs.New(c.Getter(fetcher.ex), unixfs.Config{Window: window}).Open(ctx, root)
+	f, err := unixfs.New(c.Getter(fetcher.Ex), unixfs.Config{Window: window}).Open(ctx, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +110,8 @@ func TestServeKuboBlocksReadOnly(t *testing.T) {
 
 	// bsfs fetches from the server (which is connected to nobody else).
 	client := newNode(t, storetest.New(t))
-	testnode.Connect(t, client.h, server.h)
-	f, err := unixfs.New(client.ex, unixfs.Config{}).Open(ctx, root)
+	testnode.Connect(t, client.Host, server.Host)
+	f, err := unixfs.New(client.Ex, unixfs.Config{}).Open(ctx, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +124,7 @@ func TestServeKuboBlocksReadOnly(t *testing.T) {
 
 	// Kubo fetches from the server.
 	kubo := kubotest.Start(t)
-	kubo.Dial(ctx, t, server.h)
+	kubo.Dial(ctx, t, server.Host)
 	catted, err := kubo.Cat(ctx, root)
 	if err != nil {
 		t.Fatal(err)
