@@ -1,4 +1,4 @@
-package blockstore
+package blockstore_test
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/internal/blocktest"
 )
 
 var benchSizes = []int{1 << 10, 256 << 10}
@@ -21,16 +23,16 @@ func benchBlocks(b *testing.B, n, size int) []block.Block {
 		for j := 0; j+8 <= size; j += 8 {
 			binary.LittleEndian.PutUint64(data[j:], rng.Uint64())
 		}
-		out[i] = newBlock(b, v1Raw, data)
+		out[i] = blocktest.NewBlock(b, blocktest.RawV1(), data)
 	}
 	return out
 }
 
 func BenchmarkPut(b *testing.B) {
 	for _, size := range benchSizes {
-		for _, cfg := range []Config{{NoSync: true}, {}} {
+		for _, cfg := range []blockstore.Config{{NoSync: true}, {}} {
 			b.Run(fmt.Sprintf("%dKiB/sync=%v", size>>10, !cfg.NoSync), func(b *testing.B) {
-				bs, err := Open(b.TempDir(), cfg)
+				bs, err := blockstore.Open(b.TempDir(), cfg)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -46,7 +48,7 @@ func BenchmarkPut(b *testing.B) {
 						b.StopTimer()
 						blks = benchBlocks(b, round, size)
 						for j := range blks { // distinct across rounds
-							blks[j] = newBlock(b, v1Raw, append(blks[j].Data[:size-8], byte(i), byte(i>>8), byte(i>>16), byte(i>>24), 0, 0, 0, 0))
+							blks[j] = blocktest.NewBlock(b, blocktest.RawV1(), append(blks[j].Data[:size-8], byte(i), byte(i>>8), byte(i>>16), byte(i>>24), 0, 0, 0, 0))
 						}
 						b.StartTimer()
 					}
@@ -61,9 +63,9 @@ func BenchmarkPut(b *testing.B) {
 
 func BenchmarkGet(b *testing.B) {
 	for _, size := range benchSizes {
-		for _, cfg := range []Config{{NoSync: true}, {NoSync: true, NoVerify: true}} {
+		for _, cfg := range []blockstore.Config{{NoSync: true}, {NoSync: true, NoVerify: true}} {
 			b.Run(fmt.Sprintf("%dKiB/verify=%v", size>>10, !cfg.NoVerify), func(b *testing.B) {
-				bs, err := Open(b.TempDir(), cfg)
+				bs, err := blockstore.Open(b.TempDir(), cfg)
 				if err != nil {
 					b.Fatal(err)
 				}

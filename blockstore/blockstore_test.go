@@ -1,4 +1,4 @@
-package blockstore
+package blockstore_test
 
 import (
 	"bytes"
@@ -14,61 +14,37 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/storetest"
 )
-
-// openT opens a store in dir with cfg and closes it when the test ends.
-func openT(t *testing.T, dir string, cfg Config) *Blockstore {
-	t.Helper()
-	b, err := Open(dir, cfg)
-	if err != nil {
-		t.Fatalf("Open(%s): %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return b
-}
 
 // seeded returns an opener whose stores hold their seed, written with a
 // writable store and reopened with cfg.
-func seeded(cfg Config) opener {
-	return func(t *testing.T, seed ...block.Block) *Blockstore {
-		dir := filepath.Join(t.TempDir(), "blocks")
-		w, err := Open(dir, Config{NoSync: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, blk := range seed {
-			if err := w.Put(context.Background(), blk); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return openT(t, dir, cfg)
+func seeded(cfg blockstore.Config) storetest.Opener {
+	return func(t *testing.T, seed ...block.Block) storetest.Target {
+		b := storetest.Seeded(t, filepath.Join(t.TempDir(), "blocks"), cfg, seed...)
+		return storetest.Target{Store: b, Disk: b, ReadOnly: cfg.ReadOnly}
 	}
 }
 
 func TestSuite(t *testing.T) {
-	t.Run("Default", func(t *testing.T) { runSuite(t, seeded(Config{})) })
-	t.Run("NoSync", func(t *testing.T) { runSuite(t, seeded(Config{NoSync: true})) })
-	t.Run("ReadOnly", func(t *testing.T) { runSuite(t, seeded(Config{ReadOnly: true})) })
+	t.Run("Default", func(t *testing.T) { storetest.Run(t, seeded(blockstore.Config{})) })
+	t.Run("NoSync", func(t *testing.T) { storetest.Run(t, seeded(blockstore.Config{NoSync: true})) })
+	t.Run("ReadOnly", func(t *testing.T) { storetest.Run(t, seeded(blockstore.Config{ReadOnly: true})) })
 }
 
 // blockPath is where the store in dir keeps the block c names.
 func blockPath(dir string, c cid.Cid) string {
-	k := Key(c.Hash())
+	k := blockstore.Key(c.Hash())
 	return filepath.Join(dir, k[len(k)-3:len(k)-1], k+".data")
 }
 
 func TestCorruptionDetected(t *testing.T) {
 	ctx := context.Background()
-	good := someBlocks(t, 4)[3] // some hundred bytes
+	good := storetest.Blocks(t, 4)[3] // some hundred bytes
 	corruptions := map[string]func([]byte) []byte{
-		"FlipBit":  flip,
+		"FlipBit":  storetest.Flip,
 		"Truncate": func(b []byte) []byte { return b[:len(b)-1] },
 		"Empty":    func([]byte) []byte { return nil },
 		"Append":   func(b []byte) []byte { return append(bytes.Clone(b), 0) },
@@ -76,7 +52,7 @@ func TestCorruptionDetected(t *testing.T) {
 	for name, corrupt := range corruptions {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			b := openT(t, dir, Config{NoSync: true})
+			b := storetest.Open(t, dir, blockstore.Config{NoSync: true})
 			if err := b.Put(ctx, good); err != nil {
 				t.Fatal(err)
 			}
@@ -103,11 +79,11 @@ func TestCorruptionDetected(t *testing.T) {
 
 			// A read-only view of the same directory detects it too, and
 			// NoVerify returns the stored bytes as they are.
-			ro := openT(t, dir, Config{ReadOnly: true})
+			ro := storetest.Open(t, dir, blockstore.Config{ReadOnly: true})
 			if _, err := ro.Get(ctx, good.CID); !errors.Is(err, block.ErrHashMismatch) {
 				t.Fatalf("read-only Get of corrupt block = %v", err)
 			}
-			nv := openT(t, dir, Config{ReadOnly: true, NoVerify: true})
+			nv := storetest.Open(t, dir, blockstore.Config{ReadOnly: true, NoVerify: true})
 			if got, err := nv.Get(ctx, good.CID); err != nil || !bytes.Equal(got.Data, bad) {
 				t.Fatalf("NoVerify Get = %q, %v; want the stored bytes", got.Data, err)
 			}
@@ -116,15 +92,15 @@ func TestCorruptionDetected(t *testing.T) {
 			if err := b.Put(ctx, good); err != nil {
 				t.Fatal(err)
 			}
-			mustGet(t, b, good.CID, good.Data)
+			storetest.MustGet(t, b, good.CID, good.Data)
 		})
 	}
 }
 
 func TestOversizedFileNotRead(t *testing.T) {
 	dir := t.TempDir()
-	b := openT(t, dir, Config{NoSync: true})
-	blk := newBlock(t, v1Raw, []byte("small"))
+	b := storetest.Open(t, dir, blockstore.Config{NoSync: true})
+	blk := blocktest.NewBlock(t, blocktest.RawV1(), []byte("small"))
 	if err := b.Put(context.Background(), blk); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +125,7 @@ func TestKuboLayout(t *testing.T) {
 
 	t.Run("Put", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "blocks")
-		b := openT(t, dir, Config{})
+		b := storetest.Open(t, dir, blockstore.Config{})
 		if err := b.Put(ctx, block.Block{CID: c, Data: []byte(emptyDirData)}); err != nil {
 			t.Fatal(err)
 		}
@@ -173,11 +149,11 @@ func TestKuboLayout(t *testing.T) {
 		mustWrite(t, filepath.Join(dir, "_README"), "kubo's readme")
 		mustWrite(t, filepath.Join(dir, "diskUsage.cache"), `{"diskUsage":4,"accuracy":"initial-exact"}`)
 		mustWrite(t, filepath.Join(dir, filepath.FromSlash(emptyDirPath)), emptyDirData)
-		for _, cfg := range []Config{{ReadOnly: true}, {}} {
-			b := openT(t, dir, cfg)
-			mustGet(t, b, c, []byte(emptyDirData))
-			mustGet(t, b, cid.NewCidV1(cid.DagProtobuf, c.Hash()), []byte(emptyDirData))
-			if got := allKeys(t, b); !slices.Equal(got, []string{c.Hash().B58String()}) {
+		for _, cfg := range []blockstore.Config{{ReadOnly: true}, {}} {
+			b := storetest.Open(t, dir, cfg)
+			storetest.MustGet(t, b, c, []byte(emptyDirData))
+			storetest.MustGet(t, b, cid.NewCidV1(cid.DagProtobuf, c.Hash()), []byte(emptyDirData))
+			if got := storetest.AllKeys(t, b); !slices.Equal(got, []string{c.Hash().B58String()}) {
 				t.Fatalf("AllKeys = %v", got)
 			}
 		}
@@ -209,18 +185,18 @@ func TestLayoutRefused(t *testing.T) {
 	}
 	for name, files := range cases {
 		t.Run(name, func(t *testing.T) {
-			for _, cfg := range []Config{{}, {ReadOnly: true}} {
+			for _, cfg := range []blockstore.Config{{}, {ReadOnly: true}} {
 				dir := t.TempDir()
 				for p, data := range files {
 					mustWrite(t, filepath.Join(dir, p), data)
 				}
 				before := snapshot(t, dir)
-				b, err := Open(dir, cfg)
+				b, err := blockstore.Open(dir, cfg)
 				if err == nil {
 					b.Close()
 					t.Fatalf("Open(%+v) accepted the directory", cfg)
 				}
-				if !errors.Is(err, ErrLayout) {
+				if !errors.Is(err, blockstore.ErrLayout) {
 					t.Fatalf("Open(%+v) = %v; want ErrLayout", cfg, err)
 				}
 				if !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "SHARDING") {
@@ -236,14 +212,14 @@ func TestLayoutRefused(t *testing.T) {
 
 func TestReadOnlyMissingOrEmpty(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nothing")
-	if _, err := Open(missing, Config{ReadOnly: true}); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := blockstore.Open(missing, blockstore.Config{ReadOnly: true}); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("read-only Open of a missing dir = %v; want ErrNotExist", err)
 	}
 	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal("read-only Open created the directory")
 	}
 	empty := t.TempDir()
-	if _, err := Open(empty, Config{ReadOnly: true}); !errors.Is(err, ErrLayout) {
+	if _, err := blockstore.Open(empty, blockstore.Config{ReadOnly: true}); !errors.Is(err, blockstore.ErrLayout) {
 		t.Fatalf("read-only Open of an empty dir = %v; want ErrLayout", err)
 	}
 	if got := snapshot(t, empty); len(got) != 1 { // the directory itself
@@ -255,8 +231,8 @@ func TestReadOnlyMissingOrEmpty(t *testing.T) {
 // exactly as it is: flatfs's own Open would delete its .temp directory.
 func TestReadOnlyWritesNothing(t *testing.T) {
 	dir := t.TempDir()
-	blks := someBlocks(t, 3)
-	w, err := Open(dir, Config{NoSync: true})
+	blks := storetest.Blocks(t, 3)
+	w, err := blockstore.Open(dir, blockstore.Config{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,11 +246,11 @@ func TestReadOnlyWritesNothing(t *testing.T) {
 	mustWrite(t, inFlight, "half a blo")
 	before := snapshot(t, dir)
 
-	r := openT(t, dir, Config{ReadOnly: true})
+	r := storetest.Open(t, dir, blockstore.Config{ReadOnly: true})
 	for _, blk := range blks {
-		mustGet(t, r, blk.CID, blk.Data)
+		storetest.MustGet(t, r, blk.CID, blk.Data)
 	}
-	allKeys(t, r)
+	storetest.AllKeys(t, r)
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -287,8 +263,8 @@ func TestReadOnlyWritesNothing(t *testing.T) {
 // it is not listed, not read as a block, and cleared on the next Open.
 func TestCrashLeftovers(t *testing.T) {
 	dir := t.TempDir()
-	blk := newBlock(t, v1Raw, []byte("the block being written at the crash"))
-	b, err := Open(dir, Config{})
+	blk := blocktest.NewBlock(t, blocktest.RawV1(), []byte("the block being written at the crash"))
+	b, err := blockstore.Open(dir, blockstore.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,11 +274,11 @@ func TestCrashLeftovers(t *testing.T) {
 	// What doPut and a batch leave behind when the process dies before
 	// the rename.
 	mustWrite(t, filepath.Join(dir, ".temp", "temp-12345"), string(blk.Data[:10]))
-	mustWrite(t, filepath.Join(dir, ".temp", "batch-1-2", Key(blk.CID.Hash())+".data"), string(blk.Data[:10]))
+	mustWrite(t, filepath.Join(dir, ".temp", "batch-1-2", blockstore.Key(blk.CID.Hash())+".data"), string(blk.Data[:10]))
 
-	b = openT(t, dir, Config{})
-	mustMiss(t, b, blk.CID)
-	if keys := allKeys(t, b); len(keys) != 0 {
+	b = storetest.Open(t, dir, blockstore.Config{})
+	storetest.MustMiss(t, b, blk.CID)
+	if keys := storetest.AllKeys(t, b); len(keys) != 0 {
 		t.Fatalf("leftovers listed as blocks: %v", keys)
 	}
 	left, err := os.ReadDir(filepath.Join(dir, ".temp"))
@@ -312,7 +288,7 @@ func TestCrashLeftovers(t *testing.T) {
 	if err := b.Put(context.Background(), blk); err != nil {
 		t.Fatal(err)
 	}
-	mustGet(t, b, blk.CID, blk.Data)
+	storetest.MustGet(t, b, blk.CID, blk.Data)
 }
 
 // snapshot lists every file under dir with its size and contents' prefix,
@@ -345,19 +321,4 @@ func snapshot(t *testing.T, dir string) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func TestKeyRoundTrip(t *testing.T) {
-	for _, blk := range someBlocks(t, 3) {
-		h, ok := multihashFromFile(Key(blk.CID.Hash()) + ".data")
-		if !ok || !bytes.Equal(h, blk.CID.Hash()) {
-			t.Fatalf("multihashFromFile(Key(%s)) = %v, %v", blk.CID, h, ok)
-		}
-	}
-	for _, name := range []string{"", ".data", "SHARDING", "_README", "diskUsage.cache", "temp-123",
-		"cIQA4T3TD3BP3C2M3GXCGRCRTCCHV7XSGAZPZJOAOHLPOI6IQR3H6YQ.data", "CIQAAAAB.data", "AB.data"} {
-		if h, ok := multihashFromFile(name); ok {
-			t.Errorf("multihashFromFile(%q) = %v; want not a key", name, h)
-		}
-	}
 }

@@ -1,39 +1,22 @@
 //go:build linux
 
-package blockstore
+package blockstore_test
 
 import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/mounttest"
+	"github.com/bsfs/bsfs/internal/storetest"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes on dir and unmounts it when the
-// test ends. Without the right to mount it skips the test, unless
-// BSFS_REQUIRE_ROOT=1.
-func mountTmpfs(t *testing.T, dir string, size string) {
-	t.Helper()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		if os.Getenv("BSFS_REQUIRE_ROOT") == "1" {
-			t.Fatalf("mounting a tmpfs on %s (BSFS_REQUIRE_ROOT=1): %v", dir, err)
-		}
-		t.Skipf("mounting a tmpfs needs root (set BSFS_REQUIRE_ROOT=1 to fail instead): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmounting %s: %v", dir, err)
-		}
-	})
-}
 
 // A store on a full disk: a Put fails with an error naming the store's
 // directory and the disk's error, leaves no temporary file and no partial
@@ -41,8 +24,8 @@ func mountTmpfs(t *testing.T, dir string, size string) {
 // again once there is room.
 func TestFullDisk(t *testing.T) {
 	dir := t.TempDir()
-	mountTmpfs(t, dir, "1m")
-	b := openT(t, dir, Config{NoSync: true})
+	mounttest.Tmpfs(t, dir, "1m")
+	b := storetest.Open(t, dir, blockstore.Config{NoSync: true})
 	ctx := context.Background()
 
 	var stored []block.Block
@@ -51,7 +34,7 @@ func TestFullDisk(t *testing.T) {
 	for range 40 { // 40 × 100 kB does not fit in 1 MiB
 		data := make([]byte, 100_000)
 		rand.Read(data)
-		blk := newBlock(t, v1Raw, data)
+		blk := blocktest.NewBlock(t, blocktest.RawV1(), data)
 		if putErr = b.Put(ctx, blk); putErr != nil {
 			failed = blk
 			break
@@ -80,16 +63,16 @@ func TestFullDisk(t *testing.T) {
 	for range 3 {
 		data := make([]byte, 100_000)
 		rand.Read(data)
-		more = append(more, newBlock(t, v1Raw, data))
+		more = append(more, blocktest.NewBlock(t, blocktest.RawV1(), data))
 	}
 	if err := b.PutMany(ctx, more); !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "storing in "+dir) {
 		t.Errorf("PutMany on a full disk: %v, want ENOSPC naming %s", err, dir)
 	}
 
 	checkStore(t, b, dir, stored)
-	mustMiss(t, b, failed.CID)
+	storetest.MustMiss(t, b, failed.CID)
 	for _, blk := range more {
-		mustMiss(t, b, blk.CID)
+		storetest.MustMiss(t, b, blk.CID)
 	}
 
 	// Room again: the block that did not fit is stored.
@@ -107,24 +90,13 @@ func TestFullDisk(t *testing.T) {
 
 // checkStore checks that dir's .temp empties and that the store holds
 // exactly want, each block verifying against its key.
-func checkStore(t *testing.T, b *Blockstore, dir string, want []block.Block) {
+func checkStore(t *testing.T, b *blockstore.Blockstore, dir string, want []block.Block) {
 	t.Helper()
-	// flatfs's disk usage checkpoint goes through .temp too: a file seen
-	// there must be gone within a second.
-	for i := 0; ; i++ {
-		left, err := os.ReadDir(filepath.Join(dir, ".temp"))
-		if err == nil && len(left) == 0 {
-			break
-		}
-		if i == 100 {
-			t.Fatalf(".temp holds %v (%v), want nothing", left, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := allKeys(t, b); !slices.Equal(got, hashes(want...)) {
+	storetest.WaitTempEmpty(t, dir)
+	if got := storetest.AllKeys(t, b); !slices.Equal(got, storetest.Hashes(want...)) {
 		t.Errorf("store lists %d blocks, want the %d put", len(got), len(want))
 	}
 	for _, blk := range want {
-		mustGet(t, b, blk.CID, blk.Data)
+		storetest.MustGet(t, b, blk.CID, blk.Data)
 	}
 }

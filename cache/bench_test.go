@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/internal/testnode"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
@@ -63,11 +64,11 @@ func BenchmarkFetchThroughQuota(b *testing.B) {
 					b.Fatal(err)
 				}
 				fetcher := newNode(b, c)
-				connect(b, fetcher, provider)
+				testnode.Connect(b, fetcher.Host, provider.Host)
 				stop := sample(b, dir)
 				b.StartTimer()
 				start := time.Now()
-				n := readFile(b, unixfs.New(c.Getter(fetcher.ex), unixfs.Config{}), root)
+				n := readFile(b, unixfs.New(c.Getter(fetcher.Ex), unixfs.Config{}), root)
 				elapsed := time.Since(start)
 				b.StopTimer()
 				peak := stop()
@@ -76,8 +77,8 @@ func BenchmarkFetchThroughQuota(b *testing.B) {
 				}
 				b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 				b.Logf("%s: %d MiB in %v (%.0f MB/s), store peak %d MiB", name, size>>20, elapsed.Round(time.Millisecond), float64(size)/1e6/elapsed.Seconds(), peak>>20)
-				fetcher.ex.Close()
-				fetcher.h.Close()
+				fetcher.Ex.Close()
+				fetcher.Host.Close()
 				c.Close()
 				bs.Close()
 			}

@@ -3,9 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,19 +14,10 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/storetest"
 	"github.com/bsfs/bsfs/unixfs"
 )
-
-// newStore opens a real flatfs blockstore in a temporary directory.
-func newStore(t testing.TB) *blockstore.Blockstore {
-	t.Helper()
-	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bs.Close() })
-	return bs
-}
 
 func open(t testing.TB, dir string, st Store, quota int64) *Cache {
 	t.Helper()
@@ -40,21 +29,12 @@ func open(t testing.TB, dir string, st Store, quota int64) *Cache {
 	return c
 }
 
-// randBytes returns n pseudo-random bytes from seed.
-func randBytes(n int, seed uint64) []byte {
-	var key [32]byte
-	binary.LittleEndian.PutUint64(key[:], seed)
-	b := make([]byte, n)
-	rand.NewChaCha8(key).Read(b)
-	return b
-}
-
 // rawBlocks makes n raw blocks of size bytes.
 func rawBlocks(t testing.TB, n, size int, seed uint64) []block.Block {
 	t.Helper()
 	out := make([]block.Block, n)
 	for i := range out {
-		b, err := block.New(cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}, randBytes(size, seed+uint64(i)))
+		b, err := block.New(cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}, blocktest.SeededBytes(size, seed+uint64(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +92,7 @@ func order(c *Cache, blks []block.Block) []int {
 
 func TestEvictsLeastRecentlyUsed(t *testing.T) {
 	ctx := t.Context()
-	bs := newStore(t)
+	bs := storetest.New(t)
 	blks := rawBlocks(t, 5, 1000, 1)
 	c := open(t, t.TempDir(), bs, 3000)
 	for _, b := range blks[:3] {
@@ -151,7 +131,7 @@ func TestEvictsLeastRecentlyUsed(t *testing.T) {
 
 func TestHoldsMayExceedTheQuota(t *testing.T) {
 	ctx := t.Context()
-	bs := newStore(t)
+	bs := storetest.New(t)
 	blks := rawBlocks(t, 6, 1000, 2)
 	c := open(t, t.TempDir(), bs, 2000)
 	release := c.Hold(cidsOf(blks[:4])...)
@@ -207,11 +187,11 @@ func dagKeys(t testing.TB, c *Cache, root cid.Cid) []string {
 
 func TestPinsAreNeverEvictedAndGCKeepsThem(t *testing.T) {
 	ctx := t.Context()
-	bs := newStore(t)
+	bs := storetest.New(t)
 	dir := t.TempDir()
 	c := open(t, dir, bs, 3000)
 	// A 1.2 MiB file: 5 leaves and a root.
-	data := randBytes(1200<<10, 3)
+	data := blocktest.SeededBytes(1200<<10, 3)
 	root := addFile(t, bs, data)
 	if err := c.Pin(ctx, root, nil); err != nil {
 		t.Fatal(err)
@@ -290,8 +270,8 @@ func checkFile(t testing.TB, st unixfs.Store, root cid.Cid, want []byte) {
 
 func TestPinFetchesTheDAGAndFailsOnMissingBlocks(t *testing.T) {
 	ctx := t.Context()
-	src, bs := newStore(t), newStore(t)
-	data := randBytes(700<<10, 6)
+	src, bs := storetest.New(t), storetest.New(t)
+	data := blocktest.SeededBytes(700<<10, 6)
 	root := addFile(t, src, data)
 	c := open(t, t.TempDir(), bs, 1000) // smaller than one leaf
 	if err := c.Pin(ctx, root, nil); !errors.Is(err, block.ErrNotFound) {
@@ -310,7 +290,7 @@ func TestPinFetchesTheDAGAndFailsOnMissingBlocks(t *testing.T) {
 		t.Fatalf("usage %+v, want 4 pinned blocks and nothing evictable", u)
 	}
 	// A DAG missing a leaf is not pinned.
-	other := addFile(t, src, randBytes(600<<10, 7))
+	other := addFile(t, src, blocktest.SeededBytes(600<<10, 7))
 	keys := dagKeys(t, &Cache{st: src}, other)
 	for _, k := range keys {
 		if k != keyOf(other) {
@@ -360,13 +340,13 @@ func (f fetcher) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, 
 
 func TestRestartKeepsPinsAndRecency(t *testing.T) {
 	ctx := t.Context()
-	bs := newStore(t)
+	bs := storetest.New(t)
 	dir := t.TempDir()
 	c, err := Open(ctx, dir, bs, Config{Quota: 5000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := randBytes(300<<10, 8)
+	data := blocktest.SeededBytes(300<<10, 8)
 	root := addFile(t, bs, data)
 	if err := c.Pin(ctx, root, nil); err != nil {
 		t.Fatal(err)
@@ -418,7 +398,7 @@ func TestRestartKeepsPinsAndRecency(t *testing.T) {
 
 func TestRecencyLogIsCompacted(t *testing.T) {
 	ctx := t.Context()
-	bs := newStore(t)
+	bs := storetest.New(t)
 	dir := t.TempDir()
 	c := open(t, dir, bs, 3000)
 	blks := rawBlocks(t, 4, 1000, 30)
@@ -469,7 +449,7 @@ func TestParseSize(t *testing.T) {
 // or peer holds the empty block.
 func TestEmptyBlockIsNeverStoredOrFetched(t *testing.T) {
 	ctx := t.Context()
-	src, bs := newStore(t), newStore(t)
+	src, bs := storetest.New(t), storetest.New(t)
 	empty, err := block.New(cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}, nil)
 	if err != nil {
 		t.Fatal(err)

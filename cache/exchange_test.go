@@ -8,47 +8,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
-	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/storetest"
+	"github.com/bsfs/bsfs/internal/testnode"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
-// testNode is a libp2p host on loopback with an exchange over st.
-type testNode struct {
-	h  host.Host
-	ex *exchange.Exchange
-}
-
-func newNode(t testing.TB, st exchange.Blockstore) *testNode {
+// newNode is a node on loopback whose exchange stores in st.
+func newNode(t testing.TB, st exchange.Blockstore) *testnode.Node {
 	t.Helper()
-	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex, err := exchange.New(h, st, exchange.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ex.Close()
-		h.Close()
-	})
-	return &testNode{h: h, ex: ex}
-}
-
-func connect(t testing.TB, a, b *testNode) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := a.h.Connect(ctx, peer.AddrInfo{ID: b.h.ID(), Addrs: b.h.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
+	return testnode.NewWrapped(t, exchange.Config{}, func(*blockstore.Blockstore, string) exchange.Blockstore { return st })
 }
 
 // A file four times the quota, read through unixfs over the exchange,
@@ -63,23 +35,23 @@ func TestReadLargerThanQuota(t *testing.T) {
 	)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	src := newStore(t)
+	src := storetest.New(t)
 	provider := newNode(t, src)
-	data := randBytes(fileSize, 40)
+	data := blocktest.SeededBytes(fileSize, 40)
 	root := addFile(t, src, data)
 
-	bs := newStore(t)
+	bs := storetest.New(t)
 	c := open(t, t.TempDir(), bs, quota)
-	pinnedData := randBytes(600<<10, 41)
+	pinnedData := blocktest.SeededBytes(600<<10, 41)
 	pinned := addFile(t, bs, pinnedData)
 	if err := c.Pin(ctx, pinned, nil); err != nil {
 		t.Fatal(err)
 	}
 	pinnedBytes := storeBytes(t, bs)
 	fetcher := newNode(t, c)
-	connect(t, fetcher, provider)
+	testnode.Connect(t, fetcher.Host, provider.Host)
 
-	f, err := unixfs.New(c.Getter(fetcher.ex), unixfs.Config{Window: window}).Open(ctx, root)
+	f, err := unixfs.New(c.Getter(fetcher.Ex), unixfs.Config{Window: window}).Open(ctx, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +94,7 @@ func TestServeKuboBlocksReadOnly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	owner := kubotest.Start(t)
-	data := randBytes(3<<20+77, 50)
+	data := blocktest.SeededBytes(3<<20+77, 50)
 	root, err := owner.Add(ctx, data, 1, true)
 	if err != nil {
 		t.Fatal(err)
@@ -132,14 +104,14 @@ func TestServeKuboBlocksReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { shared.Close() })
-	own := newStore(t)
+	own := storetest.New(t)
 	c := open(t, t.TempDir(), Union{Own: own, Shared: shared}, 0)
 	server := newNode(t, c)
 
 	// bsfs fetches from the server (which is connected to nobody else).
-	client := newNode(t, newStore(t))
-	connect(t, client, server)
-	f, err := unixfs.New(client.ex, unixfs.Config{}).Open(ctx, root)
+	client := newNode(t, storetest.New(t))
+	testnode.Connect(t, client.Host, server.Host)
+	f, err := unixfs.New(client.Ex, unixfs.Config{}).Open(ctx, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,11 +124,7 @@ func TestServeKuboBlocksReadOnly(t *testing.T) {
 
 	// Kubo fetches from the server.
 	kubo := kubotest.Start(t)
-	for _, a := range server.h.Addrs() {
-		if err := kubo.SwarmConnect(ctx, a.Encapsulate(mustP2P(t, server.h.ID()))); err == nil {
-			break
-		}
-	}
+	kubo.Dial(ctx, t, server.Host)
 	catted, err := kubo.Cat(ctx, root)
 	if err != nil {
 		t.Fatal(err)
@@ -173,14 +141,4 @@ func TestServeKuboBlocksReadOnly(t *testing.T) {
 	if b := storeBytes(t, own); b != 10 {
 		t.Fatalf("our store holds %d bytes, want the 10 put", b)
 	}
-}
-
-// mustP2P is the /p2p/ID component.
-func mustP2P(t testing.TB, id peer.ID) ma.Multiaddr {
-	t.Helper()
-	a, err := ma.NewMultiaddr("/p2p/" + id.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }

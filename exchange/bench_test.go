@@ -10,7 +10,9 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 const (
@@ -42,7 +44,7 @@ func BenchmarkFetch64MiBFromBsfs(b *testing.B) {
 	server := newNode(b)
 	cids := make([]cid.Cid, 0, benchBlocks)
 	for range benchBlocks {
-		blk, err := block.New(rawV1, randomBytes(b, benchBlockSize))
+		blk, err := block.New(rawV1, blocktest.RandomBytes(b, benchBlockSize))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -56,7 +58,7 @@ func BenchmarkFetch64MiBFromBsfs(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		client := newNode(b)
-		connect(b, client, server)
+		testnode.Connect(b, client.host, server.host)
 		b.StartTimer()
 		fetchAll(b, client, cids)
 	}
@@ -67,7 +69,7 @@ func BenchmarkFetch64MiBFromBsfs(b *testing.B) {
 func BenchmarkFetch64MiBFromKubo(b *testing.B) {
 	kubo := kubotest.Start(b)
 	ctx := context.Background()
-	root, err := kubo.Add(ctx, randomBytes(b, benchBlocks*benchBlockSize), 1, true)
+	root, err := kubo.Add(ctx, blocktest.RandomBytes(b, benchBlocks*benchBlockSize), 1, true)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -88,7 +90,7 @@ func BenchmarkFetch64MiBFromKubo(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		client := newNode(b)
-		connectKubo(ctx, b, client, kubo)
+		kubo.Dial(ctx, b, client.host)
 		b.StartTimer()
 		fetchAll(b, client, cids)
 	}
@@ -112,7 +114,7 @@ func BenchmarkSessionPeers(b *testing.B) {
 				b.StopTimer()
 				client := newNode(b)
 				for _, s := range servers {
-					connect(b, client, s)
+					testnode.Connect(b, client.host, s.host)
 				}
 				sess := client.ex.NewSession(context.Background())
 				b.StartTimer()
@@ -128,7 +130,7 @@ func BenchmarkSessionPeers(b *testing.B) {
 				if got != len(cids) {
 					b.Fatalf("fetched %d of %d", got, len(cids))
 				}
-				time.Sleep(100 * time.Millisecond) // let copies in flight land
+				waitCopiesCounted(b, client, servers)
 				dups += client.ex.Stats().DupBlksReceived
 				sess.Close()
 				b.StartTimer()

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/poll"
 )
 
 // countObserver counts the measurements it is given.
@@ -22,13 +25,13 @@ func (o *countObserver) Observe(float64) { o.n.Add(1) }
 func TestCloseEndsUnreadFetch(t *testing.T) {
 	obs := new(countObserver)
 	n := newNodeOn(t, exchange.Config{BlockLatency: obs.Observe}, nil)
-	have := put(t, n, rawV1, randomBytes(t, 100))
-	missing := put(t, newNode(t), rawV1, randomBytes(t, 100)).CID
+	have := put(t, n, rawV1, blocktest.RandomBytes(t, 100))
+	missing := put(t, newNode(t), rawV1, blocktest.RandomBytes(t, 100)).CID
 	st, err := n.ex.GetBlocks(t.Context(), []cid.Cid{have.CID, missing})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the local block's latency observed", func() bool { return obs.n.Load() == 1 })
+	poll.Until(t, 10*time.Second, "the local block's latency observed", func() bool { return obs.n.Load() == 1 })
 	if err := n.ex.Close(); err != nil {
 		t.Fatal(err)
 	}

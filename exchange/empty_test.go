@@ -2,18 +2,14 @@ package exchange_test
 
 import (
 	"context"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ipfs/go-cid"
-	lnet "github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 
-	"github.com/bsfs/bsfs/exchange/hostile"
-	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/internal/poll"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // emptyCIDs are the empty block under each supported hash, and as CIDv0.
@@ -35,51 +31,11 @@ func emptyCIDs(t testing.TB) []cid.Cid {
 	return out
 }
 
-// wantRecorder is a peer that answers nothing and records the CIDs of
-// every want n sends it.
-type wantRecorder struct {
-	mu    sync.Mutex
-	wants []cid.Cid
-}
-
-// newWantRecorder connects a recording peer to n.
-func newWantRecorder(t testing.TB, n *testNode) *wantRecorder {
-	t.Helper()
-	r := &wantRecorder{}
-	p, err := hostile.NewPeer(hostile.Config{OnMessage: func(_ lnet.Stream, m *message.Message) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, w := range m.Wants {
-			if !w.Cancel {
-				r.wants = append(r.wants, w.CID)
-			}
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := p.Connect(ctx, peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the recorder connected", func() bool { return n.host.Network().Connectedness(p.Host.ID()) == lnet.Connected })
-	return r
-}
-
-// wanted reports whether a want for c's multihash reached the recorder.
-func (r *wantRecorder) wanted(c cid.Cid) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.ContainsFunc(r.wants, func(w cid.Cid) bool { return string(w.Hash()) == string(c.Hash()) })
-}
-
 // The empty block, under any supported hash, is answered at once with no
 // peer holding it, and never wanted on the wire.
 func TestEmptyBlockNeverWanted(t *testing.T) {
 	n := newNode(t)
-	rec := newWantRecorder(t, n)
+	rec := testnode.RecordWants(t, n.host)
 	cids := emptyCIDs(t)
 	for _, c := range cids {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -113,9 +69,9 @@ func TestEmptyBlockNeverWanted(t *testing.T) {
 	if _, err := n.ex.GetBlock(actx, absent); err == nil {
 		t.Fatal("got a block nobody connected has")
 	}
-	waitFor(t, "the recorder to hear the want of an absent block", func() bool { return rec.wanted(absent) })
+	poll.Until(t, 10*time.Second, "the recorder to hear the want of an absent block", func() bool { return rec.Wanted(absent) })
 	for _, c := range cids {
-		if rec.wanted(c) {
+		if rec.Wanted(c) {
 			t.Errorf("the empty block %s was wanted on the wire", c)
 		}
 	}

@@ -3,7 +3,6 @@ package exchange_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"testing"
 	"time"
@@ -19,6 +18,8 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testnode"
 )
 
@@ -43,15 +44,6 @@ func newNodeOn(t testing.TB, cfg exchange.Config, wrap func(bs *blockstore.Block
 	return &testNode{host: n.Host, bs: n.Store, ex: n.Ex}
 }
 
-func connect(t testing.TB, a, b *testNode) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.host.Connect(ctx, peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // put stores data on n under prefix and returns the block.
 func put(t *testing.T, n *testNode, prefix cid.Prefix, data []byte) block.Block {
 	t.Helper()
@@ -63,14 +55,6 @@ func put(t *testing.T, n *testNode, prefix cid.Prefix, data []byte) block.Block 
 		t.Fatal(err)
 	}
 	if err := n.ex.NotifyNewBlocks(context.Background(), b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func randomBytes(t testing.TB, n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -89,13 +73,13 @@ func TestExchangeEachVersion(t *testing.T) {
 		t.Run(string(proto), func(t *testing.T) {
 			restricted := newNode(t, proto)
 			full := newNode(t)
-			connect(t, full, restricted)
+			testnode.Connect(t, full.host, restricted.host)
 			for _, pair := range []struct {
 				name     string
 				from, to *testNode
 			}{{"restricted serves", restricted, full}, {"restricted fetches", full, restricted}} {
 				for _, prefix := range []cid.Prefix{rawV1, dagPB0} {
-					b := put(t, pair.from, prefix, randomBytes(t, 100_000))
+					b := put(t, pair.from, prefix, blocktest.RandomBytes(t, 100_000))
 					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 					got, err := pair.to.ex.GetBlock(ctx, b.CID)
 					cancel()
@@ -118,12 +102,12 @@ func TestExchangeEachVersion(t *testing.T) {
 // arrives exactly once.
 func TestGetBlocksMany(t *testing.T) {
 	server, client := newNode(t), newNode(t)
-	connect(t, client, server)
+	testnode.Connect(t, client.host, server.host)
 	const n = 1000
 	want := make(map[string][]byte, n)
 	cids := make([]cid.Cid, 0, n)
 	for i := range n {
-		b := put(t, server, rawV1, randomBytes(t, 1024+i))
+		b := put(t, server, rawV1, blocktest.RandomBytes(t, 1024+i))
 		want[b.CID.KeyString()] = b.Data
 		cids = append(cids, b.CID)
 	}
@@ -162,7 +146,7 @@ func TestCloseEndsStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := put(t, n, rawV1, randomBytes(t, 1000))
+	local := put(t, n, rawV1, blocktest.RandomBytes(t, 1000))
 	waiting, err := n.ex.GetBlocks(t.Context(), []cid.Cid{absent.CID})
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +178,7 @@ func TestSharedWantAndIdentity(t *testing.T) {
 	b := block.Block{}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	data := randomBytes(t, 5000)
+	data := blocktest.RandomBytes(t, 5000)
 	c, _ := rawV1.Sum(data)
 	errs := make(chan error, 5)
 	for range 5 {
@@ -206,9 +190,9 @@ func TestSharedWantAndIdentity(t *testing.T) {
 			errs <- err
 		}()
 	}
-	waitFor(t, "want registered", func() bool { return len(client.ex.Wantlist()) == 1 })
+	poll.Until(t, 10*time.Second, "want registered", func() bool { return len(client.ex.Wantlist()) == 1 })
 	b = put(t, server, rawV1, data)
-	connect(t, client, server)
+	testnode.Connect(t, client.host, server.host)
 	for range 5 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
@@ -233,7 +217,7 @@ func TestSharedWantAndIdentity(t *testing.T) {
 // peer's ledger (a CANCEL went over the wire).
 func TestCancelSendsCancel(t *testing.T) {
 	a, b := newNode(t), newNode(t)
-	connect(t, a, b)
+	testnode.Connect(t, a.host, b.host)
 	c, _ := rawV1.Sum([]byte("nobody has this"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -241,7 +225,7 @@ func TestCancelSendsCancel(t *testing.T) {
 		_, err := a.ex.GetBlock(ctx, c)
 		done <- err
 	}()
-	waitFor(t, "want reaches the peer", func() bool { return wantsAt(b, a.host.ID(), c) })
+	poll.Until(t, 10*time.Second, "want reaches the peer", func() bool { return wantsAt(b, a.host.ID(), c) })
 	cancel()
 	select {
 	case err := <-done:
@@ -251,7 +235,7 @@ func TestCancelSendsCancel(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("GetBlock did not return after cancel")
 	}
-	waitFor(t, "cancel reaches the peer", func() bool { return !wantsAt(b, a.host.ID(), c) })
+	poll.Until(t, 10*time.Second, "cancel reaches the peer", func() bool { return !wantsAt(b, a.host.ID(), c) })
 	if len(a.ex.Wantlist()) != 0 {
 		t.Fatalf("wantlist not empty after cancel: %v", a.ex.Wantlist())
 	}
@@ -261,8 +245,8 @@ func TestCancelSendsCancel(t *testing.T) {
 // leave the want stuck; a peer that connects later with the block serves it.
 func TestDisconnectMidWant(t *testing.T) {
 	a, empty, holder := newNode(t), newNode(t), newNode(t)
-	connect(t, a, empty)
-	b := put(t, holder, rawV1, randomBytes(t, 2000))
+	testnode.Connect(t, a.host, empty.host)
+	b := put(t, holder, rawV1, blocktest.RandomBytes(t, 2000))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
@@ -270,11 +254,11 @@ func TestDisconnectMidWant(t *testing.T) {
 		_, err := a.ex.GetBlock(ctx, b.CID)
 		done <- err
 	}()
-	waitFor(t, "want reaches the first peer", func() bool { return wantsAt(empty, a.host.ID(), b.CID) })
+	poll.Until(t, 10*time.Second, "want reaches the first peer", func() bool { return wantsAt(empty, a.host.ID(), b.CID) })
 	if err := empty.host.Network().ClosePeer(a.host.ID()); err != nil {
 		t.Fatal(err)
 	}
-	connect(t, a, holder)
+	testnode.Connect(t, a.host, holder.host)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +278,7 @@ func TestMismatchedBlockNotStored(t *testing.T) {
 	if err := evil.Connect(ctx, peer.AddrInfo{ID: a.host.ID(), Addrs: a.host.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
-	real := randomBytes(t, 1000)
+	real := blocktest.RandomBytes(t, 1000)
 	c, _ := rawV1.Sum(real)
 	wantCtx, wantCancel := context.WithTimeout(ctx, 3*time.Second)
 	defer wantCancel()
@@ -303,9 +287,9 @@ func TestMismatchedBlockNotStored(t *testing.T) {
 		_, err := a.ex.GetBlock(wantCtx, c)
 		done <- err
 	}()
-	waitFor(t, "want registered", func() bool { return len(a.ex.Wantlist()) == 1 })
+	poll.Until(t, 10*time.Second, "want registered", func() bool { return len(a.ex.Wantlist()) == 1 })
 
-	fake := randomBytes(t, 1000)
+	fake := blocktest.RandomBytes(t, 1000)
 	s, err := evil.NewStream(ctx, a.host.ID(), message.Protocol120)
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +301,7 @@ func TestMismatchedBlockNotStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	waitFor(t, "message received", func() bool { return a.ex.Stats().UnwantedBlocks == 1 })
+	poll.Until(t, 10*time.Second, "message received", func() bool { return a.ex.Stats().UnwantedBlocks == 1 })
 	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("GetBlock: %v, want deadline exceeded", err)
 	}
@@ -337,16 +321,4 @@ func wantsAt(n *testNode, p peer.ID, c cid.Cid) bool {
 		}
 	}
 	return false
-}
-
-// waitFor polls cond every 10 ms for at most 10 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for range 1000 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }

@@ -18,7 +18,10 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testlog"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // smallDisk is a real blockstore on a disk with room for a given number of
@@ -71,10 +74,10 @@ func TestStoreFailureFailsWaiters(t *testing.T) {
 	const size = 50_000
 	server := newNode(t)
 	client, disk := newSmallDiskNode(t, 2*size)
-	connect(t, client, server)
+	testnode.Connect(t, client.host, server.host)
 	var blks []block.Block
 	for range 6 {
-		blks = append(blks, put(t, server, rawV1, randomBytes(t, size)))
+		blks = append(blks, put(t, server, rawV1, blocktest.RandomBytes(t, size)))
 	}
 	// Asked under CIDv0 (a dag-pb CID over the same hash): the error names
 	// the CID the caller asked for.
@@ -128,7 +131,7 @@ func TestStoreFailureFailsWaiters(t *testing.T) {
 	if has, _ := client.bs.Has(ctx, blks[0].CID); has {
 		t.Error("a block the disk had no room for is stored")
 	}
-	waitFor(t, "no want left on either side", func() bool {
+	poll.Until(t, 10*time.Second, "no want left on either side", func() bool {
 		return len(client.ex.Wantlist()) == 0 && len(server.ex.Engine().WantlistFor(client.host.ID())) == 0
 	})
 
@@ -178,10 +181,11 @@ func TestCallerGoneDuringLocalRead(t *testing.T) {
 	client := newNodeOn(t, exchange.Config{Logger: slog.New(slog.NewTextHandler(&logged, nil))}, func(bs *blockstore.Blockstore, _ string) exchange.Blockstore {
 		return slowDisk{bs}
 	})
-	connect(t, client, server)
+	testnode.Connect(t, client.host, server.host)
+	rec := testnode.RecordWants(t, client.host)
 	var cids []cid.Cid
 	for range 3 {
-		cids = append(cids, put(t, server, rawV1, randomBytes(t, 1000)).CID)
+		cids = append(cids, put(t, server, rawV1, blocktest.RandomBytes(t, 1000)).CID)
 	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
@@ -196,13 +200,15 @@ func TestCallerGoneDuringLocalRead(t *testing.T) {
 	if err := st.Err(); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "get block "+cids[0].String()) {
 		t.Errorf("a fetch whose caller left ended with %v, want the context's error naming the first CID", err)
 	}
-	// Anything sent would have been sent before the channel closed; give it
-	// the time to arrive.
-	time.Sleep(200 * time.Millisecond)
+	// Anything sent would have been sent before the channel closed, and has
+	// reached the recorder once its sync has.
+	rec.Sync(t, client.host)
 	if out := logged.String(); strings.Contains(out, "WARN") || strings.Contains(out, "ERROR") {
 		t.Errorf("log of a fetch whose caller left:\n%s", out)
 	}
-	if st := server.ex.Stats(); st.MessagesReceived != 0 {
-		t.Errorf("the server received %d messages: the client asked for blocks nobody waited for", st.MessagesReceived)
+	for _, c := range cids {
+		if rec.Wanted(c) {
+			t.Errorf("the client asked its peers for %s, which nobody waited for", c)
+		}
 	}
 }

@@ -23,7 +23,10 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/httpnet"
 	"github.com/bsfs/bsfs/exchange/session"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/poll"
+	"github.com/bsfs/bsfs/internal/routingtest"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
@@ -72,19 +75,6 @@ func httpNode(t *testing.T, providers ...peer.AddrInfo) (*testNode, *staticFinde
 	return n, f
 }
 
-// gatewayAddr is a loopback httptest server's address as a provider
-// record gives it.
-func gatewayAddr(t *testing.T, srv *httptest.Server) multiaddr.Multiaddr {
-	t.Helper()
-	hostport := strings.TrimPrefix(srv.URL, "http://")
-	i := strings.LastIndex(hostport, ":")
-	a, err := multiaddr.NewMultiaddr("/ip4/" + hostport[:i] + "/tcp/" + hostport[i+1:] + "/http")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 // TestHTTPFromKuboGateway: a node with no libp2p connection to Kubo reads
 // a multi-block file whose only provider record names Kubo's gateway, byte
 // for byte, and counts every block and byte as received over HTTP.
@@ -92,7 +82,7 @@ func TestHTTPFromKuboGateway(t *testing.T) {
 	kubo := kubotest.StartWith(t, kubotest.Options{Gateway: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	data := randomBytes(t, 3<<20+12345) // 13 leaves of 256 KiB and a root
+	data := blocktest.RandomBytes(t, 3<<20+12345) // 13 leaves of 256 KiB and a root
 	root, err := kubo.Add(ctx, data, 1, true)
 	if err != nil {
 		t.Fatal(err)
@@ -174,9 +164,9 @@ func TestHTTPFetchCancelled(t *testing.T) {
 	}))
 	defer srv.Close()
 	pid := testPeerID(t)
-	node, finder := httpNode(t, peer.AddrInfo{ID: pid, Addrs: []multiaddr.Multiaddr{gatewayAddr(t, srv)}})
+	node, finder := httpNode(t, peer.AddrInfo{ID: pid, Addrs: []multiaddr.Multiaddr{routingtest.HTTPAddr(t, srv.URL)}})
 
-	b, err := block.New(rawV1, randomBytes(t, 1000))
+	b, err := block.New(rawV1, blocktest.RandomBytes(t, 1000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +190,7 @@ func TestHTTPFetchCancelled(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the GET went on after the caller left")
 	}
-	waitFor(t, "provider search ended", finder.allEnded)
+	poll.Until(t, 10*time.Second, "provider search ended", finder.allEnded)
 	if has, _ := node.bs.Has(context.Background(), b.CID); has {
 		t.Fatal("block stored")
 	}
@@ -214,8 +204,8 @@ func TestHTTPForgedBlock(t *testing.T) {
 	}))
 	defer srv.Close()
 	pid := testPeerID(t)
-	node, _ := httpNode(t, peer.AddrInfo{ID: pid, Addrs: []multiaddr.Multiaddr{gatewayAddr(t, srv)}})
-	b, err := block.New(rawV1, randomBytes(t, 1000))
+	node, _ := httpNode(t, peer.AddrInfo{ID: pid, Addrs: []multiaddr.Multiaddr{routingtest.HTTPAddr(t, srv.URL)}})
+	b, err := block.New(rawV1, blocktest.RandomBytes(t, 1000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,8 +215,8 @@ func TestHTTPForgedBlock(t *testing.T) {
 		_, err := node.ex.GetBlock(ctx, b.CID)
 		done <- err
 	}()
-	waitFor(t, "the forged block counted", func() bool { return node.ex.Stats().InvalidBlocks == 1 })
-	waitFor(t, "the gateway dropped", func() bool { return len(node.ex.Stats().HTTPGateways) == 0 })
+	poll.Until(t, 10*time.Second, "the forged block counted", func() bool { return node.ex.Stats().InvalidBlocks == 1 })
+	poll.Until(t, 10*time.Second, "the gateway dropped", func() bool { return len(node.ex.Stats().HTTPGateways) == 0 })
 	cancel()
 	<-done
 	if has, _ := node.bs.Has(context.Background(), b.CID); has {

@@ -8,14 +8,15 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	lnet "github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/multiformats/go-multiaddr"
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/poll"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // TestKuboInterop exchanges blocks with a real Kubo in both directions over
@@ -28,7 +29,7 @@ func TestKuboInterop(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			node := newNode(t, proto)
-			connectKubo(ctx, t, node, kubo)
+			kubo.Dial(ctx, t, node.host)
 			// CIDv1 blocks cannot travel in 1.0.0's blocks field: a 1.0.0
 			// peer derives a CIDv0. Use the CIDv0 dag-pb form there.
 			cidVersion, rawLeaves, codec := 1, true, "raw"
@@ -41,7 +42,7 @@ func TestKuboInterop(t *testing.T) {
 				if codec == "dag-pb" {
 					prefix = dagPB0
 				}
-				b := put(t, node, prefix, randomBytes(t, 50_000))
+				b := put(t, node, prefix, blocktest.RandomBytes(t, 50_000))
 				got, err := kubo.BlockGet(ctx, b.CID)
 				if err != nil {
 					t.Fatal(err)
@@ -52,7 +53,7 @@ func TestKuboInterop(t *testing.T) {
 			})
 
 			t.Run("kubo cat of a file only bsfs has", func(t *testing.T) {
-				data := randomBytes(t, 1<<20+12345)
+				data := blocktest.RandomBytes(t, 1<<20+12345)
 				root := moveFileToBsfs(ctx, t, kubo, node, data, cidVersion, rawLeaves)
 				got, err := kubo.Cat(ctx, root)
 				if err != nil {
@@ -64,7 +65,7 @@ func TestKuboInterop(t *testing.T) {
 			})
 
 			t.Run("bsfs fetches from kubo", func(t *testing.T) {
-				data := randomBytes(t, 60_000)
+				data := blocktest.RandomBytes(t, 60_000)
 				var c cid.Cid
 				var err error
 				if codec == "dag-pb" {
@@ -112,22 +113,6 @@ func TestKuboInterop(t *testing.T) {
 			}
 		})
 	}
-}
-
-// connectKubo has Kubo dial the bsfs node, and waits until each side sees
-// the other.
-func connectKubo(ctx context.Context, t testing.TB, n *testNode, kubo *kubotest.Node) {
-	t.Helper()
-	addr, err := multiaddr.NewMultiaddr(n.host.Addrs()[0].String() + "/p2p/" + n.host.ID().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kubo.SwarmConnect(ctx, addr); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "kubo connected", func() bool {
-		return n.host.Network().Connectedness(kubo.ID()) == lnet.Connected
-	})
 }
 
 // moveFileToBsfs adds data on Kubo, copies every block of the DAG into the
@@ -191,8 +176,8 @@ func TestKuboEmptyBlock(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			node := newNode(t, proto)
-			connectKubo(ctx, t, node, kubo)
-			rec := newWantRecorder(t, node)
+			kubo.Dial(ctx, t, node.host)
+			rec := testnode.RecordWants(t, node.host)
 			c, err := kubo.Add(ctx, nil, 1, true)
 			if err != nil {
 				t.Fatal(err)
@@ -215,7 +200,7 @@ func TestKuboEmptyBlock(t *testing.T) {
 			// (A block Kubo has would not do: Kubo may answer before the
 			// want goes out to the recorder, and it is then cancelled
 			// unsent.)
-			absent, err := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}.Sum(randomBytes(t, 32))
+			absent, err := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}.Sum(blocktest.RandomBytes(t, 32))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,10 +210,10 @@ func TestKuboEmptyBlock(t *testing.T) {
 				defer close(asked)
 				node.ex.GetBlock(actx, absent) // ends with actx
 			}()
-			waitFor(t, "the recorder to hear a want", func() bool { return rec.wanted(absent) })
+			poll.Until(t, 10*time.Second, "the recorder to hear a want", func() bool { return rec.Wanted(absent) })
 			acancel()
 			<-asked
-			if rec.wanted(c) {
+			if rec.Wanted(c) {
 				t.Errorf("bsfs wanted the empty block %s on the wire", c)
 			}
 
@@ -244,7 +229,7 @@ func TestKuboEmptyBlock(t *testing.T) {
 			if has, _ := node.bs.Has(ctx, ask); !has {
 				t.Fatalf("bsfs says it lacks %s", ask)
 			}
-			connectKubo(ctx, t, node, client)
+			client.Dial(ctx, t, node.host)
 			gctx, gcancel := context.WithTimeout(ctx, 10*time.Second)
 			got, err := client.BlockGet(gctx, ask)
 			gcancel()

@@ -12,6 +12,8 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/network"
 	"github.com/bsfs/bsfs/exchange/session"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testnode"
 )
 
@@ -25,7 +27,7 @@ func newNodeWith(t testing.TB, cfg exchange.Config) *testNode {
 func seed(t testing.TB, servers []*testNode, n, size int) []cid.Cid {
 	cids := make([]cid.Cid, 0, n)
 	for range n {
-		b, err := block.New(rawV1, randomBytes(t, size))
+		b, err := block.New(rawV1, blocktest.RandomBytes(t, size))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,9 +47,9 @@ func fetchWith(t *testing.T, servers []*testNode, cids []cid.Cid, cfg session.Co
 	t.Helper()
 	client := newNodeWith(t, exchange.Config{Session: cfg})
 	for _, s := range servers {
-		connect(t, client, s)
+		testnode.Connect(t, client.host, s.host)
 	}
-	waitFor(t, "peers connected", func() bool { return len(client.host.Network().Peers()) == len(servers) })
+	poll.Until(t, 10*time.Second, "peers connected", func() bool { return len(client.host.Network().Peers()) == len(servers) })
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sess := client.ex.NewSession(ctx)
@@ -64,7 +66,7 @@ func fetchWith(t *testing.T, servers []*testNode, cids []cid.Cid, cfg session.Co
 		t.Fatalf("fetched %d of %d blocks", got, len(cids))
 	}
 	// Let copies still on the wire arrive, so they are counted.
-	time.Sleep(200 * time.Millisecond)
+	waitCopiesCounted(t, client, servers)
 	return client.ex.Stats(), sess.Stats()
 }
 
@@ -103,7 +105,7 @@ func TestSessionFallsBack(t *testing.T) {
 	client, member, other := newNode(t), newNode(t), newNode(t)
 	first := seed(t, []*testNode{member}, 1, 1000)
 	late := seed(t, []*testNode{other}, 1, 2000)
-	connect(t, client, member)
+	testnode.Connect(t, client.host, member.host)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	sess := client.ex.NewSession(ctx)
@@ -112,13 +114,13 @@ func TestSessionFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	cm := client.host.ConnManager()
-	waitFor(t, "useful peer protected", func() bool { return cm.IsProtected(member.host.ID(), "") })
+	poll.Until(t, 10*time.Second, "useful peer protected", func() bool { return cm.IsProtected(member.host.ID(), "") })
 	done := make(chan error, 1)
 	go func() {
 		_, err := sess.GetBlock(ctx, late[0])
 		done <- err
 	}()
-	waitFor(t, "member refuses", func() bool {
+	poll.Until(t, 10*time.Second, "member refuses", func() bool {
 		for _, p := range sess.Stats().Peers {
 			if p.Peer == member.host.ID() && p.DontHaves > 0 {
 				return true
@@ -126,7 +128,7 @@ func TestSessionFallsBack(t *testing.T) {
 		}
 		return false
 	})
-	connect(t, client, other)
+	testnode.Connect(t, client.host, other.host)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +148,7 @@ func TestSessionEndsWithContext(t *testing.T) {
 		t.Fatalf("%d sessions, want 1", got)
 	}
 	cancel()
-	waitFor(t, "session forgotten", func() bool { return n.ex.SessionCount() == 0 })
+	poll.Until(t, 10*time.Second, "session forgotten", func() bool { return n.ex.SessionCount() == 0 })
 	// An ended session still serves, through a session of the call's own.
 	b := put(t, n, rawV1, []byte("after the end"))
 	got, err := sess.GetBlock(context.Background(), b.CID)
@@ -163,7 +165,7 @@ func TestSessionPeerSurvivesTrim(t *testing.T) {
 	member := newNode(t)
 	idle := []*testNode{newNode(t), newNode(t), newNode(t)}
 	cids := seed(t, []*testNode{member}, 2, 1000)
-	connect(t, client, member)
+	testnode.Connect(t, client.host, member.host)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	sess := client.ex.NewSession(ctx)
@@ -174,7 +176,7 @@ func TestSessionPeerSurvivesTrim(t *testing.T) {
 	// The idle peers look busier than the member: more streams open. An
 	// unprotected member would be trimmed first.
 	for _, p := range idle {
-		connect(t, client, p)
+		testnode.Connect(t, client.host, p.host)
 		for range 4 {
 			st, err := client.host.NewStream(ctx, p.host.ID(), network.AllProtocols()[0])
 			if err != nil {
@@ -202,4 +204,24 @@ func TestSessionPeerSurvivesTrim(t *testing.T) {
 	if _, err := sess.GetBlock(ctx, cids[1]); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitCopiesCounted waits until client has counted every block servers
+// sent it, copies still on the wire after a fetch included: until no server
+// holds a want of client's or an answer to send, and client counts as many
+// blocks received as they sent it.
+func waitCopiesCounted(t testing.TB, client *testNode, servers []*testNode) {
+	t.Helper()
+	poll.Until(t, 10*time.Second, "the copies on the wire counted", func() bool {
+		var sent uint64
+		for _, s := range servers {
+			l, _ := s.ex.Engine().Ledger(client.host.ID())
+			if l.WantlistSize > 0 || s.ex.Engine().Stats().QueuedTasks > 0 {
+				return false
+			}
+			sent += l.BlocksSent
+		}
+		st := client.ex.Stats()
+		return st.BlocksReceived+st.DupBlksReceived+st.UnwantedBlocks == sent
+	})
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
@@ -27,7 +28,7 @@ import (
 // looked up by name before and after it is listed.
 func TestAddedTree(t *testing.T) {
 	n := newNode(t)
-	big := randomBytes(t, 1<<20+12345)
+	big := blocktest.RandomBytes(t, 1<<20+12345)
 	bigCID, err := unixfs.AddFile(context.Background(), n.bs, bytes.NewReader(big), unixfs.AddOptions{})
 	if err != nil {
 		t.Fatal(err)

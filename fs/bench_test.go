@@ -9,6 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // BenchmarkCat64MiB reads a 64 MiB file (256 KiB leaves, as `ipfs add`
@@ -31,7 +33,7 @@ func sizeName(n int) string {
 
 func benchCat(b *testing.B, bufSize int) {
 	n := newNode(b)
-	data := randomBytes(b, 64<<20)
+	data := blocktest.RandomBytes(b, 64<<20)
 	f := buildFile(b, data, []int{256 << 10}, 174)
 	n.put(b, f.blocks...)
 	dir := mount(b, n.ex, bsfs.Config{})
@@ -63,7 +65,7 @@ type onlyReader struct{ io.Reader }
 // Bitswap.
 func BenchmarkCat64MiBFetched(b *testing.B) {
 	a := newNode(b)
-	data := randomBytes(b, 64<<20)
+	data := blocktest.RandomBytes(b, 64<<20)
 	f := buildFile(b, data, []int{256 << 10}, 174)
 	a.put(b, f.blocks...)
 	buf := make([]byte, 1<<20)
@@ -71,7 +73,7 @@ func BenchmarkCat64MiBFetched(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		c := newNode(b)
-		connect(b, a, c)
+		testnode.Connect(b, a.host, c.host)
 		dir := mount(b, c.ex, bsfs.Config{})
 		b.StartTimer()
 		fh, err := os.Open(filepath.Join(dir, f.root.CID.String()))

@@ -12,6 +12,8 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/session"
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // TestConcurrentReaders has fifty readers open and read at once, through
@@ -28,10 +30,10 @@ func TestConcurrentReaders(t *testing.T) {
 	// is not what this test is about.
 	patient := session.Config{BlockTimeout: time.Hour, SilenceTimeout: time.Hour}
 	server, client := newNode(t), newNodeWith(t, exchange.Config{Session: patient})
-	data := randomBytes(t, leaves*256<<10)
+	data := blocktest.RandomBytes(t, leaves*256<<10)
 	f := buildFile(t, data, []int{256 << 10}, 174)
 	server.put(t, f.blocks...)
-	connect(t, server, client)
+	testnode.Connect(t, server.host, client.host)
 	dir := mount(t, client.ex, bsfs.Config{UnixFS: unixfsConfig(client)})
 	path := filepath.Join(dir, f.root.CID.String())
 

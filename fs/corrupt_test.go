@@ -16,6 +16,8 @@ import (
 
 	"github.com/bsfs/bsfs/blockstore"
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // corruptLeafSize is the leaf size of the files these tests corrupt: the
@@ -95,12 +97,12 @@ func checkEIO(t *testing.T, path string, data []byte) {
 // the repaired block on disk.
 func TestCorruptBlockRefetched(t *testing.T) {
 	server, client := newNode(t), newNode(t)
-	connect(t, server, client)
+	testnode.Connect(t, server.host, client.host)
 	dir := mount(t, client.ex, bsfs.Config{UnixFS: unixfsConfig(client)})
 	for _, cr := range corruptions {
 		t.Run(cr.name, func(t *testing.T) {
 			// A fresh file: no page of it is in the kernel's cache.
-			data := randomBytes(t, 4*corruptLeafSize+1000)
+			data := blocktest.RandomBytes(t, 4*corruptLeafSize+1000)
 			f := buildFile(t, data, []int{corruptLeafSize}, 174)
 			server.put(t, f.blocks...)
 			client.put(t, f.blocks...)
@@ -140,11 +142,11 @@ func TestCorruptBlockRefetched(t *testing.T) {
 // never with wrong bytes, and succeed once a peer has the leaf.
 func TestCorruptBlockNoPeer(t *testing.T) {
 	server, client := newNode(t), newNode(t)
-	connect(t, server, client) // connected, but without the leaf
+	testnode.Connect(t, server.host, client.host) // connected, but without the leaf
 	const timeout = 300 * time.Millisecond
 	var log testLog
 	dir := mount(t, client.ex, bsfs.Config{ReadTimeout: timeout, UnixFS: unixfsConfig(client), Logger: log.logger()})
-	data := randomBytes(t, 4*corruptLeafSize+1000)
+	data := blocktest.RandomBytes(t, 4*corruptLeafSize+1000)
 	f := buildFile(t, data, []int{corruptLeafSize}, 174)
 	client.put(t, f.blocks...)
 	const badLeaf = 2
@@ -211,10 +213,10 @@ func TestCorruptBlockNoPeer(t *testing.T) {
 // send it, so the client's read fails with EIO and receives no wrong bytes.
 func TestCorruptBlockNotServed(t *testing.T) {
 	server, client := newNode(t), newNode(t)
-	connect(t, server, client)
+	testnode.Connect(t, server.host, client.host)
 	var log testLog
 	dir := mount(t, client.ex, bsfs.Config{ReadTimeout: 2 * time.Second, UnixFS: unixfsConfig(client), Logger: log.logger()})
-	data := randomBytes(t, 4*corruptLeafSize+1000)
+	data := blocktest.RandomBytes(t, 4*corruptLeafSize+1000)
 	f := buildFile(t, data, []int{corruptLeafSize}, 174)
 	server.put(t, f.blocks...)
 	bad := f.leaves[1]

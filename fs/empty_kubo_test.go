@@ -8,23 +8,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ipfs/go-cid"
-	lnet "github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/multiformats/go-multiaddr"
 	"github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/exchange"
-	"github.com/bsfs/bsfs/exchange/hostile"
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/network"
 	bsfs "github.com/bsfs/bsfs/fs"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/mounttest"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // emptyTree writes a source tree full of empty things: empty files at the
@@ -51,7 +48,7 @@ func emptyTree(t *testing.T) string {
 // Bitswap version, with every fetch bounded by a few seconds. The empty
 // block comes from no one: bsfs never wants it on the wire.
 func TestMountKuboEmptyFiles(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	kubo := kubotest.Start(t)
 	src := emptyTree(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -71,14 +68,8 @@ func TestMountKuboEmptyFiles(t *testing.T) {
 	for _, proto := range []protocol.ID{message.Protocol120, message.Protocol110, message.Protocol100} {
 		t.Run(string(proto), func(t *testing.T) {
 			n := newNodeWith(t, exchange.Config{Network: network.Config{Protocols: []protocol.ID{proto}}})
-			rec := recordWants(t, n)
-			addr, err := multiaddr.NewMultiaddr(n.host.Addrs()[0].String() + "/p2p/" + n.host.ID().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := kubo.SwarmConnect(ctx, addr); err != nil {
-				t.Fatal(err)
-			}
+			rec := testnode.RecordWants(t, n.host)
+			kubo.Dial(ctx, t, n.host)
 			dir := mount(t, n.ex, bsfs.Config{ReadTimeout: 5 * time.Second, UnixFS: unixfsConfig(n)})
 			top := filepath.Join(dir, root.String())
 
@@ -148,61 +139,17 @@ func TestMountKuboEmptyFiles(t *testing.T) {
 				defer close(done)
 				n.ex.GetBlock(actx, absent) // ends with actx
 			}()
-			for !rec.wanted(absent) && actx.Err() == nil {
+			for !rec.Wanted(absent) && actx.Err() == nil {
 				time.Sleep(10 * time.Millisecond)
 			}
 			acancel()
 			<-done
-			if !rec.wanted(absent) {
+			if !rec.Wanted(absent) {
 				t.Fatal("the recorder heard no want for a block nobody has: it hears nothing")
 			}
-			if rec.wanted(empty) {
+			if rec.Wanted(empty) {
 				t.Errorf("bsfs wanted the empty block %s on the wire", empty)
 			}
 		})
 	}
-}
-
-// wantRecorder is a peer that answers nothing and records the multihashes
-// of the wants it hears.
-type wantRecorder struct {
-	mu    sync.Mutex
-	wants map[string]bool
-}
-
-// recordWants connects a recording peer to n.
-func recordWants(t *testing.T, n *testNode) *wantRecorder {
-	t.Helper()
-	r := &wantRecorder{wants: make(map[string]bool)}
-	p, err := hostile.NewPeer(hostile.Config{OnMessage: func(_ lnet.Stream, m *message.Message) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, w := range m.Wants {
-			if !w.Cancel {
-				r.wants[string(w.CID.Hash())] = true
-			}
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := p.Connect(ctx, peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	for n.host.Network().Connectedness(p.Host.ID()) != lnet.Connected {
-		if ctx.Err() != nil {
-			t.Fatal("the recorder did not connect")
-		}
-		time.Sleep(pollEvery)
-	}
-	return r
-}
-
-func (r *wantRecorder) wanted(c cid.Cid) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.wants[string(c.Hash())]
 }

@@ -24,6 +24,8 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/network"
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/mounttest"
 )
 
 // catInterrupted starts `cat path`, waits until want is on n's wantlist
@@ -66,11 +68,11 @@ func TestInterrupt(t *testing.T) {
 	n := newNode(t)
 	dir := mount(t, n.ex, bsfs.Config{})
 
-	missing := newBlock(t, rawPrefix, []byte("nobody has this block"))
+	missing := blocktest.NewBlock(t, rawPrefix, []byte("nobody has this block"))
 	catInterrupted(t, n, filepath.Join(dir, missing.CID.String()), missing.CID)
 	catInterrupted(t, n, filepath.Join(dir, "raw", missing.CID.String()), missing.CID)
 
-	data := randomBytes(t, 5000)
+	data := blocktest.RandomBytes(t, 5000)
 	f := buildFile(t, data, []int{1000}, 8)
 	n.put(t, f.root, f.leaves[0], f.leaves[1], f.leaves[3], f.leaves[4])
 	path := filepath.Join(dir, f.root.CID.String())
@@ -91,7 +93,7 @@ func TestReadTimeout(t *testing.T) {
 	n := newNode(t)
 	var log testLog
 	dir := mount(t, n.ex, bsfs.Config{ReadTimeout: 200 * time.Millisecond, Logger: log.logger()})
-	data := randomBytes(t, 3000)
+	data := blocktest.RandomBytes(t, 3000)
 	f := buildFile(t, data, []int{1000}, 8)
 	n.put(t, f.root, f.leaves[0], f.leaves[2])
 	path := filepath.Join(dir, f.root.CID.String())
@@ -101,7 +103,7 @@ func TestReadTimeout(t *testing.T) {
 	if !strings.Contains(log.buf.String(), f.root.CID.String()) {
 		t.Errorf("log does not name %s:\n%s", f.root.CID, log.buf.String())
 	}
-	missing := newBlock(t, rawPrefix, []byte("nobody has this block either"))
+	missing := blocktest.NewBlock(t, rawPrefix, []byte("nobody has this block either"))
 	if _, err := os.Stat(filepath.Join(dir, missing.CID.String())); !errors.Is(err, syscall.EIO) {
 		t.Errorf("stat of a missing root: %v, want EIO", err)
 	}
@@ -137,8 +139,8 @@ func (g panicGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stre
 // and leaves the mount working.
 func TestPanicIsEIO(t *testing.T) {
 	n := newNode(t)
-	bad := newBlock(t, rawPrefix, []byte("bad"))
-	good := newBlock(t, rawPrefix, []byte("good"))
+	bad := blocktest.NewBlock(t, rawPrefix, []byte("bad"))
+	good := blocktest.NewBlock(t, rawPrefix, []byte("good"))
 	n.put(t, bad, good)
 	var log testLog
 	dir := mount(t, panicGetter{n, bad.CID}, bsfs.Config{Logger: log.logger()})
@@ -203,7 +205,7 @@ func helperMount(dir string) error {
 // mounts again at the same place: the dead mount is detached, with a
 // message.
 func TestStaleMount(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.timeout=5m")
 	cmd.Env = append(os.Environ(), helperEnv+"="+dir)
@@ -232,7 +234,7 @@ func TestStaleMount(t *testing.T) {
 		if !ok {
 			cmd.Wait()
 			if strings.Contains(stderr.String(), "SKIP") || strings.Contains(stderr.String(), "permission") {
-				skipFUSE(t, "helper could not mount: "+stderr.String())
+				mounttest.SkipFUSE(t, "helper could not mount: "+stderr.String())
 			}
 			t.Fatalf("helper did not mount; stderr: %s", stderr.String())
 		}
@@ -244,7 +246,7 @@ func TestStaleMount(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 	n := newNode(t)
-	b := newBlock(t, rawPrefix, []byte("served by the new mount"))
+	b := blocktest.NewBlock(t, rawPrefix, []byte("served by the new mount"))
 	// Every request fails at once: the kernel aborted the connection.
 	if _, err := os.Stat(dir); !errors.Is(err, syscall.ENOTCONN) {
 		t.Fatalf("stat of the dead mount: %v, want ENOTCONN", err)
@@ -290,7 +292,7 @@ func (g eofGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream
 // EIO; it is not taken for the end of the file, which would cut it short.
 func TestWrappedEOFIsEIO(t *testing.T) {
 	n := newNode(t)
-	data := randomBytes(t, 4*256<<10)
+	data := blocktest.RandomBytes(t, 4*256<<10)
 	f := buildFile(t, data, []int{256 << 10}, 174)
 	n.put(t, f.blocks...)
 	dir := mount(t, eofGetter{n, f.leaves[2].CID}, bsfs.Config{UnixFS: unixfsConfig(n)})

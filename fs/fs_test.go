@@ -20,14 +20,16 @@ import (
 	mh "github.com/multiformats/go-multihash"
 
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 func TestRawBlock(t *testing.T) {
 	n := newNode(t)
-	data := randomBytes(t, 100_000)
-	b := newBlock(t, rawPrefix, data)
+	data := blocktest.RandomBytes(t, 100_000)
+	b := blocktest.NewBlock(t, rawPrefix, data)
 	// Another codec: not UnixFS, so its content is its bytes too.
-	cbor := newBlock(t, cid.Prefix{Version: 1, Codec: cid.DagCBOR, MhType: mh.SHA2_256, MhLength: -1}, []byte("\xa1ahb"))
+	cbor := blocktest.NewBlock(t, cid.Prefix{Version: 1, Codec: cid.DagCBOR, MhType: mh.SHA2_256, MhLength: -1}, []byte("\xa1ahb"))
 	n.put(t, b, cbor)
 	dir := mount(t, n.ex, bsfs.Config{})
 	for _, tc := range []struct {
@@ -55,7 +57,7 @@ func TestRawBlock(t *testing.T) {
 		}
 	}
 	// The raw block of a dag-pb node is its encoding, not its content.
-	f := buildFile(t, randomBytes(t, 10_000), []int{3000}, 2)
+	f := buildFile(t, blocktest.RandomBytes(t, 10_000), []int{3000}, 2)
 	n.put(t, f.blocks...)
 	got, err := os.ReadFile(filepath.Join(dir, "raw", f.root.CID.String()))
 	if err != nil {
@@ -82,7 +84,7 @@ func TestRawBlock(t *testing.T) {
 // and by preads across leaf boundaries from many goroutines on one handle.
 func TestMultiLeafFile(t *testing.T) {
 	n := newNode(t)
-	data := randomBytes(t, 1_000_000)
+	data := blocktest.RandomBytes(t, 1_000_000)
 	f := buildFile(t, data, []int{4096, 1000, 65536, 7, 12345}, 3)
 	n.put(t, f.blocks...)
 	dir := mount(t, n.ex, bsfs.Config{})
@@ -146,7 +148,7 @@ func TestDirectory(t *testing.T) {
 	mtime := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 	aData := []byte("hello from a.txt\n")
 	a := protoBlock(t, ft.FilePBDataWithStat(aData, uint64(len(aData)), 0o640, mtime))
-	bData := randomBytes(t, 300_000)
+	bData := blocktest.RandomBytes(t, 300_000)
 	bFile := buildFile(t, bData, []int{100_000}, 2)
 	linkData, err := ft.SymlinkData("../a.txt")
 	if err != nil {
@@ -227,10 +229,10 @@ func TestDirectory(t *testing.T) {
 // 160 bytes) is listed in base58btc, a name its Lookup accepts.
 func TestRootListing(t *testing.T) {
 	n := newNode(t)
-	file := newBlock(t, rawPrefix, []byte("a root file"))
+	file := blocktest.NewBlock(t, rawPrefix, []byte("a root file"))
 	d := dirBlock(t, 0, time.Time{}, nil)
 	n.put(t, file, d)
-	long := newBlock(t, cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.IDENTITY, MhLength: -1}, bytes.Repeat([]byte("inline "), 160/7))
+	long := blocktest.NewBlock(t, cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.IDENTITY, MhLength: -1}, bytes.Repeat([]byte("inline "), 160/7))
 	longName, err := long.CID.StringOfBase(multibase.Base58BTC)
 	if err != nil {
 		t.Fatal(err)
@@ -301,11 +303,11 @@ func getxattr(t *testing.T, path, name string) string {
 // leaves are local, and watches it reach 1 as the rest is fetched.
 func TestXattrs(t *testing.T) {
 	a, b := newNode(t), newNode(t)
-	data := randomBytes(t, 4000)
+	data := blocktest.RandomBytes(t, 4000)
 	f := buildFile(t, data, []int{1000}, 4)
 	a.put(t, f.blocks...)
 	b.put(t, f.root, f.leaves[0], f.leaves[2])
-	connect(t, a, b)
+	testnode.Connect(t, a.host, b.host)
 	dir := mount(t, b.ex, bsfs.Config{UnixFS: unixfsConfig(b)})
 	path := filepath.Join(dir, f.root.CID.String())
 
@@ -343,10 +345,10 @@ func TestXattrs(t *testing.T) {
 // comes over Bitswap.
 func TestTwoNodes(t *testing.T) {
 	a, b := newNode(t), newNode(t)
-	data := randomBytes(t, 3<<20+12345)
+	data := blocktest.RandomBytes(t, 3<<20+12345)
 	f := buildFile(t, data, []int{256 << 10}, 174)
 	a.put(t, f.blocks...)
-	connect(t, a, b)
+	testnode.Connect(t, a.host, b.host)
 	dir := mount(t, b.ex, bsfs.Config{UnixFS: unixfsConfig(b)})
 	got, err := os.ReadFile(filepath.Join(dir, f.root.CID.String()))
 	if err != nil {

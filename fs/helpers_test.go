@@ -2,10 +2,11 @@ package fs_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -15,13 +16,15 @@ import (
 	"github.com/ipfs/go-cid"
 	format "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/mounttest"
+	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testlog"
 	"github.com/bsfs/bsfs/internal/testnode"
 	"github.com/bsfs/bsfs/unixfs"
@@ -32,7 +35,6 @@ const (
 	waitTimeout = 10 * time.Second
 	// testReadTimeout bounds the fetches of mounts in tests.
 	testReadTimeout = time.Minute
-	pollEvery       = 20 * time.Millisecond
 )
 
 var (
@@ -61,15 +63,6 @@ func newNodeWith(t testing.TB, cfg exchange.Config) *testNode {
 	return &testNode{host: n.Host, bs: n.Store, ex: n.Ex, dir: n.Dir}
 }
 
-func connect(t testing.TB, a, b *testNode) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := a.host.Connect(ctx, peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // put stores blocks on n.
 func (n *testNode) put(t testing.TB, blks ...block.Block) {
 	t.Helper()
@@ -83,45 +76,24 @@ func (n *testNode) put(t testing.TB, blks ...block.Block) {
 // waitWantlistEmpty fails unless n's wantlist empties within waitTimeout.
 func (n *testNode) waitWantlistEmpty(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for len(n.ex.Wantlist()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("wantlist still %v after %s", n.ex.Wantlist(), waitTimeout)
+	poll.UntilNil(t, waitTimeout, func() error {
+		if w := n.ex.Wantlist(); len(w) > 0 {
+			return fmt.Errorf("wantlist still %v after %s", w, waitTimeout)
 		}
-		time.Sleep(pollEvery)
-	}
+		return nil
+	})
 }
 
 // waitWanted fails unless n wants c within waitTimeout.
 func (n *testNode) waitWanted(t *testing.T, c cid.Cid) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		for _, w := range n.ex.Wantlist() {
-			if w.Equals(c) {
-				return
-			}
+	poll.UntilNil(t, waitTimeout, func() error {
+		w := n.ex.Wantlist()
+		if slices.ContainsFunc(w, c.Equals) {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not in the wantlist within %s (wantlist %v)", c, waitTimeout, n.ex.Wantlist())
-		}
-		time.Sleep(pollEvery)
-	}
-}
-
-func randomBytes(t testing.TB, n int) []byte {
-	b := make([]byte, n)
-	rand.Read(b)
-	return b
-}
-
-func newBlock(t testing.TB, prefix cid.Prefix, data []byte) block.Block {
-	t.Helper()
-	b, err := block.New(prefix, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+		return fmt.Errorf("%s not in the wantlist within %s (wantlist %v)", c, waitTimeout, w)
+	})
 }
 
 // protoBlock encodes a dag-pb node with UnixFS data and links.
@@ -163,7 +135,7 @@ func buildFile(t testing.TB, data []byte, leafSizes []int, fanout int) dagFile {
 	var level []sub
 	for off, i := 0, 0; off < len(data); i++ {
 		n := min(leafSizes[i%len(leafSizes)], len(data)-off)
-		b := newBlock(t, rawPrefix, data[off:off+n])
+		b := blocktest.NewBlock(t, rawPrefix, data[off:off+n])
 		f.leaves = append(f.leaves, b)
 		f.blocks = append(f.blocks, b)
 		level = append(level, sub{b, uint64(n)})
@@ -205,26 +177,6 @@ func dirBlock(t testing.TB, mode os.FileMode, mtime time.Time, children map[stri
 	return protoBlock(t, ft.FolderPBDataWithStat(mode, mtime), links...)
 }
 
-// requireFUSE skips the test when FUSE is not available here, or fails it
-// under BSFS_REQUIRE_FUSE=1.
-func requireFUSE(t testing.TB) {
-	t.Helper()
-	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
-	if err == nil {
-		f.Close()
-		return
-	}
-	skipFUSE(t, "/dev/fuse: "+err.Error())
-}
-
-func skipFUSE(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("BSFS_REQUIRE_FUSE") == "1" {
-		t.Fatalf("FUSE required (BSFS_REQUIRE_FUSE=1) but unavailable: %s", why)
-	}
-	t.Skipf("FUSE unavailable (%s); set BSFS_REQUIRE_FUSE=1 to fail instead", why)
-}
-
 // testLog collects the mount's log lines.
 type testLog struct {
 	buf testlog.Buffer
@@ -248,14 +200,14 @@ func mount(t testing.TB, g unixfs.BlockGetter, cfg bsfs.Config) string {
 // test binary's time-out fires.
 func mountAt(t testing.TB, dir string, g unixfs.BlockGetter, cfg bsfs.Config) {
 	t.Helper()
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = testReadTimeout
 	}
 	srv, err := bsfs.Mount(dir, g, cfg)
 	if err != nil {
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-			skipFUSE(t, err.Error())
+			mounttest.SkipFUSE(t, err.Error())
 		}
 		t.Fatal(err)
 	}

@@ -14,46 +14,40 @@ import (
 	"go.uber.org/goleak"
 
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/poll"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 // waitNoNewGoroutines fails unless every goroutine but those ignored
 // (see goleak.IgnoreCurrent) has ended within waitTimeout.
 func waitNoNewGoroutines(t *testing.T, ignored goleak.Option) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
+	poll.UntilNil(t, waitTimeout, func() error {
 		// go-fuse starts more request readers as requests come in at
 		// once and ends the extra ones lazily; they belong to the mount,
 		// which is still up.
-		err := goleak.Find(ignored, goleak.IgnoreAnyFunction("github.com/hanwen/go-fuse/v2/fuse.(*fuseFD).readRequest"))
-		if err == nil {
-			return
+		if err := goleak.Find(ignored, goleak.IgnoreAnyFunction("github.com/hanwen/go-fuse/v2/fuse.(*fuseFD).readRequest")); err != nil {
+			return fmt.Errorf("goroutines left after the reader was killed: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines left %s after the reader was killed: %v", waitTimeout, err)
-		}
-		time.Sleep(pollEvery)
-	}
+		return nil
+	})
 }
 
 // waitPeerWants fails unless the CIDs server's engine holds as p's wants
 // satisfy ok within waitTimeout.
 func waitPeerWants(t *testing.T, server, p *testNode, what string, ok func([]cid.Cid) bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
+	poll.UntilNil(t, waitTimeout, func() error {
 		var cs []cid.Cid
 		for _, e := range server.ex.Engine().WantlistFor(p.host.ID()) {
 			cs = append(cs, e.CID)
 		}
 		if ok(cs) {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server's ledger of the client: wants %v, want %s", cs, what)
-		}
-		time.Sleep(pollEvery)
-	}
+		return fmt.Errorf("the server's ledger of the client: wants %v, want %s", cs, what)
+	})
 }
 
 // TestReaderKilled kills (SIGKILL) a cat blocked reading a leaf that the
@@ -62,13 +56,13 @@ func waitPeerWants(t *testing.T, server, p *testNode, what string, ok func([]cid
 // wire), the file's session ends, and no goroutine is left behind.
 func TestReaderKilled(t *testing.T) {
 	server, client := newNode(t), newNode(t)
-	connect(t, server, client)
+	testnode.Connect(t, server.host, client.host)
 	dir := mount(t, client.ex, bsfs.Config{UnixFS: unixfsConfig(client)})
 
 	// The baseline: the mount up and a file read through it from the
 	// server, so that the connection's streams and go-fuse's readers are
 	// there already.
-	warm := buildFile(t, randomBytes(t, 600<<10), []int{256 << 10}, 174)
+	warm := buildFile(t, blocktest.RandomBytes(t, 600<<10), []int{256 << 10}, 174)
 	server.put(t, warm.blocks...)
 	if out, err := exec.Command("cat", filepath.Join(dir, warm.root.CID.String())).Output(); err != nil || len(out) != 600<<10 {
 		t.Fatalf("cat of a file the server has: %d bytes, %v", len(out), err)
@@ -77,7 +71,7 @@ func TestReaderKilled(t *testing.T) {
 	baseline := goleak.IgnoreCurrent()
 	sessions := client.ex.SessionCount()
 
-	f := buildFile(t, randomBytes(t, 1<<20), []int{256 << 10}, 174)
+	f := buildFile(t, blocktest.RandomBytes(t, 1<<20), []int{256 << 10}, 174)
 	server.put(t, f.root, f.leaves[0], f.leaves[1])
 	missing := f.leaves[2].CID
 	cmd := exec.Command("cat", filepath.Join(dir, f.root.CID.String()))
@@ -107,13 +101,12 @@ func TestReaderKilled(t *testing.T) {
 
 	client.waitWantlistEmpty(t)
 	waitPeerWants(t, server, client, "none", func(cs []cid.Cid) bool { return len(cs) == 0 })
-	deadline := time.Now().Add(waitTimeout)
-	for client.ex.SessionCount() > sessions {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d sessions %s after the reader was killed, %d before", client.ex.SessionCount(), waitTimeout, sessions)
+	poll.UntilNil(t, waitTimeout, func() error {
+		if n := client.ex.SessionCount(); n > sessions {
+			return fmt.Errorf("%d sessions %s after the reader was killed, %d before", n, waitTimeout, sessions)
 		}
-		time.Sleep(pollEvery)
-	}
+		return nil
+	})
 	waitNoNewGoroutines(t, baseline)
 
 	// The mount still serves the file once the leaf is there.

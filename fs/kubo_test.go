@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/multiformats/go-multiaddr"
 
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/mounttest"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
@@ -23,13 +24,13 @@ import (
 // boundaries, a nested path, a symlink, and a 5000-entry sharded directory
 // listed with its attributes. bsfs adding the same tree gives Kubo's CID.
 func TestMountKuboTree(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	kubo := kubotest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	src := filepath.Join(t.TempDir(), "tree")
-	big := randomBytes(t, 3<<20+12345) // 13 leaves of 256 KiB
+	big := blocktest.RandomBytes(t, 3<<20+12345) // 13 leaves of 256 KiB
 	small := []byte("nested file\n")
 	const entries = 5000
 	mustWrite(t, filepath.Join(src, "big.bin"), big)
@@ -60,13 +61,7 @@ func TestMountKuboTree(t *testing.T) {
 	}
 
 	n := newNode(t) // an empty store: everything comes from Kubo
-	addr, err := multiaddr.NewMultiaddr(n.host.Addrs()[0].String() + "/p2p/" + n.host.ID().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kubo.SwarmConnect(ctx, addr); err != nil {
-		t.Fatal(err)
-	}
+	kubo.Dial(ctx, t, n.host)
 	dir := mount(t, n.ex, bsfs.Config{UnixFS: unixfsConfig(n)})
 	top := filepath.Join(dir, root.String())
 

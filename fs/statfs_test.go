@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
 )
 
 // TestStatfs: df on the mount shows the capacity and use Usage reports.
@@ -38,7 +39,7 @@ func (c *counter) Observe(float64) { c.mu.Lock(); c.n++; c.mu.Unlock() }
 // TestReadLatencyObserved: every read of a file is timed.
 func TestReadLatencyObserved(t *testing.T) {
 	n := newNode(t)
-	f := buildFile(t, randomBytes(t, 600_000), []int{262144, 262144, 75712}, 174)
+	f := buildFile(t, blocktest.RandomBytes(t, 600_000), []int{262144, 262144, 75712}, 174)
 	n.put(t, f.blocks...)
 	var c counter
 	dir := mount(t, n.ex, bsfs.Config{ReadLatency: c.Observe})

@@ -5,60 +5,29 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 
 	bsfs "github.com/bsfs/bsfs/fs"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/mounttest"
 )
-
-// fuseFDs counts this process's file descriptors open on /dev/fuse.
-func fuseFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range ents {
-		// The descriptor ReadDir itself holds is gone by now: Readlink fails.
-		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && target == "/dev/fuse" {
-			n++
-		}
-	}
-	return n
-}
-
-// inProcMounts reports whether /proc/mounts lists a mount at dir.
-func inProcMounts(t *testing.T, dir string) bool {
-	t.Helper()
-	data, err := os.ReadFile("/proc/mounts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[1] == dir {
-			return true
-		}
-	}
-	return false
-}
 
 // TestUnmountLeavesNothing mounts, reads, and unmounts: once Unmount
 // returns, the mount is gone from /proc/mounts, this process holds no
 // descriptor of /dev/fuse, the mountpoint is a plain directory again, and
 // Wait returns.
 func TestUnmountLeavesNothing(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	n := newNode(t)
-	b := newBlock(t, rawPrefix, []byte("read before the unmount"))
+	b := blocktest.NewBlock(t, rawPrefix, []byte("read before the unmount"))
 	n.put(t, b)
 	dir := t.TempDir()
-	before := fuseFDs(t)
+	before := mounttest.FUSEFDs(t, os.Getpid())
 	srv, err := bsfs.Mount(dir, n.ex, bsfs.Config{ReadTimeout: testReadTimeout})
 	if err != nil {
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-			skipFUSE(t, err.Error())
+			mounttest.SkipFUSE(t, err.Error())
 		}
 		t.Fatal(err)
 	}
@@ -68,10 +37,10 @@ func TestUnmountLeavesNothing(t *testing.T) {
 			srv.Unmount()
 		}
 	})
-	if got := fuseFDs(t); got != before+1 {
+	if got := mounttest.FUSEFDs(t, os.Getpid()); got != before+1 {
 		t.Fatalf("%d descriptors of /dev/fuse while mounted, want %d", got, before+1)
 	}
-	if !inProcMounts(t, dir) {
+	if mounttest.At(t, dir) == 0 {
 		t.Fatalf("%s not in /proc/mounts while mounted", dir)
 	}
 	if got, err := os.ReadFile(filepath.Join(dir, b.CID.String())); err != nil || !bytes.Equal(got, b.Data) {
@@ -82,10 +51,10 @@ func TestUnmountLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	unmounted = true
-	if got := fuseFDs(t); got != before {
+	if got := mounttest.FUSEFDs(t, os.Getpid()); got != before {
 		t.Errorf("%d descriptors of /dev/fuse after Unmount, want %d", got, before)
 	}
-	if inProcMounts(t, dir) {
+	if mounttest.At(t, dir) > 0 {
 		t.Errorf("%s still in /proc/mounts after Unmount", dir)
 	}
 	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/httpnet"
+	"github.com/bsfs/bsfs/internal/routingtest"
 	"github.com/bsfs/bsfs/metrics"
 )
 
@@ -46,9 +47,7 @@ func TestScrapeHTTP(t *testing.T) {
 		}
 	}))
 	defer gw.Close()
-	hostport := strings.TrimPrefix(gw.URL, "http://")
-	i := strings.LastIndex(hostport, ":")
-	addr := ma.StringCast("/ip4/" + hostport[:i] + "/tcp/" + hostport[i+1:] + "/http")
+	addr := routingtest.HTTPAddr(t, gw.URL)
 	_, _, other := node(t, exchange.Config{}) // only its peer ID is used
 	m := metrics.New()
 	client, _, _ := node(t, exchange.Config{

@@ -10,17 +10,9 @@ import (
 	"testing"
 
 	"github.com/ipfs/go-cid"
-	mh "github.com/multiformats/go-multihash"
-)
 
-func testCID(t *testing.T, i int) cid.Cid {
-	t.Helper()
-	c, err := cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}.Sum(fmt.Appendf(nil, "root %d", i))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+	"github.com/bsfs/bsfs/internal/blocktest"
+)
 
 func TestRoots(t *testing.T) {
 	dir := t.TempDir()
@@ -31,7 +23,7 @@ func TestRoots(t *testing.T) {
 	if roots, err := r.Roots(); err != nil || len(roots) != 0 {
 		t.Fatalf("new repository: roots %v, %v", roots, err)
 	}
-	a, b := testCID(t, 1), testCID(t, 2)
+	a, b := blocktest.CID(t, fmt.Sprintf("root %d", 1)), blocktest.CID(t, fmt.Sprintf("root %d", 2))
 	for _, c := range []cid.Cid{a, b, a} {
 		if err := r.AddRoot(c); err != nil {
 			t.Fatal(err)
@@ -51,11 +43,11 @@ func TestRoots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.WriteString(testCID(t, 3).String()[:20]); err != nil {
+	if _, err := f.WriteString(blocktest.CID(t, fmt.Sprintf("root %d", 3)).String()[:20]); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
-	c := testCID(t, 4)
+	c := blocktest.CID(t, fmt.Sprintf("root %d", 4))
 	if err := r.AddRoot(c); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +75,7 @@ func TestRootsConcurrent(t *testing.T) {
 	defer r.Close()
 	var want []cid.Cid
 	for i := range 50 {
-		want = append(want, testCID(t, i))
+		want = append(want, blocktest.CID(t, fmt.Sprintf("root %d", i)))
 	}
 	var wg sync.WaitGroup
 	for _, c := range want {

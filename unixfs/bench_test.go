@@ -8,12 +8,11 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
-	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/storetest"
+	"github.com/bsfs/bsfs/internal/testnode"
 )
 
 const benchSize = 64 << 20
@@ -48,8 +47,8 @@ func catFile(b *testing.B, r *Reader, c cid.Cid, size int) {
 // BenchmarkReadAtSequentialLocal reads a 64 MiB file from a local
 // blockstore, sequentially.
 func BenchmarkReadAtSequentialLocal(b *testing.B) {
-	bs := newStore(b)
-	c, err := AddFile(context.Background(), bs, bytes.NewReader(randBytes(benchSize, 1)), AddOptions{})
+	bs := storetest.New(b)
+	c, err := AddFile(context.Background(), bs, bytes.NewReader(blocktest.SeededBytes(benchSize, 1)), AddOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,36 +60,12 @@ func BenchmarkReadAtSequentialLocal(b *testing.B) {
 	}
 }
 
-type benchNode struct {
-	h  host.Host
-	bs *blockstore.Blockstore
-	ex *exchange.Exchange
-}
-
-func newBenchNode(b *testing.B) *benchNode {
-	b.Helper()
-	h, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	bs := newStore(b)
-	ex, err := exchange.New(h, bs, exchange.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ex.Close()
-		h.Close()
-	})
-	return &benchNode{h: h, bs: bs, ex: ex}
-}
-
 // BenchmarkCatFromPeer reads a 64 MiB file that only another in-process
 // node has, over loopback TCP: each iteration a fresh node fetches it
 // through the exchange, with the prefetch window.
 func BenchmarkCatFromPeer(b *testing.B) {
-	server := newBenchNode(b)
-	c, err := AddFile(context.Background(), server.bs, bytes.NewReader(randBytes(benchSize, 2)), AddOptions{})
+	server := testnode.New(b, exchange.Config{})
+	c, err := AddFile(context.Background(), server.Store, bytes.NewReader(blocktest.SeededBytes(benchSize, 2)), AddOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,14 +73,9 @@ func BenchmarkCatFromPeer(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		client := newBenchNode(b)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := client.h.Connect(ctx, peer.AddrInfo{ID: server.h.ID(), Addrs: server.h.Addrs()})
-		cancel()
-		if err != nil {
-			b.Fatal(err)
-		}
+		client := testnode.New(b, exchange.Config{})
+		testnode.Connect(b, client.Host, server.Host)
 		b.StartTimer()
-		catFile(b, New(client.ex, Config{}), c, benchSize)
+		catFile(b, New(client.Ex, Config{}), c, benchSize)
 	}
 }

@@ -19,6 +19,8 @@ import (
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/storetest"
 )
 
 // writeTree makes a small tree: files, a nested directory, an empty one,
@@ -29,7 +31,7 @@ func writeTree(t *testing.T) string {
 	for name, data := range map[string]string{
 		"a.txt":         "alpha\n",
 		"sub/b.txt":     "bravo\n",
-		"sub/deep/c":    string(randBytes(3*chunkSize+1, 9)),
+		"sub/deep/c":    string(blocktest.SeededBytes(3*chunkSize+1, 9)),
 		".hidden":       "secret\n",
 		"sub/.git/HEAD": "ref\n",
 	} {
@@ -51,7 +53,7 @@ func writeTree(t *testing.T) string {
 }
 
 func TestAddPathTree(t *testing.T) {
-	bs := newStore(t)
+	bs := storetest.New(t)
 	root := writeTree(t)
 	var added []string
 	c, err := AddPath(t.Context(), bs, root, AddOptions{Added: func(p string, c cid.Cid) {
@@ -85,7 +87,7 @@ func TestAddPathTree(t *testing.T) {
 		t.Errorf("sub/deep/c: %+v", nd)
 	}
 	f := openT(t, r, nd.CID)
-	if got := readAll(t, f, 1<<20); !bytes.Equal(got, randBytes(3*chunkSize+1, 9)) {
+	if got := readAll(t, f, 1<<20); !bytes.Equal(got, blocktest.SeededBytes(3*chunkSize+1, 9)) {
 		t.Error("sub/deep/c reads back different")
 	}
 	link, err := r.Resolve(t.Context(), c, "/link")
@@ -142,10 +144,10 @@ func mustResolve(t *testing.T, r *Reader, root cid.Cid, path string) cid.Cid {
 }
 
 func TestAddCancelled(t *testing.T) {
-	bs := newStore(t)
+	bs := storetest.New(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := AddFile(ctx, bs, bytes.NewReader(randBytes(3*chunkSize, 1)), AddOptions{}); !errors.Is(err, context.Canceled) {
+	if _, err := AddFile(ctx, bs, bytes.NewReader(blocktest.SeededBytes(3*chunkSize, 1)), AddOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("AddFile with a cancelled context: %v", err)
 	}
 	if _, err := AddPath(ctx, bs, writeTree(t), AddOptions{}); !errors.Is(err, context.Canceled) {
@@ -190,7 +192,7 @@ func hamtDir(t *testing.T, bs BlockPutter, n, fanout int) (cid.Cid, map[string]c
 }
 
 func TestHAMT(t *testing.T) {
-	bs := newStore(t)
+	bs := storetest.New(t)
 	root, want := hamtDir(t, bs, 500, 16)
 	p := &probe{g: Local(bs)}
 	r := New(p, Config{Parallelism: 8})
@@ -280,7 +282,7 @@ func shardDepths(t *testing.T, s Store, root cid.Cid) map[string]int {
 }
 
 func TestModeMtimeSymlinkOpaque(t *testing.T) {
-	bs := newStore(t)
+	bs := storetest.New(t)
 	put := func(prefix cid.Prefix, data []byte) cid.Cid {
 		t.Helper()
 		b, err := block.New(prefix, data)
@@ -360,7 +362,7 @@ func mustEncode(t *testing.T, n *merkledag.ProtoNode) []byte {
 }
 
 func TestStatMany(t *testing.T) {
-	bs := newStore(t)
+	bs := storetest.New(t)
 	var cids []cid.Cid
 	for i := range 40 {
 		c, err := AddFile(t.Context(), bs, bytes.NewReader(fmt.Appendf(nil, "file %d", i)), AddOptions{})

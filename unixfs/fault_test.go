@@ -10,6 +10,8 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/storetest"
 )
 
 // errDiskFull is what fullGetter's GetBlock says of a block it cannot keep.
@@ -57,8 +59,8 @@ func (g *fullGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stre
 // A read whose blocks cannot be kept fails with the getter's error, not
 // "not found"; the file remembers no failure, and reads once there is room.
 func TestReadOnFullDisk(t *testing.T) {
-	bs := newStore(t)
-	data := randBytes(40*1000, 9)
+	bs := storetest.New(t)
+	data := blocktest.SeededBytes(40*1000, 9)
 	root := addSmall(t, bs, data, 1000, 174, false)
 	g := &fullGetter{src: Local(bs), root: root}
 	g.full.Store(true)

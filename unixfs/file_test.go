@@ -16,14 +16,16 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/storetest"
 )
 
 func TestAddFileReadBack(t *testing.T) {
-	bs := newStore(t)
+	bs := storetest.New(t)
 	r := New(Local(bs), Config{})
 	for _, n := range []int{0, 1, chunkSize - 1, chunkSize, chunkSize + 1, 3*chunkSize + 7} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			data := randBytes(n, uint64(n))
+			data := blocktest.SeededBytes(n, uint64(n))
 			c, err := AddFile(t.Context(), bs, bytes.NewReader(data), AddOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -54,10 +56,10 @@ func TestAddFileReadBack(t *testing.T) {
 }
 
 func TestAddFileProgress(t *testing.T) {
-	bs := newStore(t)
+	bs := storetest.New(t)
 	var last int64
 	calls := 0
-	data := randBytes(3*chunkSize+5, 1)
+	data := blocktest.SeededBytes(3*chunkSize+5, 1)
 	_, err := AddFile(t.Context(), bs, bytes.NewReader(data), AddOptions{Progress: func(n int64) {
 		if n < last {
 			t.Errorf("progress went back from %d to %d", last, n)
@@ -88,8 +90,8 @@ func TestReadAtBoundaries(t *testing.T) {
 		{"dag-pb leaves", 70*chunk - 1, 4, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bs := newStore(t)
-			data := randBytes(tc.size, uint64(tc.size))
+			bs := storetest.New(t)
+			data := blocktest.SeededBytes(tc.size, uint64(tc.size))
 			c := addSmall(t, bs, data, chunk, tc.links, tc.dagpbLeaves)
 			r := New(Local(bs), Config{Window: 4})
 			f := openT(t, r, c)
@@ -130,8 +132,8 @@ func TestReadAtBoundaries(t *testing.T) {
 
 func TestConcurrentReadAt(t *testing.T) {
 	const chunk = 1000
-	bs := newStore(t)
-	data := randBytes(300*chunk+17, 2)
+	bs := storetest.New(t)
+	data := blocktest.SeededBytes(300*chunk+17, 2)
 	c := addSmall(t, bs, data, chunk, 10, false)
 	f := openT(t, New(Local(bs), Config{Window: 8}), c)
 	var wg sync.WaitGroup
@@ -166,8 +168,8 @@ func TestConcurrentReadAt(t *testing.T) {
 // time ahead of it.
 func TestSequentialPrefetch(t *testing.T) {
 	const chunk, leaves, window = 1000, 400, 16
-	bs := newStore(t)
-	data := randBytes(leaves*chunk, 3)
+	bs := storetest.New(t)
+	data := blocktest.SeededBytes(leaves*chunk, 3)
 	c := addSmall(t, bs, data, chunk, 174, false)
 	p := &probe{g: Local(bs)}
 	f := openT(t, New(p, Config{Window: window}), c)
@@ -204,8 +206,8 @@ func TestSequentialPrefetch(t *testing.T) {
 // window and two leaves.
 func TestPrefetchMemoryBound(t *testing.T) {
 	const leaves, window = 40, 4
-	bs := newStore(t)
-	data := randBytes(leaves*chunkSize, 8)
+	bs := storetest.New(t)
+	data := blocktest.SeededBytes(leaves*chunkSize, 8)
 	c, err := AddFile(t.Context(), bs, bytes.NewReader(data), AddOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -237,8 +239,8 @@ func TestPrefetchMemoryBound(t *testing.T) {
 // nothing else, and starts no prefetch.
 func TestRandomReadFetchesOnlyItsLeaves(t *testing.T) {
 	const chunk = 1000
-	bs := newStore(t)
-	data := randBytes(500*chunk, 4)
+	bs := storetest.New(t)
+	data := blocktest.SeededBytes(500*chunk, 4)
 	c := addSmall(t, bs, data, chunk, 10, false) // 3 levels: 500 leaves, 50 nodes, 5 nodes, root
 	p := &probe{g: Local(bs)}
 	f := openT(t, New(p, Config{Window: 16}), c)
@@ -262,8 +264,8 @@ func TestRandomReadFetchesOnlyItsLeaves(t *testing.T) {
 // Concurrent reads of the same leaf share one fetch.
 func TestSharedFetch(t *testing.T) {
 	const chunk = 1000
-	bs := newStore(t)
-	data := randBytes(50*chunk, 5)
+	bs := storetest.New(t)
+	data := blocktest.SeededBytes(50*chunk, 5)
 	c := addSmall(t, bs, data, chunk, 174, false)
 	synctest.Test(t, func(t *testing.T) {
 		gate := &gatedGetter{g: Local(bs), open: make(chan struct{})}
@@ -362,8 +364,8 @@ func (h *hangingGetter) opened() int {
 // A reader that gives up cancels its request; Close cancels the
 // prefetch and waits for it.
 func TestCancelAndClose(t *testing.T) {
-	bs := newStore(t)
-	data := randBytes(40*1000, 6)
+	bs := storetest.New(t)
+	data := blocktest.SeededBytes(40*1000, 6)
 	c := addSmall(t, bs, data, 1000, 174, false)
 	synctest.Test(t, func(t *testing.T) {
 		h := &hangingGetter{g: Local(bs)}
@@ -409,8 +411,8 @@ func TestLocalFraction(t *testing.T) {
 	for _, dagpb := range []bool{false, true} {
 		t.Run(fmt.Sprint("dag-pb leaves ", dagpb), func(t *testing.T) {
 			const chunk = 1000
-			full, part := newStore(t), newStore(t)
-			data := randBytes(100*chunk, 7)
+			full, part := storetest.New(t), storetest.New(t)
+			data := blocktest.SeededBytes(100*chunk, 7)
 			c := addSmall(t, full, data, chunk, 10, dagpb)
 			// part has every node and the first 30 leaves.
 			f := openT(t, New(Local(full), Config{}), c)

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/blocktest"
 )
 
 // memStore is an in-memory Store for the fuzz targets and their seeds
@@ -388,13 +389,13 @@ func TestFuzzCorpus(t *testing.T) {
 func decodeSeeds(t *testing.T) map[string][]byte {
 	s := memStore{}
 	ctx := t.Context()
-	big, err := AddFile(ctx, s, bytes.NewReader(randBytes(2*chunkSize+100, 1)), AddOptions{})
+	big, err := AddFile(ctx, s, bytes.NewReader(blocktest.SeededBytes(2*chunkSize+100, 1)), AddOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A small file of several levels over dag-pb leaves.
 	a := &adder{ds: &dagService{dst: s, ctx: ctx}, chunk: 64, links: 3, dagpbLeaves: true}
-	nd, err := a.file(ctx, bytes.NewReader(randBytes(64*7+5, 2)))
+	nd, err := a.file(ctx, bytes.NewReader(blocktest.SeededBytes(64*7+5, 2)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,7 @@ package unixfs
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"io"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -15,26 +13,6 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
 )
-
-// newStore opens a real flatfs blockstore in a temporary directory.
-func newStore(t testing.TB) *blockstore.Blockstore {
-	t.Helper()
-	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bs.Close() })
-	return bs
-}
-
-// randBytes returns n pseudo-random bytes from seed.
-func randBytes(n int, seed uint64) []byte {
-	var key [32]byte
-	binary.LittleEndian.PutUint64(key[:], seed)
-	b := make([]byte, n)
-	rand.NewChaCha8(key).Read(b)
-	return b
-}
 
 // addSmall adds data with chunk-byte leaves and links-wide nodes, so that
 // small files have several levels.

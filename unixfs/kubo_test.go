@@ -10,7 +10,9 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/storetest"
 )
 
 // kuboAdd runs `ipfs add --cid-version=1 -Q [args] path` on k.
@@ -30,11 +32,11 @@ func kuboAdd(t *testing.T, k *kubotest.Node, path string, args ...string) cid.Ci
 // AddFile and AddPath give the CIDs `ipfs add --cid-version=1` gives.
 func TestKuboSameCIDs(t *testing.T) {
 	k := kubotest.Start(t)
-	bs := newStore(t)
+	bs := storetest.New(t)
 
 	for _, n := range []int{0, 1, chunkSize, chunkSize + 1, 10 << 20, 45 << 20} {
 		t.Run(fmt.Sprintf("file of %d bytes", n), func(t *testing.T) {
-			data := randBytes(n, uint64(n)+100)
+			data := blocktest.SeededBytes(n, uint64(n)+100)
 			path := filepath.Join(t.TempDir(), "f")
 			if err := os.WriteFile(path, data, 0o644); err != nil {
 				t.Fatal(err)

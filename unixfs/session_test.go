@@ -5,6 +5,9 @@ import (
 	"context"
 	"sync"
 	"testing"
+
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/storetest"
 )
 
 // sessions is a real getter whose sessions are probes it keeps, to see
@@ -26,8 +29,8 @@ func (s *sessions) NewSession(ctx context.Context) BlockGetter {
 }
 
 func TestFileFetchesThroughItsSession(t *testing.T) {
-	bs := newStore(t)
-	data := randBytes(300_000, 7)
+	bs := storetest.New(t)
+	data := blocktest.SeededBytes(300_000, 7)
 	root := addSmall(t, bs, data, 4096, 174, false)
 	g := &sessions{BlockGetter: Local(bs)}
 	r := New(g, Config{})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os/exec"
 	"slices"
@@ -15,13 +16,11 @@ import (
 
 	"github.com/bsfs/bsfs/internal/kubotest"
 	"github.com/bsfs/bsfs/internal/node"
+	"github.com/bsfs/bsfs/internal/poll"
 )
 
-// pollAttempts and pollInterval bound the tests' waits for a daemon's state.
-const (
-	pollAttempts = 100
-	pollInterval = 100 * time.Millisecond
-)
+// waitTimeout bounds the tests' waits for a daemon's state.
+const waitTimeout = 10 * time.Second
 
 func TestTwoDaemonsExchangeBlock(t *testing.T) {
 	repoA, repoB := t.TempDir(), t.TempDir()
@@ -175,15 +174,12 @@ func TestBlockGetCancelsWant(t *testing.T) {
 // waitWantlist waits until the daemon on repo wants exactly want.
 func waitWantlist(t *testing.T, repo string, want []string) {
 	t.Helper()
-	var got []string
-	for range pollAttempts {
-		got = lines(ok(t, repo, "", "wantlist"))
-		if slices.Equal(got, want) {
-			return
+	poll.UntilNil(t, waitTimeout, func() error {
+		if got := lines(ok(t, repo, "", "wantlist")); !slices.Equal(got, want) {
+			return fmt.Errorf("wantlist %q, want %q", got, want)
 		}
-		time.Sleep(pollInterval)
-	}
-	t.Fatalf("wantlist %q, want %q", got, want)
+		return nil
+	})
 }
 
 func TestKuboInterop(t *testing.T) {

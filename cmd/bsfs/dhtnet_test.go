@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/mounttest"
+	"github.com/bsfs/bsfs/internal/poll"
 )
 
 // dhtReadTimeout bounds one read through the mount of content found
@@ -85,13 +88,9 @@ func swarmPeers(t *testing.T, repo string) []string {
 // waitConnected polls until bsfs on repo is, or is not, connected to p.
 func waitConnected(t *testing.T, repo string, p peer.ID, want bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for slices.Contains(swarmPeers(t, repo), p.String()) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("bsfs connected to %s: want %v, still not after 20s", p, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll.Until(t, 20*time.Second, fmt.Sprintf("bsfs connected to %s: %v", p, want), func() bool {
+		return slices.Contains(swarmPeers(t, repo), p.String()) == want
+	})
 }
 
 // TestKuboDHTNetwork: a network of three Kubo DHT servers, each bootstrapped
@@ -106,7 +105,7 @@ func waitConnected(t *testing.T, repo string, p peer.ID, want bool) {
 // bsfs's addresses. `bsfs routing findprovs` and `bsfs routing provide` work
 // against the Kubo network.
 func TestKuboDHTNetwork(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	kubos := kubotest.StartDHTNetwork(t, 3)
 	first := kubos[0]
 	holder := func() *kubotest.Node {

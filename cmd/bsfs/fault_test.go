@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -21,29 +22,11 @@ import (
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/internal/api"
+	"github.com/bsfs/bsfs/internal/mounttest"
+	"github.com/bsfs/bsfs/internal/poll"
+	"github.com/bsfs/bsfs/internal/storetest"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
-
-// mountTmpfs mounts a tmpfs of size ("2m") on dir and unmounts it when
-// the test ends. Without the right to mount it skips the test, unless
-// BSFS_REQUIRE_ROOT=1.
-func mountTmpfs(t *testing.T, dir, size string) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		if os.Getenv("BSFS_REQUIRE_ROOT") == "1" {
-			t.Fatalf("mounting a tmpfs on %s (BSFS_REQUIRE_ROOT=1): %v", dir, err)
-		}
-		t.Skipf("mounting a tmpfs needs root (set BSFS_REQUIRE_ROOT=1 to fail instead): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmounting %s: %v", dir, err)
-		}
-	})
-}
 
 // verifyStore opens the flatfs store in dir (read-only: it leaves .temp as
 // it is), reads back every block it lists, which checks each against its
@@ -75,22 +58,6 @@ func verifyStore(t *testing.T, dir string) []cid.Cid {
 	return out
 }
 
-// waitTempEmpty waits up to a second for dir/.temp to be empty: flatfs
-// writes its disk usage checkpoint through it too.
-func waitTempEmpty(t *testing.T, dir string) {
-	t.Helper()
-	for i := 0; ; i++ {
-		left, err := os.ReadDir(filepath.Join(dir, ".temp"))
-		if err == nil && len(left) == 0 {
-			return
-		}
-		if i == pollAttempts {
-			t.Fatalf("%s/.temp holds %v (%v), want nothing", dir, left, err)
-		}
-		time.Sleep(pollInterval / 10)
-	}
-}
-
 // statOf returns the exchange counters of the daemon on repo.
 func statOf(t *testing.T, repo string) exchange.Stats {
 	t.Helper()
@@ -110,7 +77,7 @@ func statOf(t *testing.T, repo string) exchange.Stats {
 func TestFullDisk(t *testing.T) {
 	repoA, repoB, repoC := t.TempDir(), t.TempDir(), t.TempDir()
 	blocksB := filepath.Join(repoB, "blocks")
-	mountTmpfs(t, blocksB, "2m")
+	mounttest.Tmpfs(t, blocksB, "2m")
 	a := startDaemon(t, repoA)
 	b := startDaemon(t, repoB)
 	path, data := randomFile(t, 8<<20)
@@ -131,7 +98,7 @@ func TestFullDisk(t *testing.T) {
 	}
 
 	// No block half written: .temp empties, every stored block verifies.
-	waitTempEmpty(t, blocksB)
+	storetest.WaitTempEmpty(t, blocksB)
 	have := verifyStore(t, blocksB)
 	if len(have) == 0 {
 		t.Fatal("nothing stored before the disk filled")
@@ -154,7 +121,7 @@ func TestFullDisk(t *testing.T) {
 	if fetched, err := os.ReadFile(out); err != nil || !bytes.Equal(fetched, data) {
 		t.Errorf("get once there is room: %d bytes (%v), want the %d added", len(fetched), err, len(data))
 	}
-	waitTempEmpty(t, blocksB)
+	storetest.WaitTempEmpty(t, blocksB)
 	verifyStore(t, blocksB)
 	c.stopClean(t)
 	b.stopClean(t)
@@ -192,13 +159,12 @@ func TestCrashMidFetch(t *testing.T) {
 	})
 
 	// Kill B once it holds a part of the file, bounded in time.
-	deadline := time.Now().Add(commandTimeout)
-	for n := 0; n < total/4; n = countBlocks(t, blocksB) {
-		if time.Now().After(deadline) {
-			t.Fatalf("B stored %d of %d blocks in %v", n, total, commandTimeout)
+	poll.UntilNil(t, commandTimeout, func() error {
+		if n := countBlocks(t, blocksB); n < total/4 {
+			return fmt.Errorf("B stored %d of %d blocks in %v", n, total, commandTimeout)
 		}
-		time.Sleep(pollInterval / 20)
-	}
+		return nil
+	})
 	if err := b.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,9 +17,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 
 	repopkg "github.com/bsfs/bsfs/repo"
 )
@@ -46,41 +42,16 @@ func requirePrivate(t *testing.T, repoPath string) {
 // IPs, no /dnsaddr or /dns names, delegated routers only at loopback IPs)
 // and that so do the addresses a started node printed.
 func privateConfig(repoPath string, printed []string) error {
-	data, err := os.ReadFile(filepath.Join(repoPath, "config"))
+	c, err := repopkg.ReadConfig(repoPath)
 	if err != nil {
 		return err
 	}
-	var c struct {
-		Addresses struct{ Swarm []string }
-		Bootstrap []string
-		Routing   struct{ DelegatedRouters []string }
-	}
-	if err := json.Unmarshal(data, &c); err != nil {
-		return fmt.Errorf("%s config: %w", repoPath, err)
-	}
-	var bad []string
-	for _, a := range slices.Concat(c.Addresses.Swarm, c.Bootstrap, printed) {
-		m, err := ma.NewMultiaddr(a)
-		if err != nil || !manet.IsIPLoopback(m) {
-			bad = append(bad, a)
-		}
-	}
-	for _, r := range c.Routing.DelegatedRouters {
-		if u, err := url.Parse(r); err != nil || !isLoopbackIP(u.Hostname()) {
-			bad = append(bad, r)
-		}
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("repository %s would take its node off loopback: %q", repoPath, bad)
+	// The addresses printed are checked as listen addresses.
+	c.Addresses.Swarm = append(c.Addresses.Swarm, printed...)
+	if err := c.CheckPrivate(); err != nil {
+		return fmt.Errorf("repository %s: %w", repoPath, err)
 	}
 	return nil
-}
-
-// isLoopbackIP reports whether host is a loopback IP literal (a name is
-// not: looking it up would leave loopback).
-func isLoopbackIP(host string) bool {
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 // inetSocket is one line of /proc/<pid>/net/{tcp,udp}{,6}.

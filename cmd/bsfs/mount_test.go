@@ -17,30 +17,17 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/bsfs/bsfs/internal/mounttest"
+	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testlog"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
-
-// requireFUSE skips the test when FUSE is not available, or fails it under
-// BSFS_REQUIRE_FUSE=1.
-func requireFUSE(t *testing.T) {
-	t.Helper()
-	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
-	if err == nil {
-		f.Close()
-		return
-	}
-	if os.Getenv("BSFS_REQUIRE_FUSE") == "1" {
-		t.Fatalf("FUSE required (BSFS_REQUIRE_FUSE=1) but /dev/fuse: %v", err)
-	}
-	t.Skipf("FUSE unavailable (/dev/fuse: %v); set BSFS_REQUIRE_FUSE=1 to fail instead", err)
-}
 
 // startMount runs `bsfs mount dir args...` on repoPath and waits until it
 // has mounted. The test's cleanup kills it if the test did not stop it.
 func startMount(t *testing.T, repoPath, dir string, args ...string) *daemon {
 	t.Helper()
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	cmd := exec.Command(bsfsBin, append([]string{"mount", dir}, args...)...)
 	cmd.Env = append(os.Environ(), "BSFS_PATH="+repoPath)
 	return startMountCmd(t, repoPath, dir, cmd)
@@ -140,7 +127,7 @@ func stopMount(t *testing.T, m *daemon, dir string, sig os.Signal) {
 	if code := m.stop(t, sig); code != 0 {
 		t.Errorf("bsfs mount exit code %d after %v; stderr: %s", code, sig, m.stderr)
 	}
-	if isMounted(t, dir) || inProcMounts(t, dir) {
+	if isMounted(t, dir) || mounttest.At(t, dir) > 0 {
 		t.Errorf("%s still mounted after %v", dir, sig)
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
@@ -148,45 +135,12 @@ func stopMount(t *testing.T, m *daemon, dir string, sig os.Signal) {
 	}
 }
 
-// inProcMounts reports whether /proc/mounts (the calling thread's) lists a
-// mount at dir.
-func inProcMounts(t *testing.T, dir string) bool {
-	t.Helper()
-	data, err := os.ReadFile("/proc/thread-self/mounts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[1] == dir {
-			return true
-		}
-	}
-	return false
-}
-
-// fuseFDs counts the descriptors process pid has open on /dev/fuse.
-func fuseFDs(t *testing.T, pid int) int {
-	t.Helper()
-	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
-	ents, err := os.ReadDir(fdDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range ents {
-		if target, err := os.Readlink(filepath.Join(fdDir, e.Name())); err == nil && target == "/dev/fuse" {
-			n++
-		}
-	}
-	return n
-}
-
 // TestMountSignals stops `bsfs mount` with SIGINT and with SIGTERM while
 // nothing is open there: it exits 0, the mount is gone and the mountpoint
 // is a plain directory again. The mount holds one descriptor of /dev/fuse
 // while it runs.
 func TestMountSignals(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	repo := t.TempDir()
 	data := []byte("read before the signal, " + time.Now().String())
 	c := strings.TrimSpace(ok(t, repo, string(data), "block", "put"))
@@ -195,7 +149,7 @@ func TestMountSignals(t *testing.T) {
 			dir := t.TempDir()
 			m := startMount(t, repo, dir, "--listen", "/ip4/127.0.0.1/tcp/0")
 			readMount(t, filepath.Join(dir, c), data)
-			if n := fuseFDs(t, m.cmd.Process.Pid); n != 1 {
+			if n := mounttest.FUSEFDs(t, m.cmd.Process.Pid); n != 1 {
 				t.Errorf("bsfs mount holds %d descriptors of /dev/fuse, want 1", n)
 			}
 			stopMount(t, m, dir, sig)
@@ -217,7 +171,7 @@ func readMount(t *testing.T, path string, want []byte) {
 // TestMountThroughDaemon mounts the node of a running daemon: reads go
 // through its API, and interrupting a reader cancels the daemon's want.
 func TestMountThroughDaemon(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	repo, dir := t.TempDir(), t.TempDir()
 	startDaemon(t, repo)
 	data := []byte("a block in the daemon's store, " + time.Now().String())
@@ -277,7 +231,7 @@ func TestMountThroughDaemon(t *testing.T) {
 // fetches over Bitswap, lists the repository's roots, and replaces the
 // mount a killed predecessor left behind.
 func TestMountOwnNode(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	repoA, repoB, dir := t.TempDir(), t.TempDir(), t.TempDir()
 	startDaemon(t, repoA)
 	data := []byte("a block only A has, " + time.Now().String())
@@ -346,21 +300,16 @@ func TestMountHelp(t *testing.T) {
 // TestDaemonMount: `bsfs daemon --mount DIR` serves the content at DIR
 // while the API answers, and unmounts on SIGINT.
 func TestDaemonMount(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	repoPath, dir := t.TempDir(), t.TempDir()
 	d := startDaemon(t, repoPath, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", "", "--mount", dir)
 	root := strings.TrimSpace(ok(t, repoPath, "through the daemon's mount", "add", "-Q", "-"))
-	var got []byte
-	var err error
-	for range pollAttempts {
-		if got, err = os.ReadFile(filepath.Join(dir, root)); err == nil {
-			break
+	poll.UntilNil(t, waitTimeout, func() error {
+		if got, err := os.ReadFile(filepath.Join(dir, root)); err != nil || string(got) != "through the daemon's mount" {
+			return fmt.Errorf("read %q through the daemon's mount: %v", got, err)
 		}
-		time.Sleep(pollInterval)
-	}
-	if string(got) != "through the daemon's mount" {
-		t.Fatalf("read %q through the daemon's mount: %v", got, err)
-	}
+		return nil
+	})
 	d.stopClean(t)
 	if isMounted(t, dir) {
 		t.Fatalf("%s still mounted after the daemon stopped", dir)
@@ -372,7 +321,7 @@ func TestDaemonMount(t *testing.T) {
 // store stays within the quota plus the read's prefetch window, sampled
 // while the read runs.
 func TestMountReadLargerThanQuota(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	repoA, repoB, dir := t.TempDir(), t.TempDir(), t.TempDir()
 	a := startDaemon(t, repoA, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", "")
 	b := startDaemon(t, repoB, "--listen", "/ip4/127.0.0.1/tcp/0", "--metrics", "", "--cache-size", "4MiB", "--mount", dir)
@@ -431,7 +380,7 @@ func storeBytes(dir string) int64 {
 // remove it, printing nothing else; DIR still has the one mount, which
 // keeps serving and unmounts cleanly.
 func TestMountOnLiveMount(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	repo, dir := t.TempDir(), t.TempDir()
 	data := []byte("served by the first mount, " + time.Now().String())
 	c := strings.TrimSpace(ok(t, repo, string(data), "block", "put"))
@@ -439,7 +388,7 @@ func TestMountOnLiveMount(t *testing.T) {
 
 	res := bsfs(t, repo, "", "mount", dir)
 	if res.code == 0 {
-		t.Fatalf("bsfs mount on a live mount exited 0 (%d mounts at %s); stdout: %q", mountsAt(t, dir), dir, res.stdout)
+		t.Fatalf("bsfs mount on a live mount exited 0 (%d mounts at %s); stdout: %q", mounttest.At(t, dir), dir, res.stdout)
 	}
 	msg := fails(t, repo, "", "mount", dir)
 	for _, want := range []string{"live mount of bsfs (type fuse.bsfs)", dir, "unmount it first"} {
@@ -447,25 +396,9 @@ func TestMountOnLiveMount(t *testing.T) {
 			t.Errorf("mount on a live mount: %q, want it to name %q", msg, want)
 		}
 	}
-	if k := mountsAt(t, dir); k != 1 {
+	if k := mounttest.At(t, dir); k != 1 {
 		t.Errorf("%d mounts at %s, want 1", k, dir)
 	}
 	readMount(t, filepath.Join(dir, c), data)
 	stopMount(t, m, dir, syscall.SIGINT)
-}
-
-// mountsAt counts the mounts at dir in this thread's mount table.
-func mountsAt(t *testing.T, dir string) int {
-	t.Helper()
-	data, err := os.ReadFile("/proc/thread-self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
-			n++
-		}
-	}
-	return n
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/multiformats/go-multiaddr"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/bsfs/bsfs/internal/poll"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
 
@@ -62,13 +64,12 @@ func TestProvideStrategy(t *testing.T) {
 				return slices.Contains(lines(ok(t, repoB, "", "routing", "findprovs", "-n", "1", c)), a.id)
 			}
 			for _, name := range want {
-				deadline := time.Now().Add(findprovsTimeout)
-				for !foundA(cids[name]) {
-					if time.Now().After(deadline) {
-						t.Fatalf("B finds no record of A for %s %s after %v; A's stderr: %s", name, cids[name], findprovsTimeout, a.stderr)
+				poll.UntilNil(t, findprovsTimeout, func() error {
+					if !foundA(cids[name]) {
+						return fmt.Errorf("B finds no record of A for %s %s after %v; A's stderr: %s", name, cids[name], findprovsTimeout, a.stderr)
 					}
-					time.Sleep(100 * time.Millisecond)
-				}
+					return nil
+				})
 			}
 			for name, c := range cids {
 				if !slices.Contains(want, name) && foundA(c) {

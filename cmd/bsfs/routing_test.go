@@ -2,13 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -16,44 +14,22 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/mounttest"
+	"github.com/bsfs/bsfs/internal/poll"
+	"github.com/bsfs/bsfs/internal/routingtest"
 )
 
-// providerRouter is a delegated router on 127.0.0.1 speaking the Routing V1
-// API: it names the peer id at addr as the provider of root over transport
-// (transport-bitswap when "") and of nothing else, in NDJSON when the
-// request accepts it and in JSON otherwise. It counts the requests for root.
-func providerRouter(t *testing.T, root cid.Cid, id, addr string, transport ...string) (string, *atomic.Int64) {
+// providerRouter starts a delegated router that names the peer id at addr
+// as the provider of root over transport (transport-bitswap when none is
+// given) and of nothing else.
+func providerRouter(t *testing.T, root cid.Cid, id, addr string, transport ...string) *routingtest.Router {
+	t.Helper()
 	if len(transport) == 0 {
 		transport = []string{"transport-bitswap"}
 	}
-	t.Helper()
-	var asked atomic.Int64
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /routing/v1/providers/{cid}", func(w http.ResponseWriter, r *http.Request) {
-		c, err := cid.Decode(r.PathValue("cid"))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		var recs []map[string]any
-		if string(c.Hash()) == string(root.Hash()) {
-			asked.Add(1)
-			recs = append(recs, map[string]any{"Schema": "peer", "ID": id, "Addrs": []string{addr}, "Protocols": transport})
-		}
-		if strings.Contains(r.Header.Get("Accept"), "application/x-ndjson") {
-			w.Header().Set("Content-Type", "application/x-ndjson")
-			enc := json.NewEncoder(w)
-			for _, rec := range recs {
-				_ = enc.Encode(rec)
-			}
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"Providers": append([]map[string]any{}, recs...)})
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv.URL, &asked
+	r := routingtest.NewRouter(t, false)
+	r.Add(root, map[string]any{"Schema": "peer", "ID": id, "Addrs": []string{addr}, "Protocols": transport})
+	return r
 }
 
 // setRouting writes Routing into the config of the repository at repo,
@@ -93,12 +69,9 @@ func TestCatThroughDelegatedRouter(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			good, asked := providerRouter(t, root, a.id, a.tcpAddr(t))
-			bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				http.Error(w, "internal error", http.StatusInternalServerError)
-			}))
-			t.Cleanup(bad.Close)
-			setRouting(t, repoB, map[string]any{"Type": typ, "DelegatedRouters": []string{bad.URL, good}})
+			good := providerRouter(t, root, a.id, a.tcpAddr(t))
+			bad := routingtest.Faulty(t, routingtest.Failing500)
+			setRouting(t, repoB, map[string]any{"Type": typ, "DelegatedRouters": []string{bad, good.URL}})
 			b := startDaemon(t, repoB)
 			if peers := ok(t, repoB, "", "swarm", "peers"); strings.Contains(peers, a.id) {
 				t.Fatalf("B connected to A before the cat: %s", peers)
@@ -107,30 +80,19 @@ func TestCatThroughDelegatedRouter(t *testing.T) {
 			if got := ok(t, repoB, "", "cat", root.String()); got != string(data) {
 				t.Fatalf("cat on B: %d bytes, want the %d added on A", len(got), len(data))
 			}
-			if asked.Load() == 0 {
+			if good.Asked(root) == 0 {
 				t.Error("the router was never asked")
 			}
-			deadline := time.Now().Add(readyTimeout)
-			for !warned(b.stderr.String(), bad.URL, root) {
-				if time.Now().After(deadline) {
-					t.Fatalf("B's log names no failure of router %s for %s:\n%s", bad.URL, root, b.stderr)
+			poll.UntilNil(t, readyTimeout, func() error {
+				if !routingtest.Warned(b.stderr.String(), bad, root) {
+					return fmt.Errorf("B's log names no failure of router %s for %s:\n%s", bad, root, b.stderr)
 				}
-				time.Sleep(50 * time.Millisecond)
-			}
+				return nil
+			})
 			b.stopClean(t)
 			a.stopClean(t)
 		})
 	}
-}
-
-// warned reports whether a WARN line of log names router and c.
-func warned(log, router string, c cid.Cid) bool {
-	for line := range strings.Lines(log) {
-		if strings.Contains(line, "WARN") && strings.Contains(line, "router="+router+" ") && strings.Contains(line, "cid="+c.String()) {
-			return true
-		}
-	}
-	return false
 }
 
 // TestRoutingConfigRefused: an unknown routing type, in the config or in
@@ -167,16 +129,16 @@ func TestRoutingConfigRefused(t *testing.T) {
 // bsfs daemon with no libp2p connection to Kubo reads it byte for byte with
 // cat and through a mount, every block over HTTP, and bsfs stat says so.
 func TestGatewayThroughDelegatedRouter(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	kubo := kubotest.StartWith(t, kubotest.Options{Gateway: true})
 	_, data := randomFile(t, 3<<20+7)
 	root, err := kubo.Add(t.Context(), data, 1, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	router, asked := providerRouter(t, root, kubo.ID().String(), kubo.GatewayAddr().String(), "transport-ipfs-gateway-http")
+	router := providerRouter(t, root, kubo.ID().String(), kubo.GatewayAddr().String(), "transport-ipfs-gateway-http")
 	repo := t.TempDir()
-	setRouting(t, repo, map[string]any{"Type": "delegated", "DelegatedRouters": []string{router}})
+	setRouting(t, repo, map[string]any{"Type": "delegated", "DelegatedRouters": []string{router.URL}})
 	d := startDaemon(t, repo)
 
 	start := time.Now()
@@ -184,7 +146,7 @@ func TestGatewayThroughDelegatedRouter(t *testing.T) {
 		t.Fatalf("cat: %d bytes, want the %d Kubo added", len(got), len(data))
 	}
 	t.Logf("cat of %d bytes from Kubo's gateway took %s", len(data), time.Since(start).Round(time.Millisecond))
-	if asked.Load() == 0 {
+	if router.Asked(root) == 0 {
 		t.Error("the router was never asked")
 	}
 	if peers := ok(t, repo, "", "swarm", "peers"); strings.Contains(peers, kubo.ID().String()) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bsfs/bsfs/internal/mounttest"
 	"github.com/bsfs/bsfs/internal/testlog"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
@@ -224,7 +225,7 @@ func startWhileIDPolls(t *testing.T, repo, peerID string, pollers int) (started,
 // while a command holds the repository, waits for it and mounts, as the
 // daemon does.
 func TestMountWaitsForCommand(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	repo := t.TempDir()
 	data := []byte("mounted once the command let go, " + time.Now().String())
 	c := strings.TrimSpace(ok(t, repo, string(data), "block", "put"))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"crypto/rand"
@@ -9,8 +10,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/bsfs/bsfs/internal/poll"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
 
@@ -54,17 +55,9 @@ func TestStatLedgerWantlistMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { get.Process.Kill(); get.Wait() }()
-	seen := false
-	for range pollAttempts {
-		if strings.Contains(ok(t, repoA, "", "wantlist", "--peer", b.id), missing) {
-			seen = true
-			break
-		}
-		time.Sleep(pollInterval)
-	}
-	if !seen {
-		t.Fatalf("A never saw %s in B's wantlist", missing)
-	}
+	poll.Until(t, waitTimeout, fmt.Sprintf("A sees %s in B's wantlist", missing), func() bool {
+		return strings.Contains(ok(t, repoA, "", "wantlist", "--peer", b.id), missing)
+	})
 
 	resp, err := http.Get(b.metrics)
 	if err != nil {

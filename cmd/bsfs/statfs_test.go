@@ -4,6 +4,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/bsfs/bsfs/internal/mounttest"
 )
 
 // dfOf returns what df shows for dir: its size and the bytes used.
@@ -21,7 +23,7 @@ func dfOf(t *testing.T, dir string) (size, used uint64) {
 // shows the daemon's cache quota as the size and its fetched blocks as
 // used, as df on the daemon's own mount does.
 func TestMountThroughDaemonStatfs(t *testing.T) {
-	requireFUSE(t)
+	mounttest.RequireFUSE(t)
 	repoA, repoB := t.TempDir(), t.TempDir()
 	ownDir, apiDir := t.TempDir(), t.TempDir()
 	const quota = 64 << 20

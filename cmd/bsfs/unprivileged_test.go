@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bsfs/bsfs/internal/mounttest"
 )
 
 // The unprivileged tests run `bsfs mount` as the user nobody, through
@@ -45,19 +47,12 @@ func requireUnprivileged(t *testing.T) unprivileged {
 		}
 		t.Skip("running bsfs as another user needs root (set BSFS_REQUIRE_ROOT=1 to fail instead); as this user the other mount tests go through fusermount3 already")
 	}
-	skip := func(why string) {
-		t.Helper()
-		if os.Getenv("BSFS_REQUIRE_FUSE") == "1" {
-			t.Fatalf("FUSE required (BSFS_REQUIRE_FUSE=1) but %s", why)
-		}
-		t.Skipf("%s; set BSFS_REQUIRE_FUSE=1 to fail instead", why)
-	}
 	if _, err := exec.LookPath("fusermount3"); err != nil {
-		skip("no fusermount3 (install fuse3): " + err.Error())
+		mounttest.SkipFUSE(t, "no fusermount3 (install fuse3): "+err.Error())
 	}
 	var st unix.Stat_t
 	if err := unix.Stat("/dev/fuse", &st); err != nil {
-		skip("no /dev/fuse: " + err.Error())
+		mounttest.SkipFUSE(t, "no /dev/fuse: "+err.Error())
 	}
 	u, err := user.Lookup("nobody")
 	if err != nil {
@@ -292,7 +287,7 @@ func TestMountUnprivileged(t *testing.T) {
 	if msg := fails(t, t.TempDir(), "", "mount", dir); !strings.Contains(msg, "another user's mount of bsfs (type fuse.bsfs)") {
 		t.Errorf("bsfs mount as root on uid %d's live mount: %q; want it refused, naming the mount", u.uid, msg)
 	}
-	if k := mountsAt(t, dir); k != 1 {
+	if k := mounttest.At(t, dir); k != 1 {
 		t.Errorf("%d mounts at %s, want 1", k, dir)
 	}
 
@@ -337,7 +332,7 @@ func TestMountUnprivileged(t *testing.T) {
 	if !m.logged("stale mount") {
 		t.Errorf("no message about the stale mount; stderr: %s", m.stderr)
 	}
-	if k := mountsAt(t, dir); k != 1 {
+	if k := mounttest.At(t, dir); k != 1 {
 		t.Errorf("%d mounts at %s after recovering the stale one, want 1", k, dir)
 	}
 	u.readAs(t, work, filepath.Join(dir, c), data) // stored by the first mount's fetch

@@ -12,6 +12,7 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/internal/blocktest"
 )
 
 // countSender counts the blocks sent and signals done when want arrive.
@@ -37,7 +38,7 @@ func BenchmarkServe(b *testing.B) {
 	for i := range msgs {
 		m := &message.Message{}
 		for j := range wants {
-			c := testCID(b, fmt.Sprint(i, "/", j))
+			c := blocktest.CID(b, fmt.Sprint(i, "/", j))
 			store.putSized(c, 4<<10)
 			m.Wants = append(m.Wants, wantBlock(c))
 		}
@@ -77,7 +78,7 @@ func BenchmarkFullListFlood(b *testing.B) {
 	const entries, servable = 100_000, 10
 	fill := &message.Message{}
 	for i := range MaxWantlistEntries {
-		fill.Wants = append(fill.Wants, wantHave(testCID(b, fmt.Sprint("fill ", i))))
+		fill.Wants = append(fill.Wants, wantHave(blocktest.CID(b, fmt.Sprint("fill ", i))))
 	}
 	var held []block.Block
 	for i := range servable {
@@ -88,7 +89,7 @@ func BenchmarkFullListFlood(b *testing.B) {
 		if i%100 == 0 && i/100 < servable {
 			flood.Wants = append(flood.Wants, wantBlock(held[i/100].CID))
 		}
-		flood.Wants = append(flood.Wants, wantHave(testCID(b, fmt.Sprint("flood ", i))))
+		flood.Wants = append(flood.Wants, wantHave(blocktest.CID(b, fmt.Sprint("flood ", i))))
 	}
 	disk := func(b *testing.B) Blockstore {
 		bs, err := blockstore.Open(b.TempDir(), blockstore.Config{NoSync: true})

@@ -16,7 +16,8 @@ import (
 // Blockstore is where the engine looks up and reads the blocks it serves.
 type Blockstore interface {
 	// Get returns the block for c; a missing block is an error for which
-	// errors.Is(err, block.ErrNotFound) holds.
+	// errors.Is(err, block.ErrNotFound) holds. A block its CID tells (see
+	// block.Inline), such as the empty block, is expected to be there.
 	Get(ctx context.Context, c cid.Cid) (block.Block, error)
 	// GetSize returns the size of the block for c, failing like Get.
 	GetSize(ctx context.Context, c cid.Cid) (int, error)

@@ -11,6 +11,7 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/wantlist"
+	"github.com/bsfs/bsfs/internal/blocktest"
 )
 
 func prio(e message.Entry, p int32) message.Entry {
@@ -38,7 +39,7 @@ func checkFull(t *testing.T, v *env, p peer.ID, limit int, want ...cid.Cid) {
 func TestFullListEvictionOrder(t *testing.T) {
 	run(t, Config{Workers: 1, MaxWantlistEntries: 4}, func(t *testing.T, v *env) {
 		release := blockWorker(t, v) // served wants stay in the list
-		m := []cid.Cid{testCID(t, "m0"), testCID(t, "m1"), testCID(t, "m2"), testCID(t, "m3")}
+		m := []cid.Cid{blocktest.CID(t, "m0"), blocktest.CID(t, "m1"), blocktest.CID(t, "m2"), blocktest.CID(t, "m3")}
 		v.receive("p", msg(prio(wantHave(m[0]), 5), prio(wantHave(m[1]), 1), prio(wantHave(m[2]), 3)))
 		v.receive("p", msg(prio(wantHave(m[3]), 1)))
 		var held []cid.Cid
@@ -85,7 +86,7 @@ func TestFullListEvictionOrder(t *testing.T) {
 // priority; a want renewed with another priority moves in the order.
 func TestFullListLackingWantIgnored(t *testing.T) {
 	run(t, Config{MaxWantlistEntries: 2}, func(t *testing.T, v *env) {
-		a, b, c := testCID(t, "a"), testCID(t, "b"), testCID(t, "c")
+		a, b, c := blocktest.CID(t, "a"), blocktest.CID(t, "b"), blocktest.CID(t, "c")
 		v.receive("p", msg(prio(wantHave(a), 1), prio(wantHave(b), 2)))
 		v.receive("p", msg(prio(wantBlock(c), 99)))
 		checkFull(t, v, "p", 2, a, b)
@@ -108,7 +109,7 @@ func TestFullListLackingWantIgnored(t *testing.T) {
 func TestFullListEvictedDontHaveDropped(t *testing.T) {
 	run(t, Config{Workers: 1, MaxWantlistEntries: 2}, func(t *testing.T, v *env) {
 		release := blockWorker(t, v)
-		a, b := testCID(t, "a"), testCID(t, "b")
+		a, b := blocktest.CID(t, "a"), blocktest.CID(t, "b")
 		ea, eb := prio(wantHave(a), 2), prio(wantHave(b), 1)
 		ea.SendDontHave, eb.SendDontHave = true, true
 		v.receive("p", msg(ea, eb))
@@ -154,7 +155,7 @@ func TestFullListBlockAddedKeepsPlace(t *testing.T) {
 func TestFullListBlockAddedDuringLookup(t *testing.T) {
 	run(t, Config{Workers: 1, MaxWantlistEntries: 2}, func(t *testing.T, v *env) {
 		release := blockWorker(t, v)
-		a, b := testBlock(t, "a"), testCID(t, "b")
+		a, b := testBlock(t, "a"), blocktest.CID(t, "b")
 		// a is looked up first and missed; a is added while b is looked up.
 		v.store.onSize = func(c cid.Cid) {
 			if c.Equals(b) {
@@ -181,7 +182,7 @@ func TestFullListBlockAddedDuringLookup(t *testing.T) {
 // which takes the place of the least urgent, then one we cannot serve.
 func TestFullListOneMessage(t *testing.T) {
 	run(t, Config{MaxWantlistEntries: 3}, func(t *testing.T, v *env) {
-		m := []cid.Cid{testCID(t, "m0"), testCID(t, "m1"), testCID(t, "m2"), testCID(t, "m3")}
+		m := []cid.Cid{blocktest.CID(t, "m0"), blocktest.CID(t, "m1"), blocktest.CID(t, "m2"), blocktest.CID(t, "m3")}
 		x := testBlock(t, "x")
 		v.store.put(x)
 		full := msg(prio(wantHave(m[0]), 3), prio(wantHave(m[1]), 2), prio(wantHave(m[2]), 1), prio(wantBlock(x.CID), 0), prio(wantHave(m[3]), 9))
@@ -205,7 +206,7 @@ func TestFullListLookupsBounded(t *testing.T) {
 	run(t, Config{MaxWantlistEntries: limit}, func(t *testing.T, v *env) {
 		var fill []message.Entry
 		for i := range limit {
-			fill = append(fill, wantHave(testCID(t, fmt.Sprint("fill ", i))))
+			fill = append(fill, wantHave(blocktest.CID(t, fmt.Sprint("fill ", i))))
 		}
 		v.receive("p", msg(fill...))
 		x, y := testBlock(t, "x"), testBlock(t, "y")
@@ -213,7 +214,7 @@ func TestFullListLookupsBounded(t *testing.T) {
 		v.store.put(y)
 		flood := msg(wantBlock(x.CID))
 		for i := range 10_000 {
-			flood.Wants = append(flood.Wants, wantHave(testCID(t, fmt.Sprint("flood ", i))))
+			flood.Wants = append(flood.Wants, wantHave(blocktest.CID(t, fmt.Sprint("flood ", i))))
 		}
 		flood.Wants = append(flood.Wants, wantBlock(y.CID))
 		before := v.store.lookupCount()
@@ -236,7 +237,7 @@ func TestLacking(t *testing.T) {
 	if _, ok := s.pop(); ok {
 		t.Fatal("pop from an empty set")
 	}
-	c := func(i int) cid.Cid { return testCID(t, fmt.Sprint(i)) }
+	c := func(i int) cid.Cid { return blocktest.CID(t, fmt.Sprint(i)) }
 	for i, p := range []int32{3, 1, 2, 1, 5, 0} {
 		s.add(wantlist.Entry{CID: c(i), Priority: p})
 	}

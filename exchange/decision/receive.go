@@ -31,10 +31,6 @@ func (e *Engine) MessageReceived(ctx context.Context, p peer.ID, m *message.Mess
 	}
 	// Look the wants up without the lock: the store may be slow.
 	for i := range check {
-		if b, ok := block.Inline(check[i].want.CID); ok {
-			check[i].size = len(b.Data) // the empty block: served whether stored or not
-			continue
-		}
 		check[i].size, check[i].err = e.bs.GetSize(ctx, check[i].want.CID)
 		if err := check[i].err; err != nil && !errors.Is(err, block.ErrNotFound) && ctx.Err() == nil {
 			e.log.Warn("bitswap: block store lookup failed", "cid", check[i].want.CID, "err", err)

@@ -12,17 +12,8 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/internal/blocktest"
 )
-
-// testCID returns a CIDv1 raw whose sha2-256 digest is that of s.
-func testCID(t testing.TB, s string) cid.Cid {
-	t.Helper()
-	h, err := mh.Sum([]byte(s), mh.SHA2_256, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cid.NewCidV1(cid.Raw, h)
-}
 
 func qtask(c cid.Cid, kind taskKind, prio int32, size int) task {
 	return task{c: c, key: c.KeyString(), kind: kind, priority: prio, size: size}
@@ -79,7 +70,7 @@ func TestQueueOrder(t *testing.T) {
 	q := newTaskQueue()
 	byKey := map[string]string{}
 	add := func(name string, prio int32) {
-		c := testCID(t, name)
+		c := blocktest.CID(t, name)
 		byKey[c.KeyString()] = name
 		q.push("p", qtask(c, kindHave, prio, 0))
 	}
@@ -103,7 +94,7 @@ func TestQueueOrder(t *testing.T) {
 
 func TestQueueMerge(t *testing.T) {
 	q := newTaskQueue()
-	a, b := testCID(t, "a"), testCID(t, "b")
+	a, b := blocktest.CID(t, "a"), blocktest.CID(t, "b")
 	if !q.push("p", qtask(a, kindDontHave, 1, 0)) {
 		t.Fatal("first task did not make the peer ready")
 	}
@@ -127,10 +118,10 @@ func TestQueueMerge(t *testing.T) {
 func TestQueueBudget(t *testing.T) {
 	q := newTaskQueue()
 	for i := range 10 {
-		q.push("p", qtask(testCID(t, fmt.Sprint(i)), kindBlock, 0, 1000))
+		q.push("p", qtask(blocktest.CID(t, fmt.Sprint(i)), kindBlock, 0, 1000))
 	}
-	q.push("p", qtask(testCID(t, "big"), kindBlock, -1, 5000))
-	per := 1000 + testCID(t, "x").ByteLen() + blockOverhead
+	q.push("p", qtask(blocktest.CID(t, "big"), kindBlock, -1, 5000))
+	per := 1000 + blocktest.CID(t, "x").ByteLen() + blockOverhead
 	// The message budget admits three blocks.
 	pt, got := q.pop(3*per+per/2, 1<<20)
 	if len(got) != 3 {
@@ -165,18 +156,18 @@ func TestQueueBudget(t *testing.T) {
 func TestQueueRoundRobin(t *testing.T) {
 	q := newTaskQueue()
 	for i := range 100 {
-		q.push("greedy", qtask(testCID(t, fmt.Sprint("g", i)), kindBlock, 100, 1<<20))
+		q.push("greedy", qtask(blocktest.CID(t, fmt.Sprint("g", i)), kindBlock, 100, 1<<20))
 	}
 	g, _ := q.pop(1<<20, 1<<20)
 	if q.hasReady() {
 		t.Fatal("a peer being served is ready again")
 	}
-	q.push("greedy", qtask(testCID(t, "more"), kindBlock, 100, 1<<20))
+	q.push("greedy", qtask(blocktest.CID(t, "more"), kindBlock, 100, 1<<20))
 	if q.hasReady() {
 		t.Fatal("a push made a peer being served ready")
 	}
-	q.push("b", qtask(testCID(t, "b"), kindBlock, 0, 10))
-	q.push("c", qtask(testCID(t, "c"), kindBlock, 0, 10))
+	q.push("b", qtask(blocktest.CID(t, "b"), kindBlock, 0, 10))
+	q.push("c", qtask(blocktest.CID(t, "c"), kindBlock, 0, 10))
 	if !q.done(g) {
 		t.Fatal("greedy peer with tasks left not requeued")
 	}
@@ -194,12 +185,12 @@ func TestQueueRoundRobin(t *testing.T) {
 
 func TestQueueRemove(t *testing.T) {
 	q := newTaskQueue()
-	a, b := testCID(t, "a"), testCID(t, "b")
+	a, b := blocktest.CID(t, "a"), blocktest.CID(t, "b")
 	q.push("p", qtask(a, kindBlock, 0, 10))
 	q.push("p", qtask(b, kindBlock, 0, 20))
 	q.push("q", qtask(a, kindBlock, 0, 10))
 	q.remove("p", a.KeyString())
-	q.remove("p", testCID(t, "absent").KeyString())
+	q.remove("p", blocktest.CID(t, "absent").KeyString())
 	q.remove("nobody", a.KeyString())
 	checkQueue(t, q)
 	if q.ntasks != 2 || q.pending("p") != 20 {
@@ -221,7 +212,7 @@ func TestQueueRemove(t *testing.T) {
 func TestQueueDropBusyPeer(t *testing.T) {
 	q := newTaskQueue()
 	for i := range 5 {
-		q.push("p", qtask(testCID(t, fmt.Sprint(i)), kindBlock, 0, 1<<20))
+		q.push("p", qtask(blocktest.CID(t, fmt.Sprint(i)), kindBlock, 0, 1<<20))
 	}
 	pt, _ := q.pop(1<<20, 1<<20)
 	q.dropPeer("p")
@@ -229,7 +220,7 @@ func TestQueueDropBusyPeer(t *testing.T) {
 	if q.ntasks != 0 || q.peers["p"] != pt {
 		t.Fatal("drop of a busy peer lost its claim or kept tasks")
 	}
-	q.push("p", qtask(testCID(t, "again"), kindHave, 0, 0))
+	q.push("p", qtask(blocktest.CID(t, "again"), kindHave, 0, 0))
 	if q.hasReady() {
 		t.Fatal("busy peer became ready")
 	}
@@ -258,7 +249,7 @@ func BenchmarkTaskQueue(b *testing.B) {
 	}
 	ts := make([]task, tasks)
 	for i := range ts {
-		c := testCID(b, fmt.Sprint(i))
+		c := blocktest.CID(b, fmt.Sprint(i))
 		ts[i] = qtask(c, kindBlock, int32(i%7), 1000)
 	}
 	budget := 16 * ts[0].cost()

@@ -51,11 +51,7 @@ func (e *Engine) build(tasks []*task, pending int) *message.Message {
 	for _, t := range tasks {
 		switch t.kind {
 		case kindBlock:
-			b, ok := block.Inline(t.c)
-			var err error
-			if !ok {
-				b, err = e.bs.Get(e.ctx, t.c)
-			}
+			b, err := e.bs.Get(e.ctx, t.c)
 			if err == nil {
 				// The peer asked for exactly t.c: a store keyed by
 				// multihash may return the block under another CID.

@@ -16,6 +16,7 @@ import (
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/network"
 	"github.com/bsfs/bsfs/exchange/wantlist"
+	"github.com/bsfs/bsfs/internal/poll"
 )
 
 // fetchAll fetches blks from whoever has them through n and returns how
@@ -84,7 +85,7 @@ func TestAbusiveStreams(t *testing.T) {
 	// gone closes the attacker and checks that what it cost is released.
 	gone := func(t *testing.T, p *hostile.Peer) {
 		p.Close()
-		waitUntil(t, 10*time.Second, "victim sees the attacker leave", func() bool {
+		poll.Until(t, 10*time.Second, "victim sees the attacker leave", func() bool {
 			return v.host.Network().Connectedness(p.Host.ID()) != lnet.Connected
 		})
 		n := settleGoroutines(goroutines+5, 15*time.Second)
@@ -214,7 +215,7 @@ func TestAbusiveStreams(t *testing.T) {
 		errs := v.ex.Engine().Stats().SendErrors
 		honestFetch(t)
 		start := time.Now()
-		waitUntil(t, sendTimeout+10*time.Second, "the victim gives up a send", func() bool {
+		poll.Until(t, sendTimeout+10*time.Second, "the victim gives up a send", func() bool {
 			return v.ex.Engine().Stats().SendErrors > errs
 		})
 		t.Logf("send to the deaf peer failed %v after the honest fetch (send timeout %v)", time.Since(start).Round(time.Millisecond), sendTimeout)
@@ -271,7 +272,7 @@ func TestGreedyPeer(t *testing.T) {
 	s := open(t, greedy, v.host.ID())
 	defer s.Close()
 	write(t, s, hostile.Frame(hostile.Wantlist(true, es...)))
-	waitUntil(t, 20*time.Second, "the greedy peer is being served", func() bool {
+	poll.Until(t, 20*time.Second, "the greedy peer is being served", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return messages >= 5

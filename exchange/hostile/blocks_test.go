@@ -12,6 +12,8 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/hostile"
 	"github.com/bsfs/bsfs/exchange/message"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/poll"
 )
 
 // TestLyingBlocks (case 5): while the victim wants a block, the peer sends
@@ -23,7 +25,7 @@ func TestLyingBlocks(t *testing.T) {
 	v := newVictim(t, exchange.Config{})
 	p, in := connectPeer(t, v)
 
-	wanted, err := block.New(rawPrefix, randomBytes(t, 4000))
+	wanted, err := block.New(rawPrefix, blocktest.RandomBytes(t, 4000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,9 +51,9 @@ func TestLyingBlocks(t *testing.T) {
 	})
 
 	prefix := wanted.CID.Prefix().Bytes()
-	liar := randomBytes(t, 4000)
-	unasked := randomBytes(t, 3000)
-	unaskedV0 := randomBytes(t, 2000)
+	liar := blocktest.RandomBytes(t, 4000)
+	unasked := blocktest.RandomBytes(t, 3000)
+	unaskedV0 := blocktest.RandomBytes(t, 2000)
 	received := [][]byte{liar, unasked, unaskedV0}
 	before := v.ex.Stats()
 
@@ -65,10 +67,14 @@ func TestLyingBlocks(t *testing.T) {
 	write(t, s, hostile.Frame(hostile.Payload(prefix, liar)))
 	write(t, s, hostile.Frame(hostile.Payload(prefix, unasked)))
 	write(t, s, hostile.Frame(hostile.RawBlock(unaskedV0)))
+	// Once the lies are counted, GetBlock still waits.
+	poll.Until(t, 10*time.Second, "the blocks sent counted unwanted", func() bool {
+		return v.ex.Stats().UnwantedBlocks-before.UnwantedBlocks == uint64(len(received))
+	})
 	select {
 	case err := <-got:
 		t.Fatalf("GetBlock returned (%v) before the right bytes were sent", err)
-	case <-time.After(200 * time.Millisecond):
+	default:
 	}
 	// The right bytes, last on the same stream: once they are delivered,
 	// the lies before them have been handled.

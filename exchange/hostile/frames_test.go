@@ -16,6 +16,7 @@ import (
 	"github.com/bsfs/bsfs/exchange/hostile"
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/wantlist"
+	"github.com/bsfs/bsfs/internal/poll"
 )
 
 // TestBadFraming (case 1): a length prefix over 4 MiB, a varint that
@@ -60,7 +61,7 @@ func TestBadFraming(t *testing.T) {
 				t.Errorf("allocated %d MiB for 8 bad frames", allocated/mib)
 			}
 			resets += 8
-			waitUntil(t, 5*time.Second, "victim counts the resets", func() bool {
+			poll.Until(t, 5*time.Second, "victim counts the resets", func() bool {
 				return v.ex.Network().Stats().StreamsReset >= resets
 			})
 

@@ -2,7 +2,6 @@ package hostile_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -26,6 +25,7 @@ import (
 	"github.com/bsfs/bsfs/exchange/hostile"
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/wantlist"
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/testnode"
 )
 
@@ -69,7 +69,7 @@ func (v *victim) put(t testing.TB, sizes ...int) []block.Block {
 	t.Helper()
 	out := make([]block.Block, len(sizes))
 	for i, n := range sizes {
-		b, err := block.New(rawPrefix, randomBytes(t, n))
+		b, err := block.New(rawPrefix, blocktest.RandomBytes(t, n))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,14 +94,6 @@ func (v *victim) has(t testing.TB, c cid.Cid) bool {
 }
 
 var rawPrefix = cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}
-
-func randomBytes(t testing.TB, n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // missingCID is a CID nobody has: the sha2-256 of a label and a number.
 func missingCID(label string, i int) cid.Cid {
@@ -252,19 +244,6 @@ func resetWithin(s lnet.Stream, timeout time.Duration) error {
 		}
 	}
 	return errors.New("victim keeps writing on our stream")
-}
-
-// waitUntil polls cond every 10 ms until it holds, failing the test after
-// timeout.
-func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // heapInUse returns the live heap after a full collection.

@@ -20,6 +20,7 @@ import (
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/blocktest"
 )
 
 // childEnv names the blockstore a re-executed test binary serves as a bsfs
@@ -151,7 +152,7 @@ func TestPeerVanishes(t *testing.T) {
 	blks := make([]block.Block, blocks)
 	cids := make([]cid.Cid, blocks)
 	for i := range blks {
-		blks[i] = mustBlock(t, rawPrefix, randomBytes(t, blockSize))
+		blks[i] = mustBlock(t, rawPrefix, blocktest.RandomBytes(t, blockSize))
 		cids[i] = blks[i].CID
 		if err := bs.Put(context.Background(), blks[i]); err != nil {
 			t.Fatal(err)

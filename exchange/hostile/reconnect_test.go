@@ -15,6 +15,7 @@ import (
 	"github.com/bsfs/bsfs/exchange/session"
 	"github.com/bsfs/bsfs/exchange/wantlist"
 	"github.com/bsfs/bsfs/exchange/wantmanager"
+	"github.com/bsfs/bsfs/internal/blocktest"
 )
 
 // TestReconnectMidFetch (case 9, boxo#1163): the only peer that has the
@@ -36,7 +37,7 @@ func TestReconnectMidFetch(t *testing.T) {
 	byKey := map[string]int{}
 	cids := make([]cid.Cid, blocks)
 	for i := range blks {
-		blks[i] = mustBlock(t, rawPrefix, randomBytes(t, 10_000))
+		blks[i] = mustBlock(t, rawPrefix, blocktest.RandomBytes(t, 10_000))
 		cids[i] = blks[i].CID
 		byKey[blks[i].CID.KeyString()] = i
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/bsfs/bsfs/exchange/hostile"
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/wantlist"
+	"github.com/bsfs/bsfs/internal/poll"
 )
 
 // TestHugeWantlist (case 3, GHSA-qvqg-6rp8-4p9h): a wantlist of 100,000
@@ -51,7 +53,7 @@ func TestHugeWantlist(t *testing.T) {
 	defer s.Close()
 	// One round first, so the baseline includes what one wantlist costs.
 	write(t, s, all)
-	waitUntil(t, 20*time.Second, "first round processed", func() bool {
+	poll.Until(t, 20*time.Second, "first round processed", func() bool {
 		return v.ex.Engine().Stats().WantsIgnored == entries-decision.MaxWantlistEntries
 	})
 	before := heapInUse()
@@ -60,7 +62,7 @@ func TestHugeWantlist(t *testing.T) {
 		write(t, s, all)
 	}
 	want := uint64(rounds * (entries - decision.MaxWantlistEntries)) // held wants are renewed, not ignored
-	waitUntil(t, 60*time.Second, "every round processed", func() bool {
+	poll.Until(t, 60*time.Second, "every round processed", func() bool {
 		return v.ex.Engine().Stats().WantsIgnored >= want
 	})
 	elapsed := time.Since(start)
@@ -221,24 +223,20 @@ func TestManyPeersComeAndGo(t *testing.T) {
 		for err := range errs {
 			t.Fatal(err)
 		}
-		waitUntil(t, 30*time.Second, "victim holds the batch's wants", func() bool {
+		poll.Until(t, 30*time.Second, "victim holds the batch's wants", func() bool {
 			return v.ex.Engine().Stats().Wants >= n*wants
 		})
 		held = v.ex.Engine().Stats().Wants
 		for _, p := range ps {
 			p.Close()
 		}
-		var st decision.Stats
-		var conns int
-		forgot := func() bool {
-			st, conns = v.ex.Engine().Stats(), len(v.host.Network().Peers())
-			return st.Peers == 0 && st.Wants == 0 && conns == 0
-		}
-		for deadline := time.Now().Add(30 * time.Second); !forgot(); time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("30s after the batch left the victim holds %d ledgers, %d wants and %d connections", st.Peers, st.Wants, conns)
+		poll.UntilNil(t, 30*time.Second, func() error {
+			st, conns := v.ex.Engine().Stats(), len(v.host.Network().Peers())
+			if st.Peers == 0 && st.Wants == 0 && conns == 0 {
+				return nil
 			}
-		}
+			return fmt.Errorf("30s after the batch left the victim holds %d ledgers, %d wants and %d connections", st.Peers, st.Wants, conns)
+		})
 		return held
 	}
 	runBatch(batch)
@@ -338,7 +336,7 @@ func TestFullWantlistServesHeldBlocks(t *testing.T) {
 
 	// Answered wants leave the list once sent. Four wants gave way: the
 	// four least urgent of the first.
-	waitUntil(t, 10*time.Second, "answered wants leave the ledger", func() bool {
+	poll.Until(t, 10*time.Second, "answered wants leave the ledger", func() bool {
 		return len(v.ex.Engine().WantlistFor(p.Host.ID())) == limit-3
 	})
 	if got, want := heldWants(v, p.Host.ID()), append(missing[:limit-4:limit-4], urgent[0]); !sameCIDs(got, want) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,6 +23,8 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/wantlist"
+	"github.com/bsfs/bsfs/internal/poll"
+	"github.com/bsfs/bsfs/internal/routingtest"
 )
 
 // wait bounds every wait for an event; reaching it fails the test.
@@ -114,13 +117,7 @@ func (g *gatewayServer) setOverride(f func(w http.ResponseWriter, r *http.Reques
 // addrInfo names the server as a gateway, the way a provider record does.
 func (g *gatewayServer) addrInfo(t *testing.T) peer.AddrInfo {
 	t.Helper()
-	host := strings.TrimPrefix(g.URL, "http://")
-	i := strings.LastIndex(host, ":")
-	a, err := ma.NewMultiaddr("/ip4/" + host[:i] + "/tcp/" + host[i+1:] + "/http")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return peer.AddrInfo{ID: peer.ID("gateway-under-test"), Addrs: []ma.Multiaddr{a}}
+	return peer.AddrInfo{ID: peer.ID("gateway-under-test"), Addrs: []ma.Multiaddr{routingtest.HTTPAddr(t, g.URL)}}
 }
 
 var rawV1 = cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}
@@ -268,11 +265,12 @@ func TestOversize(t *testing.T) {
 			t.Fatalf("oversized body answered %+v", m)
 		}
 		// The answer goes out before the failure is counted.
-		for deadline := time.Now().Add(10 * time.Second); n.Stats().Failures != uint64(i+1); time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("failures %d, want %d", n.Stats().Failures, i+1)
+		poll.UntilNil(t, 10*time.Second, func() error {
+			if f := n.Stats().Failures; f != uint64(i+1) {
+				return fmt.Errorf("failures %d, want %d", f, i+1)
 			}
-		}
+			return nil
+		})
 		// Cancel, so the next want is a new request.
 		n.SendMessage(context.Background(), p, &message.Message{Wants: []message.Entry{{CID: b.CID, Cancel: true}}})
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange/message"
 	"github.com/bsfs/bsfs/exchange/wantlist"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/poll"
 )
 
 // inbox is a Receiver that records what arrives.
@@ -81,17 +83,6 @@ func newTestNetwork(t *testing.T, protocols ...protocol.ID) (*Network, *inbox, h
 	return n, in, h
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 500 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 // TestSendNegotiatesVersion sends a message with a want-have, a block and a
 // presence between a full node and one restricted to each version, and
 // checks the receiver gets what that version can carry.
@@ -137,7 +128,7 @@ func TestSendNegotiatesVersion(t *testing.T) {
 			if v, ok := sender.Version(rh.ID()); !ok || v != tc.version {
 				t.Fatalf("negotiated %v (open %v), want %v", v, ok, tc.version)
 			}
-			eventually(t, "two messages", func() bool { msgs, _, _ := in.snapshot(); return len(msgs) == 2 })
+			poll.Until(t, 5*time.Second, "two messages", func() bool { msgs, _, _ := in.snapshot(); return len(msgs) == 2 })
 			msgs, _, _ := in.snapshot()
 			got := msgs[1]
 			if len(got.Wants) != tc.wants || len(got.Presences) != tc.presences || len(got.Blocks) != 1 {
@@ -168,11 +159,11 @@ func TestPeerEvents(t *testing.T) {
 	if err := ah.Connect(ctx, peer.AddrInfo{ID: bh.ID(), Addrs: bh.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "connect event", func() bool { _, up, _ := in.snapshot(); return up[bh.ID()] })
+	poll.Until(t, 5*time.Second, "connect event", func() bool { _, up, _ := in.snapshot(); return up[bh.ID()] })
 	if err := ah.Network().ClosePeer(bh.ID()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "disconnect event", func() bool { _, up, _ := in.snapshot(); return !up[bh.ID()] })
+	poll.Until(t, 5*time.Second, "disconnect event", func() bool { _, up, _ := in.snapshot(); return !up[bh.ID()] })
 	if _, _, events := in.snapshot(); events != 2 {
 		t.Fatalf("%d events, want 2", events)
 	}
@@ -267,7 +258,7 @@ func TestMessageAfterDisconnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &message.Message{Wants: []message.Entry{{CID: cid.NewCidV1(cid.Raw, mustSum(t, "wanted")), WantType: wantlist.WantHave}}}
+	m := &message.Message{Wants: []message.Entry{{CID: cid.NewCidV1(cid.Raw, blocktest.Hash(t, []byte("wanted"))), WantType: wantlist.WantHave}}}
 	for range 2 {
 		if err := message.WriteTo(s, m, message.V120); err != nil {
 			t.Fatal(err)
@@ -280,20 +271,11 @@ func TestMessageAfterDisconnect(t *testing.T) {
 	if err := other.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "disconnect event", func() bool { return slices.Contains(j.entries(), "down") })
+	poll.Until(t, 5*time.Second, "disconnect event", func() bool { return slices.Contains(j.entries(), "down") })
 	close(j.release)
-	eventually(t, "stream handled", func() bool { n.mu.Lock(); defer n.mu.Unlock(); return len(n.incoming) == 0 })
+	poll.Until(t, 5*time.Second, "stream handled", func() bool { n.mu.Lock(); defer n.mu.Unlock(); return len(n.incoming) == 0 })
 	got := j.entries()
 	if strings.Count(strings.Join(got, " "), "msg") != 2 || got[len(got)-1] != "down" {
 		t.Fatalf("receiver was told %q; want both messages, and the peer gone after the last", got)
 	}
-}
-
-func mustSum(t *testing.T, s string) mh.Multihash {
-	t.Helper()
-	h, err := mh.Sum([]byte(s), mh.SHA2_256, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
 }

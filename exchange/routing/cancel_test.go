@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/bsfs/bsfs/exchange/network"
+	"github.com/bsfs/bsfs/internal/poll"
 )
 
 // lookupFrames are functions on the stack of a goroutine that serves a
@@ -161,17 +163,12 @@ func TestLookupCancelled(t *testing.T) {
 			}
 			// The lookup's goroutines end soon after, while the mute peer
 			// still has not answered.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				left := lookupGoroutines()
-				if len(left) == 0 {
-					break
+			poll.UntilNil(t, 5*time.Second, func() error {
+				if left := lookupGoroutines(); len(left) > 0 {
+					return fmt.Errorf("%d lookup goroutines left 5s after the read was interrupted:\n%s", len(left), strings.Join(left, "\n\n"))
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%d lookup goroutines left 5s after the read was interrupted:\n%s", len(left), strings.Join(left, "\n\n"))
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return nil
+			})
 		})
 	}
 

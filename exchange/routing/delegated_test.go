@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,106 +22,12 @@ import (
 
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/routing"
+	"github.com/bsfs/bsfs/internal/poll"
+	"github.com/bsfs/bsfs/internal/routingtest"
+	"github.com/bsfs/bsfs/internal/testlog"
 	"github.com/bsfs/bsfs/internal/testnode"
 	"github.com/bsfs/bsfs/unixfs"
 )
-
-// routerServer is a delegated router on 127.0.0.1 speaking the Routing V1
-// API: GET /routing/v1/providers/{cid} is answered with the records put
-// under the CID's multihash, as NDJSON when the request accepts it (boxo's
-// client asks for application/x-ndjson first) and as JSON otherwise. It
-// applies no filter of its own, as a router predating IPIP-484 does.
-type routerServer struct {
-	*httptest.Server
-	jsonOnly bool // answer JSON even to a request that accepts NDJSON
-
-	mu       sync.Mutex
-	records  map[string][]map[string]any
-	requests []string // "<path>?<query> Accept: <accept>" of each request
-}
-
-func newRouterServer(t *testing.T, jsonOnly bool) *routerServer {
-	t.Helper()
-	s := &routerServer{jsonOnly: jsonOnly, records: make(map[string][]map[string]any)}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /routing/v1/providers/{cid}", s.providers)
-	s.Server = httptest.NewServer(mux)
-	t.Cleanup(s.Close)
-	return s
-}
-
-// add makes the server name rec among c's providers.
-func (s *routerServer) add(c cid.Cid, rec map[string]any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.records[string(c.Hash())] = append(s.records[string(c.Hash())], rec)
-}
-
-func (s *routerServer) seen() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.requests)
-}
-
-func (s *routerServer) providers(w http.ResponseWriter, r *http.Request) {
-	c, err := cid.Decode(r.PathValue("cid"))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	accept := r.Header.Get("Accept")
-	s.mu.Lock()
-	recs := slices.Clone(s.records[string(c.Hash())])
-	s.requests = append(s.requests, r.URL.RequestURI()+" Accept: "+accept)
-	s.mu.Unlock()
-	if !s.jsonOnly && strings.Contains(accept, "application/x-ndjson") {
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		enc := json.NewEncoder(w) // one record a line
-		for _, rec := range recs {
-			if err := enc.Encode(rec); err != nil {
-				return
-			}
-		}
-		return
-	}
-	if recs == nil {
-		recs = []map[string]any{}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"Providers": recs})
-}
-
-// peerRecord is the Routing V1 record of a provider reachable at ai over
-// protocols (left out of the record when none are given).
-func peerRecord(ai peer.AddrInfo, protocols ...string) map[string]any {
-	addrs := make([]string, 0, len(ai.Addrs))
-	for _, a := range ai.Addrs {
-		addrs = append(addrs, a.String())
-	}
-	rec := map[string]any{"Schema": "peer", "ID": ai.ID.String(), "Addrs": addrs}
-	if len(protocols) > 0 {
-		rec["Protocols"] = protocols
-	}
-	return rec
-}
-
-// faultyRouter is a router on 127.0.0.1 whose every answer is handler's.
-// A handler that blocks should also return once release is closed, which
-// happens before the server is closed.
-func faultyRouter(t *testing.T, handler func(w http.ResponseWriter, r *http.Request, release <-chan struct{})) string {
-	t.Helper()
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handler(w, r, release)
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(release) }) // runs first
-	return srv.URL
-}
-
-func failing500(w http.ResponseWriter, _ *http.Request, _ <-chan struct{}) {
-	http.Error(w, "internal error", http.StatusInternalServerError)
-}
 
 // notARouter answers with a web page, as a mistyped URL might.
 func notARouter(w http.ResponseWriter, _ *http.Request, _ <-chan struct{}) {
@@ -149,36 +52,9 @@ func hanging(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
 	}
 }
 
-// logBuf collects a logger's output.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuf) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// warned reports whether a WARN line names router and c.
-func (l *logBuf) warned(router string, c cid.Cid) bool {
-	for line := range strings.Lines(l.String()) {
-		if strings.Contains(line, "level=WARN") && strings.Contains(line, "router="+router+" ") && strings.Contains(line, "cid="+c.String()) {
-			return true
-		}
-	}
-	return false
+// logger logs into buf at every level.
+func logger(buf *testlog.Buffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func newDelegated(t *testing.T, cfg routing.DelegatedConfig) *routing.Delegated {
@@ -252,8 +128,8 @@ func TestDelegatedFetch(t *testing.T) {
 			defer cancel()
 			holder := testnode.New(t, exchange.Config{})
 			root, data := addFile(t, holder, fileSize)
-			srv := newRouterServer(t, jsonOnly)
-			srv.add(root, peerRecord(peer.AddrInfo{ID: holder.Host.ID(), Addrs: holder.Host.Addrs()}, "transport-bitswap"))
+			srv := routingtest.NewRouter(t, jsonOnly)
+			srv.Add(root, routingtest.PeerRecord(peer.AddrInfo{ID: holder.Host.ID(), Addrs: holder.Host.Addrs()}, "transport-bitswap"))
 
 			d := newDelegated(t, routing.DelegatedConfig{Routers: []string{srv.URL}})
 			wanter := testnode.New(t, exchange.Config{Providers: d})
@@ -263,7 +139,7 @@ func TestDelegatedFetch(t *testing.T) {
 			if got := readFile(ctx, t, wanter.Ex, root); !bytes.Equal(got, data) {
 				t.Fatalf("read %d bytes, not the %d added", len(got), len(data))
 			}
-			reqs := srv.seen()
+			reqs := srv.Requests()
 			want := "/routing/v1/providers/" + root.String() + "?"
 			if len(reqs) == 0 || !strings.HasPrefix(reqs[0], want) || !strings.Contains(reqs[0], "application/x-ndjson") {
 				t.Fatalf("router requests %q: want the first for %s accepting NDJSON", reqs, want)
@@ -281,7 +157,7 @@ func TestDelegatedRecords(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
 	c := cid.NewCidV1(cid.Raw, mustHash(t, "records"))
-	srv := newRouterServer(t, false)
+	srv := routingtest.NewRouter(t, false)
 	ai := func(port int) peer.AddrInfo {
 		a, err := peer.AddrInfoFromString(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", port, newPeerID(t)))
 		if err != nil {
@@ -291,18 +167,18 @@ func TestDelegatedRecords(t *testing.T) {
 	}
 	bitswap, both, unlisted, gateway, noAddrs, self := ai(1), ai(2), ai(3), ai(4), ai(5), ai(6)
 	noAddrs.Addrs = nil
-	srv.add(c, peerRecord(gateway, "transport-ipfs-gateway-http"))
-	srv.add(c, peerRecord(bitswap, "transport-bitswap"))
-	srv.add(c, peerRecord(both, "transport-ipfs-gateway-http", "transport-bitswap"))
-	srv.add(c, peerRecord(unlisted))
-	srv.add(c, peerRecord(noAddrs, "transport-bitswap"))
-	srv.add(c, peerRecord(self, "transport-bitswap"))
-	srv.add(c, peerRecord(bitswap, "transport-bitswap")) // twice
-	srv.add(c, map[string]any{"Schema": "peer", "Addrs": []string{"/ip4/127.0.0.1/tcp/7"}})
-	srv.add(c, map[string]any{"Schema": "future", "ID": ai(8).ID.String()})
+	srv.Add(c, routingtest.PeerRecord(gateway, "transport-ipfs-gateway-http"))
+	srv.Add(c, routingtest.PeerRecord(bitswap, "transport-bitswap"))
+	srv.Add(c, routingtest.PeerRecord(both, "transport-ipfs-gateway-http", "transport-bitswap"))
+	srv.Add(c, routingtest.PeerRecord(unlisted))
+	srv.Add(c, routingtest.PeerRecord(noAddrs, "transport-bitswap"))
+	srv.Add(c, routingtest.PeerRecord(self, "transport-bitswap"))
+	srv.Add(c, routingtest.PeerRecord(bitswap, "transport-bitswap")) // twice
+	srv.Add(c, map[string]any{"Schema": "peer", "Addrs": []string{"/ip4/127.0.0.1/tcp/7"}})
+	srv.Add(c, map[string]any{"Schema": "future", "ID": ai(8).ID.String()})
 	// A second router knows one of them too.
-	srv2 := newRouterServer(t, true)
-	srv2.add(c, peerRecord(both, "transport-bitswap"))
+	srv2 := routingtest.NewRouter(t, true)
+	srv2.Add(c, routingtest.PeerRecord(both, "transport-bitswap"))
 
 	d := newDelegated(t, routing.DelegatedConfig{Routers: []string{srv.URL, srv2.URL}, Self: self.ID})
 	got := collect(d.FindProviders(ctx, c, 0))
@@ -325,7 +201,7 @@ func TestDelegatedRecords(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("providers with HTTP %v, want %v", got, want)
 	}
-	if seen := srv.seen(); len(seen) == 0 || !strings.Contains(seen[len(seen)-1], "transport-ipfs-gateway-http") {
+	if seen := srv.Requests(); len(seen) == 0 || !strings.Contains(seen[len(seen)-1], "transport-ipfs-gateway-http") {
 		t.Errorf("router asked with %q, want the gateway transport in filter-protocols", seen)
 	}
 	if ctx.Err() != nil {
@@ -344,20 +220,20 @@ func TestDelegatedFaultyRouters(t *testing.T) {
 	defer cancel()
 	holder := testnode.New(t, exchange.Config{})
 	root, data := addFile(t, holder, fileSize)
-	good := newRouterServer(t, false)
-	good.add(root, peerRecord(peer.AddrInfo{ID: holder.Host.ID(), Addrs: holder.Host.Addrs()}, "transport-bitswap"))
+	good := routingtest.NewRouter(t, false)
+	good.Add(root, routingtest.PeerRecord(peer.AddrInfo{ID: holder.Host.ID(), Addrs: holder.Host.Addrs()}, "transport-bitswap"))
 	bad := []string{
-		faultyRouter(t, failing500),
-		faultyRouter(t, notARouter),
-		faultyRouter(t, brokenNDJSON),
-		faultyRouter(t, hanging),
+		routingtest.Faulty(t, routingtest.Failing500),
+		routingtest.Faulty(t, notARouter),
+		routingtest.Faulty(t, brokenNDJSON),
+		routingtest.Faulty(t, hanging),
 	}
-	var logs logBuf
+	var logs testlog.Buffer
 	const timeout = time.Second
 	d := newDelegated(t, routing.DelegatedConfig{
 		Routers: append(slices.Clone(bad), good.URL),
 		Timeout: timeout,
-		Logger:  logs.logger(),
+		Logger:  logger(&logs),
 	})
 
 	start := time.Now()
@@ -370,11 +246,11 @@ func TestDelegatedFaultyRouters(t *testing.T) {
 		t.Errorf("lookup took %v with a hanging router and a %v timeout", took, timeout)
 	}
 	for _, u := range bad {
-		if !logs.warned(u, root) {
+		if !routingtest.Warned(logs.String(), u, root) {
 			t.Errorf("no warning names router %s and %s; log:\n%s", u, root, logs.String())
 		}
 	}
-	if logs.warned(good.URL, root) {
+	if routingtest.Warned(logs.String(), good.URL, root) {
 		t.Errorf("a warning names the good router; log:\n%s", logs.String())
 	}
 
@@ -389,7 +265,7 @@ func TestDelegatedFaultyRouters(t *testing.T) {
 // fault), and leaves no goroutine behind; so does one cut short by Close.
 func TestDelegatedCancel(t *testing.T) {
 	arrived := make(chan struct{}, 1)
-	hang := faultyRouter(t, func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
+	hang := routingtest.Faulty(t, func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
 		arrived <- struct{}{}
 		hanging(w, r, release)
 	})
@@ -397,8 +273,8 @@ func TestDelegatedCancel(t *testing.T) {
 	for _, how := range []string{"cancel", "close"} {
 		t.Run(how, func(t *testing.T) {
 			before := goleak.IgnoreCurrent()
-			var logs logBuf
-			d, err := routing.NewDelegated(routing.DelegatedConfig{Routers: []string{hang}, Logger: logs.logger()})
+			var logs testlog.Buffer
+			d, err := routing.NewDelegated(routing.DelegatedConfig{Routers: []string{hang}, Logger: logger(&logs)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -465,8 +341,8 @@ func TestAutoRouterOnly(t *testing.T) {
 	defer cancel()
 	holder := testnode.New(t, exchange.Config{})
 	root, data := addFile(t, holder, fileSize)
-	srv := newRouterServer(t, false)
-	srv.add(root, peerRecord(peer.AddrInfo{ID: holder.Host.ID(), Addrs: holder.Host.Addrs()}, "transport-bitswap"))
+	srv := routingtest.NewRouter(t, false)
+	srv.Add(root, routingtest.PeerRecord(peer.AddrInfo{ID: holder.Host.ID(), Addrs: holder.Host.Addrs()}, "transport-bitswap"))
 	d := newDelegated(t, routing.DelegatedConfig{Routers: []string{srv.URL}})
 	wanter := newNodeFinding(t, routing.Config{}, d)
 	if err := wanter.r.Bootstrap(ctx); err != nil {
@@ -475,7 +351,7 @@ func TestAutoRouterOnly(t *testing.T) {
 	if got := readFile(ctx, t, wanter.ex, root); !bytes.Equal(got, data) {
 		t.Fatalf("read %d bytes, not the %d added", len(got), len(data))
 	}
-	if len(srv.seen()) == 0 {
+	if len(srv.Requests()) == 0 {
 		t.Fatal("the router was never asked")
 	}
 }
@@ -487,9 +363,9 @@ func TestAutoRouterOnly(t *testing.T) {
 func TestAutoDHTOnly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
-	bad := faultyRouter(t, failing500)
-	var logs logBuf
-	d := newDelegated(t, routing.DelegatedConfig{Routers: []string{bad}, Logger: logs.logger()})
+	bad := routingtest.Faulty(t, routingtest.Failing500)
+	var logs testlog.Buffer
+	d := newDelegated(t, routing.DelegatedConfig{Routers: []string{bad}, Logger: logger(&logs)})
 	mid := newNode(t, routing.Config{})
 	wanter := newNodeFinding(t, routing.Config{Bootstrap: []peer.AddrInfo{mid.info()}}, d)
 	holder := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{mid.info()}})
@@ -498,7 +374,7 @@ func TestAutoDHTOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "routing tables", func() bool {
+	poll.Until(t, 20*time.Second, "routing tables", func() bool {
 		return mid.r.InLANTable(wanter.host.ID()) && mid.r.InLANTable(holder.host.ID())
 	})
 	b := holder.put(t, 100<<10)
@@ -511,7 +387,7 @@ func TestAutoDHTOnly(t *testing.T) {
 	if !slices.Equal(got, []peer.ID{holder.host.ID()}) {
 		t.Fatalf("providers %v, want the holder %s", got, holder.host.ID())
 	}
-	if !logs.warned(bad, b.CID) {
+	if !routingtest.Warned(logs.String(), bad, b.CID) {
 		t.Fatalf("no warning names router %s and %s; log:\n%s", bad, b.CID, logs.String())
 	}
 	disconnect(t, wanter.host, holder.host.ID())
@@ -529,7 +405,7 @@ func TestAutoDHTOnly(t *testing.T) {
 // and leaves no goroutine behind.
 func TestAutoCancel(t *testing.T) {
 	arrived := make(chan struct{}, 1)
-	hang := faultyRouter(t, func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
+	hang := routingtest.Faulty(t, func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
 		arrived <- struct{}{}
 		hanging(w, r, release)
 	})

@@ -24,6 +24,7 @@ import (
 	"github.com/bsfs/bsfs/exchange/network"
 	"github.com/bsfs/bsfs/exchange/routing"
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/poll"
 )
 
 // testTimeout bounds each test's network work; a DHT of a handful of nodes
@@ -116,19 +117,6 @@ func (n *node) put(t testing.TB, size int) block.Block {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// waitFor polls cond every 50ms until it holds, failing the test after 20s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	const every, limit = 50 * time.Millisecond, 20 * time.Second
-	for range int(limit / every) {
-		if cond() {
-			return
-		}
-		time.Sleep(every)
-	}
-	t.Fatalf("%s: not after %v", what, limit)
 }
 
 // disconnect closes every connection between a and b and checks they are
@@ -224,7 +212,7 @@ func TestFindThroughDHT(t *testing.T) {
 	}
 	for i := 1; i < len(chain); i++ {
 		a, b := chain[i-1], chain[i]
-		waitFor(t, fmt.Sprintf("routing tables of link %d (%v %v)", i, inTable(a, id(b)), inTable(b, id(a))), func() bool {
+		poll.Until(t, 20*time.Second, fmt.Sprintf("routing tables of link %d (%v %v)", i, inTable(a, id(b)), inTable(b, id(a))), func() bool {
 			return inTable(a, id(b)) && inTable(b, id(a))
 		})
 	}
@@ -358,7 +346,7 @@ func TestDeferredProvide(t *testing.T) {
 		if err := n.r.Bootstrap(ctx); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "provider found after Bootstrap", func() bool { return found(b.CID, n.host.ID()) })
+		poll.Until(t, 20*time.Second, "provider found after Bootstrap", func() bool { return found(b.CID, n.host.ID()) })
 	})
 
 	t.Run("at reprovide", func(t *testing.T) {
@@ -371,7 +359,7 @@ func TestDeferredProvide(t *testing.T) {
 		if err := n.host.Connect(ctx, hub.info()); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "provider found after a reprovide", func() bool { return found(b.CID, n.host.ID()) })
+		poll.Until(t, 20*time.Second, "provider found after a reprovide", func() bool { return found(b.CID, n.host.ID()) })
 	})
 }
 
@@ -402,13 +390,13 @@ func TestProvideAsync(t *testing.T) {
 
 	kept := fetcher.put(t, 1000)
 	fetcher.r.ProvideAsync(kept.CID)
-	waitFor(t, "a block given to ProvideAsync found", func() bool {
+	poll.Until(t, 20*time.Second, "a block given to ProvideAsync found", func() bool {
 		return slices.Contains(providers(kept.CID), fetcher.host.ID())
 	})
 
 	fetched, other := holder.put(t, 2000), holder.put(t, 3000)
 	fetch(ctx, t, fetcher, holder.info(), fetched.CID, fetched.Data)
-	waitFor(t, "the fetcher found as provider of what it fetched", func() bool {
+	poll.Until(t, 20*time.Second, "the fetcher found as provider of what it fetched", func() bool {
 		return slices.Contains(providers(fetched.CID), fetcher.host.ID())
 	})
 	if got := providers(other.CID); slices.Contains(got, fetcher.host.ID()) {
@@ -445,7 +433,7 @@ func bsfsChain(tb testing.TB, n int) []*node {
 		if err := nd.r.Bootstrap(tb.Context()); err != nil {
 			tb.Fatal(err)
 		}
-		waitFor(tb, "routing tables of the chain", func() bool {
+		poll.Until(tb, 20*time.Second, "routing tables of the chain", func() bool {
 			return nd.r.InLANTable(prev.host.ID()) && prev.r.InLANTable(nd.host.ID())
 		})
 		nodes = append(nodes, nd)
@@ -504,11 +492,11 @@ func TestReconnectToBootstrap(t *testing.T) {
 	connected := func() bool {
 		return net.Connectedness(hubs[0].host.ID()) == lnet.Connected && net.Connectedness(hubs[1].host.ID()) == lnet.Connected
 	}
-	waitFor(t, "connections to the bootstrap peers, with no Bootstrap call", connected)
+	poll.Until(t, 20*time.Second, "connections to the bootstrap peers, with no Bootstrap call", connected)
 	for _, h := range hubs {
 		if err := net.ClosePeer(h.host.ID()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "reconnection to the bootstrap peers", connected)
+	poll.Until(t, 20*time.Second, "reconnection to the bootstrap peers", connected)
 }

@@ -6,22 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/ipfs/go-cid"
-	mh "github.com/multiformats/go-multihash"
 )
-
-func testCID(t testing.TB, s string) cid.Cid {
-	t.Helper()
-	h, err := mh.Sum([]byte(s), mh.SHA2_256, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cid.NewCidV1(cid.Raw, h)
-}
 
 func TestAddGetRemove(t *testing.T) {
 	w := New()
-	a, b := testCID(t, "a"), testCID(t, "b")
+	a, b := blocktest.CID(t, "a"), blocktest.CID(t, "b")
 	if w.Has(a) || w.Len() != 0 {
 		t.Fatal("new list is not empty")
 	}
@@ -46,7 +37,7 @@ func TestAddGetRemove(t *testing.T) {
 }
 
 func TestAddMerges(t *testing.T) {
-	c := testCID(t, "c")
+	c := blocktest.CID(t, "c")
 	tests := []struct {
 		name    string
 		old, e  Entry
@@ -91,7 +82,7 @@ func TestAddMerges(t *testing.T) {
 
 func TestRemoveType(t *testing.T) {
 	w := New()
-	blk, have := testCID(t, "block"), testCID(t, "have")
+	blk, have := blocktest.CID(t, "block"), blocktest.CID(t, "have")
 	w.Add(Entry{CID: blk, WantType: WantBlock})
 	w.Add(Entry{CID: have, WantType: WantHave})
 	if w.RemoveType(blk, WantHave) || !w.Has(blk) {
@@ -100,7 +91,7 @@ func TestRemoveType(t *testing.T) {
 	if w.RemoveType(have, WantBlock) || !w.Has(have) {
 		t.Fatal("removing WantBlock removed a WantHave")
 	}
-	if w.RemoveType(testCID(t, "absent"), WantBlock) {
+	if w.RemoveType(blocktest.CID(t, "absent"), WantBlock) {
 		t.Fatal("RemoveType of an absent CID reported true")
 	}
 	if !w.RemoveType(blk, WantBlock) || w.Has(blk) {
@@ -113,7 +104,7 @@ func TestRemoveType(t *testing.T) {
 
 // A CIDv0 and a CIDv1 of the same multihash are different wants.
 func TestKeyedByWholeCID(t *testing.T) {
-	v1 := testCID(t, "same")
+	v1 := blocktest.CID(t, "same")
 	v0 := cid.NewCidV0(v1.Hash())
 	w := New()
 	w.Add(Entry{CID: v1})
@@ -130,7 +121,7 @@ func TestEntriesOrder(t *testing.T) {
 	w := New()
 	var cids []cid.Cid
 	for i := range 50 {
-		c := testCID(t, fmt.Sprint(i))
+		c := blocktest.CID(t, fmt.Sprint(i))
 		cids = append(cids, c)
 		w.Add(Entry{CID: c, Priority: int32(i % 5)})
 	}
@@ -170,7 +161,7 @@ func BenchmarkWantlist(b *testing.B) {
 	const n = 1000
 	cids := make([]cid.Cid, n)
 	for i := range cids {
-		cids[i] = testCID(b, fmt.Sprint(i))
+		cids[i] = blocktest.CID(b, fmt.Sprint(i))
 	}
 	b.Run("Add", func(b *testing.B) {
 		w := New()

@@ -14,7 +14,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multiaddr"
-	"github.com/multiformats/go-multihash"
+
+	"github.com/bsfs/bsfs/internal/blocktest"
 )
 
 // TestTwoNodesExchange starts two Kubo nodes, connects them and moves a
@@ -62,7 +63,7 @@ func TestTwoNodesExchange(t *testing.T) {
 	if err != nil {
 		t.Fatalf("BlockPut: %v", err)
 	}
-	want := cid.NewCidV1(cid.Raw, mustSum(t, block))
+	want := cid.NewCidV1(cid.Raw, blocktest.Hash(t, block))
 	if !c.Equals(want) {
 		t.Fatalf("BlockPut returned %s, want %s", c, want)
 	}
@@ -172,15 +173,6 @@ func addrWith(t *testing.T, n *Node, p int) multiaddr.Multiaddr {
 	}
 	t.Fatalf("%s has no address with protocol %d among %v", n.ID(), p, n.Addrs())
 	return nil
-}
-
-func mustSum(t *testing.T, b []byte) multihash.Multihash {
-	t.Helper()
-	h, err := multihash.Sum(b, multihash.SHA2_256, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
 }
 
 func TestSetPath(t *testing.T) {

@@ -4,9 +4,12 @@
 package testnode
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/exchange"
@@ -67,4 +70,15 @@ func NewOn(t testing.TB, hcfg network.HostConfig, cfg exchange.Config, wrap func
 		bs.Close()
 	})
 	return &Node{Host: h, Store: bs, Dir: dir, Ex: ex}
+}
+
+// Connect connects host a to host b at b's addresses, failing the test
+// unless it is done within 10 seconds.
+func Connect(t testing.TB, a, b host.Host) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
 }
