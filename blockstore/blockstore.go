@@ -4,9 +4,10 @@
 // blocks/ directory can therefore be opened as it is, and a CIDv0 and a
 // CIDv1 over the same multihash are one stored block.
 //
-// Writes go through go-ds-flatfs, which writes each block to a temporary
-// file and renames it into place, so a crash never leaves a half-written
-// block under a block's name. Every read is checked against the CID it was
+// A new block is written to an unnamed file in its shard directory and
+// linked under its name once complete (through go-ds-flatfs, which renames
+// a temporary file into place, where the system cannot do that), so a
+// crash never leaves a half-written block under a block's name. Every read is checked against the CID it was
 // asked for (unless Config.NoVerify): corrupted data is reported with
 // block.ErrHashMismatch and never returned as good.
 package blockstore
@@ -16,7 +17,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -64,6 +67,10 @@ type Stats struct {
 	BytesWritten   uint64 // bytes of blocks written
 }
 
+// maxSyncing bounds the blocks PutMany writes at once with sync on: each
+// waits for the disk most of the time.
+const maxSyncing = 16
+
 // counters holds Stats as atomics.
 type counters struct {
 	gets, misses, mismatches, puts, putsSkipped, deletes, bytesRead, bytesWritten atomic.Uint64
@@ -76,6 +83,7 @@ type Blockstore struct {
 	cfg   Config
 	files files
 	ds    *flatfs.Datastore // nil when cfg.ReadOnly
+	w     *writer           // nil when cfg.ReadOnly
 	done  chan struct{}     // closed by Close: stops AllKeys walkers
 
 	// mu is held shared by every operation and exclusively by Close, so
@@ -122,6 +130,10 @@ func Open(dir string, cfg Config) (*Blockstore, error) {
 	if !cfg.ReadOnly {
 		b.ds, err = flatfs.Open(dir, !cfg.NoSync)
 		if err != nil {
+			return nil, fmt.Errorf("blockstore: opening %s: %w", dir, err)
+		}
+		if b.w, err = newWriter(dir, shard, !cfg.NoSync); err != nil {
+			_ = b.ds.Close()
 			return nil, fmt.Errorf("blockstore: opening %s: %w", dir, err)
 		}
 	}
@@ -239,40 +251,67 @@ func (b *Blockstore) Put(ctx context.Context, blk block.Block) error {
 	if b.cfg.ReadOnly {
 		return ErrReadOnly
 	}
-	key, write, err := b.prepare(blk)
-	if err != nil || !write {
+	key, w, err := b.prepare(blk)
+	if err != nil || w == skip {
 		return err
 	}
-	if err := b.ds.Put(ctx, ds.RawKey("/"+key), blk.Data); err != nil {
+	if err := b.store(ctx, key, w, blk.Data, nil); err != nil {
 		return fmt.Errorf("put %s: %w", blk.CID, b.storing(err))
 	}
 	b.written(key, len(blk.Data))
 	return nil
 }
 
-// prepare verifies blk, unless already checked, and reports its key and whether it must be written.
-func (b *Blockstore) prepare(blk block.Block) (key string, write bool, err error) {
+// write tells how a block is written.
+type write int
+
+const (
+	skip    write = iota // stored already
+	create               // no file yet
+	replace              // a file is there but its data is not the block's
+)
+
+// prepare verifies blk, unless already checked, and reports its key and how it must be written.
+func (b *Blockstore) prepare(blk block.Block) (key string, w write, err error) {
 	if !blk.Checked() {
 		if _, err := block.Verified(blk.CID, blk.Data); err != nil {
-			return "", false, fmt.Errorf("put: %w", err)
+			return "", skip, fmt.Errorf("put: %w", err)
 		}
 	}
 	if _, ok := block.Inline(blk.CID); ok {
-		return "", false, nil
+		return "", skip, nil
 	}
 	key = dsKey(blk.CID)
-	if _, bad := b.suspect.Load(key); !bad {
-		if n, err := b.files.size(key); err == nil && n == len(blk.Data) {
-			b.stats.putsSkipped.Add(1)
-			return key, false, nil
-		}
+	n, err := b.files.size(key)
+	switch {
+	case errors.Is(err, block.ErrNotFound):
+		return key, create, nil
+	case err != nil:
+		return key, replace, nil
 	}
-	return key, true, nil
+	if _, bad := b.suspect.Load(key); bad || n != len(blk.Data) {
+		return key, replace, nil
+	}
+	b.stats.putsSkipped.Add(1)
+	return key, skip, nil
 }
 
-// storing names the store's directory in a write error. flatfs's errors
-// name the temporary file it wrote, which is gone once the write failed;
-// the directory tells which disk is full or failing.
+// store writes the block file for key. New files are written by the
+// store's writer, the others by flatfs. With sync on, the directories of
+// new files are added to dirs to be synced by the caller, unless dirs is
+// nil.
+func (b *Blockstore) store(ctx context.Context, key string, w write, data []byte, dirs map[string]bool) error {
+	if w == create {
+		if err := b.w.create(key, data, dirs); !errors.Is(err, errFlatfs) {
+			return err
+		}
+	}
+	return b.ds.Put(ctx, ds.RawKey("/"+key), data)
+}
+
+// storing names the store's directory in a write error. The errors name
+// the file written, which may be a temporary file gone once the write
+// failed; the directory tells which disk is full or failing.
 func (b *Blockstore) storing(err error) error {
 	if pe, ok := errors.AsType[*fs.PathError](err); ok {
 		return fmt.Errorf("storing in %s: %s: %w", b.files.root, pe.Op, pe.Err)
@@ -287,8 +326,11 @@ func (b *Blockstore) written(key string, n int) {
 	b.stats.bytesWritten.Add(uint64(n))
 }
 
-// PutMany verifies every block, then writes those not yet stored in one
-// flatfs batch. If any block fails verification nothing is written.
+// PutMany verifies every block, then writes those not yet stored. If any
+// block fails verification nothing is written; a write that fails (a full
+// disk) fails the call, and the blocks written by then stay stored. The
+// blocks are written a few at a time; with sync on, each directory written
+// to is synced once, at the end.
 func (b *Blockstore) PutMany(ctx context.Context, blks []block.Block) error {
 	if err := b.begin(ctx); err != nil {
 		return err
@@ -299,55 +341,68 @@ func (b *Blockstore) PutMany(ctx context.Context, blks []block.Block) error {
 	}
 	type pending struct {
 		key  string
+		w    write
 		data []byte
 	}
 	var todo []pending
 	seen := make(map[string]bool, len(blks))
 	for i, blk := range blks {
-		key, write, err := b.prepare(blk)
+		key, w, err := b.prepare(blk)
 		if err != nil {
 			return fmt.Errorf("block %d of %d: %w", i, len(blks), err)
 		}
-		if write && !seen[key] {
+		if w != skip && !seen[key] {
 			seen[key] = true
-			todo = append(todo, pending{key, blk.Data})
+			todo = append(todo, pending{key, w, blk.Data})
 		}
 	}
-	switch len(todo) {
-	case 0:
+	if len(todo) == 0 {
 		return nil
-	case 1:
-		if err := b.ds.Put(ctx, ds.RawKey("/"+todo[0].key), todo[0].data); err != nil {
-			return fmt.Errorf("put: %w", b.storing(err))
+	}
+	// Blocks are written by a few goroutines: the system's work for a new
+	// file and, with sync on, the waits for the disk overlap.
+	workers := runtime.GOMAXPROCS(0)
+	if !b.cfg.NoSync {
+		workers = maxSyncing
+	}
+	workers = min(workers, len(todo))
+	dirs := make([]map[string]bool, workers) // to sync, per worker
+	var (
+		next   atomic.Int64
+		failed atomic.Bool
+		errs   = make([]error, workers)
+		wg     sync.WaitGroup
+	)
+	for i := range workers {
+		if !b.cfg.NoSync {
+			dirs[i] = make(map[string]bool)
 		}
-		b.written(todo[0].key, len(todo[0].data))
-		return nil
+		wg.Go(func() {
+			for j := int(next.Add(1)) - 1; j < len(todo) && !failed.Load(); j = int(next.Add(1)) - 1 {
+				p := todo[j]
+				if errs[i] = b.store(ctx, p.key, p.w, p.data, dirs[i]); errs[i] != nil {
+					failed.Store(true)
+					return
+				}
+			}
+		})
 	}
-	batch, err := b.ds.Batch(ctx)
-	if err != nil {
-		return fmt.Errorf("put many: %w", err)
-	}
-	for _, p := range todo {
-		if err := batch.Put(ctx, ds.RawKey("/"+p.key), p.data); err != nil {
-			discard(ctx, batch)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			return fmt.Errorf("put many: %w", b.storing(err))
 		}
 	}
-	if err := batch.Commit(ctx); err != nil {
-		discard(ctx, batch)
+	for _, d := range dirs[1:] {
+		maps.Copy(dirs[0], d)
+	}
+	if err := b.w.syncDirs(dirs[0]); err != nil {
 		return fmt.Errorf("put many: %w", b.storing(err))
 	}
 	for _, p := range todo {
 		b.written(p.key, len(p.data))
 	}
 	return nil
-}
-
-// discard drops an uncommitted batch's temporary files.
-func discard(ctx context.Context, batch ds.Batch) {
-	if d, ok := batch.(flatfs.DiscardableBatch); ok {
-		_ = d.Discard(context.WithoutCancel(ctx))
-	}
 }
 
 // Delete removes the block c names. A block that is not stored is
@@ -395,7 +450,8 @@ func (b *Blockstore) Stats() Stats {
 }
 
 // Close waits for the operations in flight and the AllKeys listings, then
-// closes the flatfs datastore. Calls after Close fail with ErrClosed.
+// closes the flatfs datastore and adds the blocks written outside it to the
+// disk usage it records. Calls after Close fail with ErrClosed.
 func (b *Blockstore) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -406,8 +462,12 @@ func (b *Blockstore) Close() error {
 	close(b.done)
 	b.mu.Unlock()
 	b.walkers.Wait()
-	if b.ds != nil {
-		return b.ds.Close()
+	if b.ds == nil {
+		return nil
 	}
-	return nil
+	added := b.w.close()
+	if err := b.ds.Close(); err != nil {
+		return err
+	}
+	return addDiskUsage(b.files.root, added, !b.cfg.NoSync)
 }

@@ -1,0 +1,272 @@
+package blockstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	flatfs "github.com/ipfs/go-ds-flatfs"
+
+	"github.com/bsfs/bsfs/block"
+)
+
+// The suite passes with every write going through flatfs, as on a system
+// without unnamed files.
+func TestSuiteFlatfsWrites(t *testing.T) {
+	for name, cfg := range map[string]Config{"Default": {}, "NoSync": {NoSync: true}} {
+		t.Run(name, func(t *testing.T) {
+			open := seeded(cfg)
+			runSuite(t, func(t *testing.T, seed ...block.Block) *Blockstore {
+				b := open(t, seed...)
+				b.w.off.Store(true)
+				return b
+			})
+		})
+	}
+}
+
+// storeFiles returns the files under dir, but for flatfs's temporary
+// directory and disk usage record, as path -> mode and contents.
+func storeFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := make(map[string]string)
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if rel == ".temp" {
+			return filepath.SkipDir
+		}
+		if rel == flatfs.DiskUsageFile {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			out[rel] = info.Mode().String()
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out[rel] = info.Mode().String() + " " + string(data)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// diskUsage returns the disk usage flatfs records in dir.
+func diskUsage(t *testing.T, dir string) int64 {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, flatfs.DiskUsageFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		DiskUsage int64 `json:"diskUsage"`
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec.DiskUsage
+}
+
+// A store written by flatfs alone, as Kubo writes its blocks, and one
+// written by the Blockstore hold the same files, with the same modes, and
+// record the same disk usage.
+func TestSameFilesAsFlatfs(t *testing.T) {
+	ctx := context.Background()
+	blks := someBlocks(t, 40)
+	for name, cfg := range map[string]Config{"Default": {}, "NoSync": {NoSync: true}} {
+		t.Run(name, func(t *testing.T) {
+			kubo := filepath.Join(t.TempDir(), "blocks")
+			d, err := flatfs.CreateOrOpen(kubo, shardID, !cfg.NoSync)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, blk := range blks {
+				if _, ok := block.Inline(blk.CID); ok {
+					continue
+				}
+				if err := d.Put(ctx, ds.RawKey("/"+dsKey(blk.CID)), blk.Data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			ours := filepath.Join(t.TempDir(), "blocks")
+			b, err := Open(ours, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, blk := range blks[:20] {
+				if err := b.Put(ctx, blk); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.PutMany(ctx, blks[20:]); err != nil {
+				t.Fatal(err)
+			}
+			if b.w.off.Load() {
+				t.Fatal("the blocks were written through flatfs")
+			}
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			want, got := storeFiles(t, kubo), storeFiles(t, ours)
+			if !maps.Equal(got, want) {
+				t.Errorf("files differ:\nflatfs %v\nbsfs   %v", slices.Sorted(maps.Keys(want)), slices.Sorted(maps.Keys(got)))
+				for k, v := range want {
+					if got[k] != v {
+						t.Errorf("%s: flatfs %.20q, bsfs %.20q", k, v, got[k])
+					}
+				}
+			}
+			if w, g := diskUsage(t, kubo), diskUsage(t, ours); w != g {
+				t.Errorf("recorded disk usage %d, flatfs records %d", g, w)
+			}
+		})
+	}
+}
+
+// A shard directory removed behind the store's back is made again by the
+// next write into it.
+func TestShardRemoved(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b := openT(t, dir, Config{})
+	blk := someBlocks(t, 4)[3]
+	if err := b.Put(ctx, blk); err != nil {
+		t.Fatal(err)
+	}
+	shard := filepath.Dir(blockPath(dir, blk.CID))
+	if err := os.RemoveAll(shard); err != nil {
+		t.Fatal(err)
+	}
+	mustMiss(t, b, blk.CID)
+	if err := b.Put(ctx, blk); err != nil {
+		t.Fatalf("Put into a removed shard directory: %v", err)
+	}
+	mustGet(t, b, blk.CID, blk.Data)
+	if err := os.RemoveAll(shard); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PutMany(ctx, []block.Block{blk}); err != nil {
+		t.Fatalf("PutMany into a removed shard directory: %v", err)
+	}
+	mustGet(t, b, blk.CID, blk.Data)
+}
+
+// A reader walking the shard directories while blocks are written sees
+// only whole block files, and no other file.
+func TestNoPartialFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b := openT(t, dir, Config{NoSync: true})
+	var blks []block.Block
+	for i := range 64 {
+		data := bytes.Repeat([]byte{byte(i)}, 256<<10)
+		data[0] = byte(i >> 8)
+		blks = append(blks, newBlock(t, v1Raw, data))
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(done)
+		for i, blk := range blks {
+			var err error
+			if i%2 == 0 {
+				err = b.Put(ctx, blk)
+			} else {
+				err = b.PutMany(ctx, []block.Block{blk})
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	seen := make(map[string]bool)
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		shards, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range shards {
+			if !s.IsDir() || strings.HasPrefix(s.Name(), ".") {
+				continue
+			}
+			names, err := os.ReadDir(filepath.Join(dir, s.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range names {
+				h, ok := multihashFromFile(n.Name())
+				if !ok {
+					t.Fatalf("shard %s holds %s, not a block file", s.Name(), n.Name())
+				}
+				data, err := os.ReadFile(filepath.Join(dir, s.Name(), n.Name()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := block.Verified(cid.NewCidV1(cid.Raw, h), data); err != nil {
+					t.Fatalf("%s read while written: %v", n.Name(), err)
+				}
+				seen[n.Name()] = true
+			}
+		}
+	}
+	wg.Wait()
+	if b.w.off.Load() {
+		t.Fatal("the blocks were written through flatfs")
+	}
+	if len(seen) != len(blks) {
+		t.Errorf("saw %d block files, want %d", len(seen), len(blks))
+	}
+}
+
+// Concurrent Puts of one new block all succeed and store it once.
+func TestConcurrentCreate(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b := openT(t, dir, Config{NoSync: true})
+	blk := someBlocks(t, 4)[3]
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if err := b.Put(ctx, blk); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	mustGet(t, b, blk.CID, blk.Data)
+	if got := allKeys(t, b); !slices.Equal(got, hashes(blk)) {
+		t.Errorf("store lists %v", got)
+	}
+}
