@@ -64,9 +64,9 @@ func BenchmarkPut(b *testing.B) {
 // BenchmarkPutMany stores distinct blocks in batches of 64.
 func BenchmarkPutMany(b *testing.B) {
 	for _, size := range benchSizes {
-		for _, cfg := range []Config{{NoSync: true}, {}} {
+		for _, cfg := range []blockstore.Config{{NoSync: true}, {}} {
 			b.Run(fmt.Sprintf("%dKiB/sync=%v", size>>10, !cfg.NoSync), func(b *testing.B) {
-				bs, err := Open(b.TempDir(), cfg)
+				bs, err := blockstore.Open(b.TempDir(), cfg)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -78,7 +78,7 @@ func BenchmarkPutMany(b *testing.B) {
 					b.StopTimer()
 					blks := benchBlocks(b, batch, size)
 					for j := range blks { // distinct across batches
-						blks[j] = newBlock(b, v1Raw, append(blks[j].Data[:size-8], byte(i), byte(i>>8), byte(i>>16), byte(i>>24), 0, 0, 0, 0))
+						blks[j] = blocktest.NewBlock(b, blocktest.RawV1(), append(blks[j].Data[:size-8], byte(i), byte(i>>8), byte(i>>16), byte(i>>24), 0, 0, 0, 0))
 					}
 					b.StartTimer()
 					if err := bs.PutMany(ctx, blks); err != nil {

@@ -1,4 +1,4 @@
-package blockstore
+package blockstore_test
 
 import (
 	"bytes"
@@ -18,18 +18,21 @@ import (
 	flatfs "github.com/ipfs/go-ds-flatfs"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/blockstore"
+	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/storetest"
 )
 
 // The suite passes with every write going through flatfs, as on a system
 // without unnamed files.
 func TestSuiteFlatfsWrites(t *testing.T) {
-	for name, cfg := range map[string]Config{"Default": {}, "NoSync": {NoSync: true}} {
+	for name, cfg := range map[string]blockstore.Config{"Default": {}, "NoSync": {NoSync: true}} {
 		t.Run(name, func(t *testing.T) {
 			open := seeded(cfg)
-			runSuite(t, func(t *testing.T, seed ...block.Block) *Blockstore {
-				b := open(t, seed...)
-				b.w.off.Store(true)
-				return b
+			storetest.Run(t, func(t *testing.T, seed ...block.Block) storetest.Target {
+				tg := open(t, seed...)
+				blockstore.WriteThroughFlatfs(tg.Disk)
+				return tg
 			})
 		})
 	}
@@ -93,11 +96,11 @@ func diskUsage(t *testing.T, dir string) int64 {
 // record the same disk usage.
 func TestSameFilesAsFlatfs(t *testing.T) {
 	ctx := context.Background()
-	blks := someBlocks(t, 40)
-	for name, cfg := range map[string]Config{"Default": {}, "NoSync": {NoSync: true}} {
+	blks := storetest.Blocks(t, 40)
+	for name, cfg := range map[string]blockstore.Config{"Default": {}, "NoSync": {NoSync: true}} {
 		t.Run(name, func(t *testing.T) {
 			kubo := filepath.Join(t.TempDir(), "blocks")
-			d, err := flatfs.CreateOrOpen(kubo, shardID, !cfg.NoSync)
+			d, err := flatfs.CreateOrOpen(kubo, flatfs.NextToLast(2), !cfg.NoSync)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +108,7 @@ func TestSameFilesAsFlatfs(t *testing.T) {
 				if _, ok := block.Inline(blk.CID); ok {
 					continue
 				}
-				if err := d.Put(ctx, ds.RawKey("/"+dsKey(blk.CID)), blk.Data); err != nil {
+				if err := d.Put(ctx, ds.RawKey("/"+blockstore.Key(blk.CID.Hash())), blk.Data); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -114,7 +117,7 @@ func TestSameFilesAsFlatfs(t *testing.T) {
 			}
 
 			ours := filepath.Join(t.TempDir(), "blocks")
-			b, err := Open(ours, cfg)
+			b, err := blockstore.Open(ours, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +129,7 @@ func TestSameFilesAsFlatfs(t *testing.T) {
 			if err := b.PutMany(ctx, blks[20:]); err != nil {
 				t.Fatal(err)
 			}
-			if b.w.off.Load() {
+			if blockstore.WroteThroughFlatfs(b) {
 				t.Fatal("the blocks were written through flatfs")
 			}
 			if err := b.Close(); err != nil {
@@ -154,8 +157,8 @@ func TestSameFilesAsFlatfs(t *testing.T) {
 func TestShardRemoved(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	b := openT(t, dir, Config{})
-	blk := someBlocks(t, 4)[3]
+	b := storetest.Open(t, dir, blockstore.Config{})
+	blk := storetest.Blocks(t, 4)[3]
 	if err := b.Put(ctx, blk); err != nil {
 		t.Fatal(err)
 	}
@@ -163,18 +166,18 @@ func TestShardRemoved(t *testing.T) {
 	if err := os.RemoveAll(shard); err != nil {
 		t.Fatal(err)
 	}
-	mustMiss(t, b, blk.CID)
+	storetest.MustMiss(t, b, blk.CID)
 	if err := b.Put(ctx, blk); err != nil {
 		t.Fatalf("Put into a removed shard directory: %v", err)
 	}
-	mustGet(t, b, blk.CID, blk.Data)
+	storetest.MustGet(t, b, blk.CID, blk.Data)
 	if err := os.RemoveAll(shard); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.PutMany(ctx, []block.Block{blk}); err != nil {
 		t.Fatalf("PutMany into a removed shard directory: %v", err)
 	}
-	mustGet(t, b, blk.CID, blk.Data)
+	storetest.MustGet(t, b, blk.CID, blk.Data)
 }
 
 // A reader walking the shard directories while blocks are written sees
@@ -182,12 +185,16 @@ func TestShardRemoved(t *testing.T) {
 func TestNoPartialFiles(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	b := openT(t, dir, Config{NoSync: true})
+	b := storetest.Open(t, dir, blockstore.Config{NoSync: true})
 	var blks []block.Block
 	for i := range 64 {
 		data := bytes.Repeat([]byte{byte(i)}, 256<<10)
 		data[0] = byte(i >> 8)
-		blks = append(blks, newBlock(t, v1Raw, data))
+		blks = append(blks, blocktest.NewBlock(t, blocktest.RawV1(), data))
+	}
+	files := make(map[string]cid.Cid, len(blks)) // the file name of each block
+	for _, blk := range blks {
+		files[filepath.Base(blockPath(dir, blk.CID))] = blk.CID
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -226,7 +233,7 @@ func TestNoPartialFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, n := range names {
-				h, ok := multihashFromFile(n.Name())
+				c, ok := files[n.Name()]
 				if !ok {
 					t.Fatalf("shard %s holds %s, not a block file", s.Name(), n.Name())
 				}
@@ -234,7 +241,7 @@ func TestNoPartialFiles(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := block.Verified(cid.NewCidV1(cid.Raw, h), data); err != nil {
+				if _, err := block.Verified(c, data); err != nil {
 					t.Fatalf("%s read while written: %v", n.Name(), err)
 				}
 				seen[n.Name()] = true
@@ -242,7 +249,7 @@ func TestNoPartialFiles(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	if b.w.off.Load() {
+	if blockstore.WroteThroughFlatfs(b) {
 		t.Fatal("the blocks were written through flatfs")
 	}
 	if len(seen) != len(blks) {
@@ -254,8 +261,8 @@ func TestNoPartialFiles(t *testing.T) {
 func TestConcurrentCreate(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	b := openT(t, dir, Config{NoSync: true})
-	blk := someBlocks(t, 4)[3]
+	b := storetest.Open(t, dir, blockstore.Config{NoSync: true})
+	blk := storetest.Blocks(t, 4)[3]
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -265,8 +272,8 @@ func TestConcurrentCreate(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	mustGet(t, b, blk.CID, blk.Data)
-	if got := allKeys(t, b); !slices.Equal(got, hashes(blk)) {
+	storetest.MustGet(t, b, blk.CID, blk.Data)
+	if got := storetest.AllKeys(t, b); !slices.Equal(got, storetest.Hashes(blk)) {
 		t.Errorf("store lists %v", got)
 	}
 }

@@ -1,0 +1,8 @@
+package blockstore
+
+// WriteThroughFlatfs makes b write every block through flatfs, as on a
+// system without unnamed files.
+func WriteThroughFlatfs(b *Blockstore) { b.w.off.Store(true) }
+
+// WroteThroughFlatfs reports whether b writes its blocks through flatfs.
+func WroteThroughFlatfs(b *Blockstore) bool { return b.w.off.Load() }
