@@ -3,7 +3,6 @@ package exchange_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	lnet "github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
@@ -163,7 +161,7 @@ func TestHTTPFetchCancelled(t *testing.T) {
 		close(ended)
 	}))
 	defer srv.Close()
-	pid := testPeerID(t)
+	pid := routingtest.PeerID(t)
 	node, finder := httpNode(t, peer.AddrInfo{ID: pid, Addrs: []multiaddr.Multiaddr{routingtest.HTTPAddr(t, srv.URL)}})
 
 	b, err := block.New(rawV1, blocktest.RandomBytes(t, 1000))
@@ -203,7 +201,7 @@ func TestHTTPForgedBlock(t *testing.T) {
 		w.Write([]byte("not the block you asked for"))
 	}))
 	defer srv.Close()
-	pid := testPeerID(t)
+	pid := routingtest.PeerID(t)
 	node, _ := httpNode(t, peer.AddrInfo{ID: pid, Addrs: []multiaddr.Multiaddr{routingtest.HTTPAddr(t, srv.URL)}})
 	b, err := block.New(rawV1, blocktest.RandomBytes(t, 1000))
 	if err != nil {
@@ -225,18 +223,4 @@ func TestHTTPForgedBlock(t *testing.T) {
 	if s := node.ex.Stats(); s.BlocksReceived != 0 || s.HTTPBlocksReceived != 0 {
 		t.Fatalf("stats %+v", s)
 	}
-}
-
-// testPeerID is the peer ID of a provider that exists only as a record.
-func testPeerID(t *testing.T) peer.ID {
-	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -21,35 +20,24 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/storetest"
+	"github.com/bsfs/bsfs/internal/treetest"
 )
 
 // writeTree makes a small tree: files, a nested directory, an empty one,
 // a symlink and a hidden file.
 func writeTree(t *testing.T) string {
 	t.Helper()
-	root := filepath.Join(t.TempDir(), "tree")
-	for name, data := range map[string]string{
-		"a.txt":         "alpha\n",
-		"sub/b.txt":     "bravo\n",
-		"sub/deep/c":    string(blocktest.SeededBytes(3*chunkSize+1, 9)),
-		".hidden":       "secret\n",
-		"sub/.git/HEAD": "ref\n",
-	} {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(filepath.Join(root, "empty"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("sub/b.txt", filepath.Join(root, "link")); err != nil {
-		t.Fatal(err)
-	}
-	return root
+	return treetest.Tree{
+		Files: map[string]string{
+			"a.txt":         "alpha\n",
+			"sub/b.txt":     "bravo\n",
+			"sub/deep/c":    string(blocktest.SeededBytes(3*chunkSize+1, 9)),
+			".hidden":       "secret\n",
+			"sub/.git/HEAD": "ref\n",
+		},
+		Dirs:  []string{"empty"},
+		Links: map[string]string{"link": "sub/b.txt"},
+	}.Write(t)
 }
 
 func TestAddPathTree(t *testing.T) {

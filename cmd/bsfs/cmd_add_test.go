@@ -17,6 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/bsfs/bsfs/internal/kubotest"
+	"github.com/bsfs/bsfs/internal/treetest"
 	repopkg "github.com/bsfs/bsfs/repo"
 )
 
@@ -33,23 +34,11 @@ func randomFile(t *testing.T, n int) (string, []byte) {
 // directory and a symlink.
 func makeTree(t *testing.T) string {
 	t.Helper()
-	root := filepath.Join(t.TempDir(), "tree")
-	for name, data := range map[string]string{"a.txt": "alpha\n", "sub/b.txt": "bravo\n", "sub/run.sh": "#!/bin/sh\n"} {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(filepath.Join(root, "empty"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("sub/b.txt", filepath.Join(root, "link")); err != nil {
-		t.Fatal(err)
-	}
-	return root
+	return treetest.Tree{
+		Files: map[string]string{"a.txt": "alpha\n", "sub/b.txt": "bravo\n", "sub/run.sh": "#!/bin/sh\n"},
+		Dirs:  []string{"empty"},
+		Links: map[string]string{"link": "sub/b.txt"},
+	}.Write(t)
 }
 
 // checkTree compares the tree get wrote at dir with makeTree's.

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 	"go.uber.org/goleak"
@@ -159,7 +158,7 @@ func TestDelegatedRecords(t *testing.T) {
 	c := cid.NewCidV1(cid.Raw, mustHash(t, "records"))
 	srv := routingtest.NewRouter(t, false)
 	ai := func(port int) peer.AddrInfo {
-		a, err := peer.AddrInfoFromString(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", port, newPeerID(t)))
+		a, err := peer.AddrInfoFromString(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", port, routingtest.PeerID(t)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -318,19 +317,6 @@ func mustHash(t *testing.T, s string) []byte {
 		t.Fatal(err)
 	}
 	return c.Hash()
-}
-
-func newPeerID(t *testing.T) peer.ID {
-	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
 
 // TestAutoRouterOnly: Routing.Type "auto" with a DHT that knows nobody (no

@@ -4,6 +4,7 @@
 package routingtest
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 )
@@ -159,4 +161,18 @@ func HTTPAddr(t testing.TB, url string) multiaddr.Multiaddr {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// PeerID returns a fresh peer ID: a provider that exists only as a record.
+func PeerID(t testing.TB) peer.ID {
+	t.Helper()
+	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
