@@ -20,6 +20,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/bsfs/bsfs/internal/poll"
 )
 
 const (
@@ -161,11 +163,16 @@ func StartWith(t testing.TB, opts Options) *Node {
 	}
 	if opts.Gateway {
 		// The daemon writes $IPFS_PATH/gateway once the gateway listens,
-		// which is before it answers the API.
-		raw, err := os.ReadFile(filepath.Join(n.path, "gateway"))
-		if err != nil {
-			t.Fatalf("kubotest: gateway address: %v", err)
-		}
+		// which may be after it answers the API.
+		var raw []byte
+		poll.UntilNil(t, startTimeout, func() error {
+			var err error
+			raw, err = os.ReadFile(filepath.Join(n.path, "gateway"))
+			if err != nil {
+				return fmt.Errorf("kubotest: gateway address: %w", err)
+			}
+			return nil
+		})
 		n.gateway = strings.TrimSuffix(strings.TrimSpace(string(raw)), "/")
 	}
 	return n
