@@ -112,10 +112,6 @@ func addedLine(c cid.Cid, name string, quiet bool) string {
 // repository; offline, an error about a missing block says why.
 func withReader(ctx context.Context, f func(*unixfs.Reader) error) error {
 	return withNode(ctx, func(n daemonNode) error {
-		err := f(unixfs.New(n, unixfs.Config{}))
-		if err != nil && !n.Online() && isMissing(err) {
-			err = fmt.Errorf("%w (no daemon runs, so only local blocks are read: start 'bsfs daemon' to fetch from peers)", err)
-		}
-		return err
+		return offlineHint(f(unixfs.New(n, unixfs.Config{})), n.Online())
 	})
 }

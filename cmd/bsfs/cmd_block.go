@@ -72,14 +72,7 @@ want the block are sent it.`, block.MaxSize),
 			if err != nil {
 				return err
 			}
-			return withNode(cmd.Context(), func(n daemonNode) error {
-				c, err := n.PutBlock(cmd.Context(), prefix, data)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), c)
-				return nil
-			})
+			return withNode(cmd.Context(), func(n daemonNode) error { return blockPut(cmd, n, prefix, data) })
 		},
 	}
 	f := cmd.Flags()
@@ -88,6 +81,23 @@ want the block are sent it.`, block.MaxSize),
 	f.IntVar(&mhlen, "mhlen", -1, "multihash length in bytes; -1 means the function's default")
 	f.IntVar(&version, "cid-version", 1, "CID version (0 or 1)")
 	return cmd
+}
+
+// blockStore is what the block commands use.
+type blockStore interface {
+	PutBlock(ctx context.Context, prefix cid.Prefix, data []byte) (cid.Cid, error)
+	GetBlock(ctx context.Context, c cid.Cid) (block.Block, error)
+	BlockSize(ctx context.Context, c cid.Cid) (int, error)
+	RemoveBlock(ctx context.Context, c cid.Cid) error
+}
+
+func blockPut(cmd *cobra.Command, n blockStore, prefix cid.Prefix, data []byte) error {
+	c, err := n.PutBlock(cmd.Context(), prefix, data)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), c)
+	return nil
 }
 
 // putPrefix checks block put's flags and returns the CID prefix they name.
@@ -158,24 +168,26 @@ Without a daemon only the local repository is read.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			return withNode(ctx, func(n daemonNode) error {
-				b, err := n.GetBlock(ctx, c)
-				if errors.Is(err, context.DeadlineExceeded) {
-					return fmt.Errorf("block %s: not found within %s", c, timeout)
-				}
-				if errors.Is(err, block.ErrNotFound) {
-					return fmt.Errorf("block %s not found", c)
-				}
-				if err != nil {
-					return err
-				}
-				_, err = cmd.OutOrStdout().Write(b.Data)
-				return err
-			})
+			return withNode(ctx, func(n daemonNode) error { return blockGet(ctx, n, c, timeout, cmd.OutOrStdout()) })
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (e.g. 30s); 0 waits until interrupted")
 	return cmd
+}
+
+func blockGet(ctx context.Context, n blockStore, c cid.Cid, timeout time.Duration, out io.Writer) error {
+	b, err := n.GetBlock(ctx, c)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("block %s: not found within %s", c, timeout)
+	}
+	if errors.Is(err, block.ErrNotFound) {
+		return fmt.Errorf("block %s not found", c)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = out.Write(b.Data)
+	return err
 }
 
 func newBlockStatCmd() *cobra.Command {
@@ -188,19 +200,21 @@ func newBlockStatCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return withNode(cmd.Context(), func(n daemonNode) error {
-				size, err := n.BlockSize(cmd.Context(), c)
-				if errors.Is(err, block.ErrNotFound) {
-					return fmt.Errorf("block %s not found", c)
-				}
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Key: %s\nSize: %d\n", c, size)
-				return nil
-			})
+			return withNode(cmd.Context(), func(n daemonNode) error { return blockStat(cmd, n, c) })
 		},
 	}
+}
+
+func blockStat(cmd *cobra.Command, n blockStore, c cid.Cid) error {
+	size, err := n.BlockSize(cmd.Context(), c)
+	if errors.Is(err, block.ErrNotFound) {
+		return fmt.Errorf("block %s not found", c)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "Key: %s\nSize: %d\n", c, size)
+	return nil
 }
 
 func newBlockRmCmd() *cobra.Command {
@@ -217,19 +231,21 @@ func newBlockRmCmd() *cobra.Command {
 				}
 				cids[i] = c
 			}
-			return withNode(cmd.Context(), func(n daemonNode) error {
-				for _, c := range cids {
-					err := n.RemoveBlock(cmd.Context(), c)
-					if errors.Is(err, block.ErrNotFound) {
-						return fmt.Errorf("cannot remove %s: block not found", c)
-					}
-					if err != nil {
-						return fmt.Errorf("cannot remove %s: %w", c, err)
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", c)
-				}
-				return nil
-			})
+			return withNode(cmd.Context(), func(n daemonNode) error { return blockRm(cmd, n, cids) })
 		},
 	}
+}
+
+func blockRm(cmd *cobra.Command, n blockStore, cids []cid.Cid) error {
+	for _, c := range cids {
+		err := n.RemoveBlock(cmd.Context(), c)
+		if errors.Is(err, block.ErrNotFound) {
+			return fmt.Errorf("cannot remove %s: block not found", c)
+		}
+		if err != nil {
+			return fmt.Errorf("cannot remove %s: %w", c, err)
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", c)
+	}
+	return nil
 }

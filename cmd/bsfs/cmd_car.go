@@ -31,11 +31,7 @@ otherwise every block must be local.`,
 			ctx := cmd.Context()
 			return withNode(ctx, func(n daemonNode) error {
 				w := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<20)
-				err := carfile.Export(ctx, n, root, w)
-				if err != nil && !n.Online() && isMissing(err) {
-					err = fmt.Errorf("%w (no daemon runs, so only local blocks are read: start 'bsfs daemon' to fetch from peers)", err)
-				}
-				if err != nil {
+				if err := offlineHint(carfile.Export(ctx, n, root, w), n.Online()); err != nil {
 					return err
 				}
 				return w.Flush()

@@ -78,5 +78,11 @@ func openFile(ctx context.Context, r *unixfs.Reader, nd unixfs.Node, name string
 	return r.Open(ctx, nd.CID)
 }
 
-// isMissing reports whether err is about a block that could not be had.
-func isMissing(err error) bool { return errors.Is(err, block.ErrNotFound) }
+// offlineHint adds to err, if it is about a block that could not be had
+// and the node is not online, that only local blocks are read.
+func offlineHint(err error, online bool) error {
+	if err != nil && !online && errors.Is(err, block.ErrNotFound) {
+		return fmt.Errorf("%w (no daemon runs, so only local blocks are read: start 'bsfs daemon' to fetch from peers)", err)
+	}
+	return err
+}

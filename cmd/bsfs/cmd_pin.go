@@ -37,26 +37,18 @@ cache's quota, and 'bsfs gc' leaves it. What 'bsfs add' adds and what
 		Short: "List the pinned CIDs, oldest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withNode(cmd.Context(), func(n daemonNode) error {
-				pins, err := n.Pins(cmd.Context())
-				if err != nil {
-					return err
-				}
-				for _, c := range pins {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s recursive\n", c)
-				}
-				return nil
-			})
+			return withNode(cmd.Context(), func(n daemonNode) error { return pinLs(cmd, n) })
 		},
 	}
 	cmd.AddCommand(add, rm, ls)
 	return cmd
 }
 
-// pinner is what pin add and pin rm use.
+// pinner is what the pin commands use.
 type pinner interface {
 	Pin(ctx context.Context, c cid.Cid) error
 	Unpin(ctx context.Context, c cid.Cid) error
+	Pins(ctx context.Context) ([]cid.Cid, error)
 	Online() bool
 }
 
@@ -66,14 +58,21 @@ func pinCommand(cmd *cobra.Command, arg, done string, op func(pinner, context.Co
 		return err
 	}
 	return withNode(cmd.Context(), func(n daemonNode) error {
-		err := op(n, cmd.Context(), c)
-		if err != nil && !n.Online() && isMissing(err) {
-			err = fmt.Errorf("%w (no daemon runs, so only local blocks are read: start 'bsfs daemon' to fetch from peers)", err)
-		}
-		if err != nil {
+		if err := offlineHint(op(n, cmd.Context(), c), n.Online()); err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", done, c)
+		_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", done, c)
 		return err
 	})
+}
+
+func pinLs(cmd *cobra.Command, n pinner) error {
+	pins, err := n.Pins(cmd.Context())
+	if err != nil {
+		return err
+	}
+	for _, c := range pins {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s recursive\n", c)
+	}
+	return nil
 }

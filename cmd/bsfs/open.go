@@ -45,38 +45,30 @@ func openNode(ctx context.Context) (daemonNode, error) {
 	return n, nil
 }
 
-// requireDaemon returns the running daemon, or api.ErrNoDaemon.
-func requireDaemon(ctx context.Context) (daemonNode, error) {
-	path, err := repo.DefaultPath()
-	if err != nil {
-		return nil, err
-	}
-	if c, _ := api.Dial(ctx, path); c != nil {
-		return c, nil
-	}
-	return nil, api.ErrNoDaemon
-}
-
 // withNode runs f on the daemon or the local repository and closes it.
 func withNode(ctx context.Context, f func(daemonNode) error) error {
 	n, err := openNode(ctx)
 	if err != nil {
 		return err
 	}
-	err = f(n)
-	if cerr := n.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return use(n, f)
 }
 
 // withDaemon runs f on the running daemon, or fails with api.ErrNoDaemon.
 func withDaemon(ctx context.Context, f func(daemonNode) error) error {
-	n, err := requireDaemon(ctx)
+	path, err := repo.DefaultPath()
 	if err != nil {
 		return err
 	}
-	err = f(n)
+	if c, _ := api.Dial(ctx, path); c != nil {
+		return use(c, f)
+	}
+	return api.ErrNoDaemon
+}
+
+// use runs f on n and closes n.
+func use(n daemonNode, f func(daemonNode) error) error {
+	err := f(n)
 	if cerr := n.Close(); err == nil {
 		err = cerr
 	}
