@@ -176,46 +176,7 @@ func TestFindThroughDHT(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
 
-	wanter := newNode(t, routing.Config{})
-	b1 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{wanter.info()}})
-	b2 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{b1.info()}})
-	kuboInfo := peer.AddrInfo{ID: kubo.ID(), Addrs: kubo.Addrs()[:1]}
-	b3 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{kuboInfo}})
-	holder := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{b3.info()}})
-	for _, n := range []*node{b1, b2, b3, holder} {
-		if err := n.r.Bootstrap(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b2Addr, err := multiaddr.NewMultiaddr(b2.host.Addrs()[0].String() + "/p2p/" + b2.host.ID().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kubo.SwarmConnect(ctx, b2Addr); err != nil {
-		t.Fatal(err)
-	}
-
-	// Every link of the chain in both routing tables.
-	chain := []*node{wanter, b1, b2, nil, b3, holder} // nil is Kubo
-	id := func(n *node) peer.ID {
-		if n == nil {
-			return kubo.ID()
-		}
-		return n.host.ID()
-	}
-	inTable := func(n *node, p peer.ID) bool {
-		if n != nil {
-			return n.r.InLANTable(p)
-		}
-		peers, err := kubo.DHTPeers(ctx, "lan")
-		return err == nil && slices.Contains(peers, p)
-	}
-	for i := 1; i < len(chain); i++ {
-		a, b := chain[i-1], chain[i]
-		poll.Until(t, 20*time.Second, fmt.Sprintf("routing tables of link %d (%v %v)", i, inTable(a, id(b)), inTable(b, id(a))), func() bool {
-			return inTable(a, id(b)) && inTable(b, id(a))
-		})
-	}
+	wanter, holder := dhtChain(t, ctx, kubo)
 
 	t.Run("bsfs holder", func(t *testing.T) {
 		b := holder.put(t, 100_000)
@@ -276,6 +237,54 @@ func TestFindThroughDHT(t *testing.T) {
 		}
 		fetch(ctx, t, wanter, prov, c, data)
 	})
+}
+
+// dhtChain starts a chain of nodes from the wanter to the holder through
+// kubo, each only in its neighbours' LAN routing tables, and waits until
+// every link is in both tables.
+func dhtChain(t *testing.T, ctx context.Context, kubo *kubotest.Node) (wanter, holder *node) {
+	t.Helper()
+	wanter = newNode(t, routing.Config{})
+	b1 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{wanter.info()}})
+	b2 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{b1.info()}})
+	kuboInfo := peer.AddrInfo{ID: kubo.ID(), Addrs: kubo.Addrs()[:1]}
+	b3 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{kuboInfo}})
+	holder = newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{b3.info()}})
+	for _, n := range []*node{b1, b2, b3, holder} {
+		if err := n.r.Bootstrap(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b2Addr, err := multiaddr.NewMultiaddr(b2.host.Addrs()[0].String() + "/p2p/" + b2.host.ID().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kubo.SwarmConnect(ctx, b2Addr); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every link of the chain in both routing tables.
+	chain := []*node{wanter, b1, b2, nil, b3, holder} // nil is Kubo
+	id := func(n *node) peer.ID {
+		if n == nil {
+			return kubo.ID()
+		}
+		return n.host.ID()
+	}
+	inTable := func(n *node, p peer.ID) bool {
+		if n != nil {
+			return n.r.InLANTable(p)
+		}
+		peers, err := kubo.DHTPeers(ctx, "lan")
+		return err == nil && slices.Contains(peers, p)
+	}
+	for i := 1; i < len(chain); i++ {
+		a, b := chain[i-1], chain[i]
+		poll.Until(t, 20*time.Second, fmt.Sprintf("routing tables of link %d (%v %v)", i, inTable(a, id(b)), inTable(b, id(a))), func() bool {
+			return inTable(a, id(b)) && inTable(b, id(a))
+		})
+	}
+	return wanter, holder
 }
 
 // TestOffline runs a Router with no bootstrap peers: Bootstrap succeeds,
