@@ -137,6 +137,13 @@ func TestStoreFailureFailsWaiters(t *testing.T) {
 
 	// No failure is remembered: with room again the same fetches succeed.
 	disk.setRoom(1 << 30)
+	checkFetchesSucceed(t, ctx, client, blks, v0)
+}
+
+// checkFetchesSucceed checks that client fetches blks[0] under v0 and
+// then the others, and stores them all.
+func checkFetchesSucceed(t *testing.T, ctx context.Context, client *testNode, blks []block.Block, v0 cid.Cid) {
+	t.Helper()
 	b, err := client.ex.GetBlock(ctx, v0)
 	if err != nil {
 		t.Fatalf("GetBlock once there is room: %v", err)
@@ -144,11 +151,11 @@ func TestStoreFailureFailsWaiters(t *testing.T) {
 	if !b.CID.Equals(v0) || !bytes.Equal(b.Data, blks[0].Data) {
 		t.Fatalf("GetBlock once there is room: %s, want %s", b.CID, v0)
 	}
-	st, err = client.ex.GetBlocks(ctx, []cid.Cid{blks[1].CID, blks[2].CID, blks[3].CID, blks[4].CID, blks[5].CID})
+	st, err := client.ex.GetBlocks(ctx, []cid.Cid{blks[1].CID, blks[2].CID, blks[3].CID, blks[4].CID, blks[5].CID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = 0
+	got := 0
 	for range st.C() {
 		got++
 	}

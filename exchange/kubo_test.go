@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	mh "github.com/multiformats/go-multihash"
 
@@ -65,53 +66,66 @@ func TestKuboInterop(t *testing.T) {
 			})
 
 			t.Run("bsfs fetches from kubo", func(t *testing.T) {
-				data := blocktest.RandomBytes(t, 60_000)
-				var c cid.Cid
-				var err error
-				if codec == "dag-pb" {
-					c, err = kubo.Add(ctx, data[:1000], 0, false) // a one-block CIDv0 dag-pb file
-					data = nil
-				} else {
-					c, err = kubo.BlockPut(ctx, data, "raw", "sha2-256")
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := kubo.BlockGet(ctx, c)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if has, _ := node.bs.Has(ctx, c); has {
-					t.Fatal("bsfs already has the block")
-				}
-				got, err := node.ex.GetBlock(ctx, c)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !got.CID.Equals(c) || !bytes.Equal(got.Data, want) {
-					t.Fatalf("bsfs got %s (%d bytes), want %s (%d bytes)", got.CID, len(got.Data), c, len(want))
-				}
-				if _, err := block.Verified(c, got.Data); err != nil {
-					t.Fatal(err)
-				}
+				fetchFromKubo(ctx, t, kubo, node, codec == "dag-pb")
 			})
 
-			// Every Bitswap stream between the two, either way, speaks proto.
-			streams := 0
-			for _, conn := range node.host.Network().ConnsToPeer(kubo.ID()) {
-				for _, s := range conn.GetStreams() {
-					if strings.HasPrefix(string(s.Protocol()), "/ipfs/bitswap") {
-						streams++
-						if s.Protocol() != proto {
-							t.Errorf("%s stream speaks %s", s.Stat().Direction, s.Protocol())
-						}
-					}
+			checkStreamsSpeak(t, node, kubo.ID(), proto)
+		})
+	}
+}
+
+// fetchFromKubo has node fetch a block only Kubo has: a one-block CIDv0
+// dag-pb file if dagPB, a raw block otherwise.
+func fetchFromKubo(ctx context.Context, t *testing.T, kubo *kubotest.Node, node *testNode, dagPB bool) {
+	t.Helper()
+	data := blocktest.RandomBytes(t, 60_000)
+	var c cid.Cid
+	var err error
+	if dagPB {
+		c, err = kubo.Add(ctx, data[:1000], 0, false) // a one-block CIDv0 dag-pb file
+		data = nil
+	} else {
+		c, err = kubo.BlockPut(ctx, data, "raw", "sha2-256")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := kubo.BlockGet(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := node.bs.Has(ctx, c); has {
+		t.Fatal("bsfs already has the block")
+	}
+	got, err := node.ex.GetBlock(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.CID.Equals(c) || !bytes.Equal(got.Data, want) {
+		t.Fatalf("bsfs got %s (%d bytes), want %s (%d bytes)", got.CID, len(got.Data), c, len(want))
+	}
+	if _, err := block.Verified(c, got.Data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkStreamsSpeak checks that every Bitswap stream between n and p,
+// either way, speaks proto, and that there is one each way.
+func checkStreamsSpeak(t *testing.T, n *testNode, p peer.ID, proto protocol.ID) {
+	t.Helper()
+	streams := 0
+	for _, conn := range n.host.Network().ConnsToPeer(p) {
+		for _, s := range conn.GetStreams() {
+			if strings.HasPrefix(string(s.Protocol()), "/ipfs/bitswap") {
+				streams++
+				if s.Protocol() != proto {
+					t.Errorf("%s stream speaks %s", s.Stat().Direction, s.Protocol())
 				}
 			}
-			if streams < 2 {
-				t.Errorf("%d bitswap streams open with kubo, want one each way", streams)
-			}
-		})
+		}
+	}
+	if streams < 2 {
+		t.Errorf("%d bitswap streams open with kubo, want one each way", streams)
 	}
 }
 

@@ -73,59 +73,8 @@ func TestMountKuboEmptyFiles(t *testing.T) {
 			dir := mount(t, n.ex, bsfs.Config{ReadTimeout: 5 * time.Second, UnixFS: unixfsConfig(n)})
 			top := filepath.Join(dir, root.String())
 
-			// ls -l and cat, the commands themselves, each bounded.
-			for _, args := range [][]string{{"ls", "-lRa", top}, {"cat", filepath.Join(top, "empty.txt"), filepath.Join(top, "pkg", "__init__.py"), filepath.Join(top, "keep", ".gitkeep")}} {
-				cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
-				out, err := exec.CommandContext(cctx, args[0], args[1:]...).CombinedOutput()
-				ccancel()
-				if err != nil {
-					t.Fatalf("%s through the mount: %v\n%s", strings.Join(args, " "), err, out)
-				}
-				if args[0] == "cat" && len(out) != 0 {
-					t.Fatalf("cat of the empty files printed %q", out)
-				}
-			}
-
-			// Every name, type, size and content is the source's.
-			var names []string
-			err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				rel, _ := filepath.Rel(src, path)
-				names = append(names, rel)
-				want, err := os.Lstat(path)
-				if err != nil {
-					return err
-				}
-				got, err := os.Lstat(filepath.Join(top, rel))
-				if err != nil {
-					t.Fatalf("stat %s through the mount: %v", rel, err)
-				}
-				if got.IsDir() != want.IsDir() || (!want.IsDir() && got.Size() != want.Size()) {
-					t.Fatalf("%s: dir %v size %d through the mount, want dir %v size %d", rel, got.IsDir(), got.Size(), want.IsDir(), want.Size())
-				}
-				if want.IsDir() {
-					wl, _ := os.ReadDir(path)
-					gl, err := os.ReadDir(filepath.Join(top, rel))
-					if err != nil || len(gl) != len(wl) {
-						t.Fatalf("%s lists %d entries through the mount (%v), want %d", rel, len(gl), err, len(wl))
-					}
-					return nil
-				}
-				wb, _ := os.ReadFile(path)
-				gb, err := os.ReadFile(filepath.Join(top, rel))
-				if err != nil || !bytes.Equal(gb, wb) {
-					t.Fatalf("%s through the mount: %q, %v; want %q", rel, gb, err, wb)
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(names) != 9 {
-				t.Fatalf("walked %v, want the 9 paths of the tree", names)
-			}
+			runCommands(t, ctx, top)
+			checkSameTree(t, src, top)
 			// The recorder hears wants: a block nobody has is wanted of it
 			// (the root's want may have been answered by Kubo and
 			// cancelled before it was sent to the recorder).
@@ -151,5 +100,67 @@ func TestMountKuboEmptyFiles(t *testing.T) {
 				t.Errorf("bsfs wanted the empty block %s on the wire", empty)
 			}
 		})
+	}
+}
+
+// runCommands runs ls -l and cat, the commands themselves, each bounded,
+// on the tree mounted at top.
+func runCommands(t *testing.T, ctx context.Context, top string) {
+	t.Helper()
+	for _, args := range [][]string{{"ls", "-lRa", top}, {"cat", filepath.Join(top, "empty.txt"), filepath.Join(top, "pkg", "__init__.py"), filepath.Join(top, "keep", ".gitkeep")}} {
+		cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+		out, err := exec.CommandContext(cctx, args[0], args[1:]...).CombinedOutput()
+		ccancel()
+		if err != nil {
+			t.Fatalf("%s through the mount: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if args[0] == "cat" && len(out) != 0 {
+			t.Fatalf("cat of the empty files printed %q", out)
+		}
+	}
+}
+
+// checkSameTree checks that every name, type, size and content under top
+// is src's.
+func checkSameTree(t *testing.T, src, top string) {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		names = append(names, rel)
+		want, err := os.Lstat(path)
+		if err != nil {
+			return err
+		}
+		got, err := os.Lstat(filepath.Join(top, rel))
+		if err != nil {
+			t.Fatalf("stat %s through the mount: %v", rel, err)
+		}
+		if got.IsDir() != want.IsDir() || (!want.IsDir() && got.Size() != want.Size()) {
+			t.Fatalf("%s: dir %v size %d through the mount, want dir %v size %d", rel, got.IsDir(), got.Size(), want.IsDir(), want.Size())
+		}
+		if want.IsDir() {
+			wl, _ := os.ReadDir(path)
+			gl, err := os.ReadDir(filepath.Join(top, rel))
+			if err != nil || len(gl) != len(wl) {
+				t.Fatalf("%s lists %d entries through the mount (%v), want %d", rel, len(gl), err, len(wl))
+			}
+			return nil
+		}
+		wb, _ := os.ReadFile(path)
+		gb, err := os.ReadFile(filepath.Join(top, rel))
+		if err != nil || !bytes.Equal(gb, wb) {
+			t.Fatalf("%s through the mount: %q, %v; want %q", rel, gb, err, wb)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 9 {
+		t.Fatalf("walked %v, want the 9 paths of the tree", names)
 	}
 }

@@ -65,6 +65,21 @@ func TestMountKuboTree(t *testing.T) {
 	dir := mount(t, n.ex, bsfs.Config{UnixFS: unixfsConfig(n)})
 	top := filepath.Join(dir, root.String())
 
+	checkBigFile(t, top, big)
+	if got, err := os.ReadFile(filepath.Join(top, "sub", "deeper", "small.txt")); err != nil || !bytes.Equal(got, small) {
+		t.Fatalf("nested path: %q, %v", got, err)
+	}
+	if target, err := os.Readlink(filepath.Join(top, "link")); err != nil || target != "big.bin" {
+		t.Fatalf("symlink: %q, %v", target, err)
+	}
+
+	checkShardedDir(t, filepath.Join(top, "many"), entries)
+}
+
+// checkBigFile checks the multi-block file at top/big.bin holds big, read
+// whole and by pread across block boundaries.
+func checkBigFile(t *testing.T, top string, big []byte) {
+	t.Helper()
 	got, err := os.ReadFile(filepath.Join(top, "big.bin"))
 	if err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("big.bin: %d bytes, %v", len(got), err)
@@ -84,16 +99,14 @@ func TestMountKuboTree(t *testing.T) {
 			t.Fatalf("pread at %d: wrong bytes", off)
 		}
 	}
-	if got, err := os.ReadFile(filepath.Join(top, "sub", "deeper", "small.txt")); err != nil || !bytes.Equal(got, small) {
-		t.Fatalf("nested path: %q, %v", got, err)
-	}
-	if target, err := os.Readlink(filepath.Join(top, "link")); err != nil || target != "big.bin" {
-		t.Fatalf("symlink: %q, %v", target, err)
-	}
+}
 
-	// ls -l of the sharded directory: every name and its size.
+// checkShardedDir checks ls -l of the sharded directory dir: every name
+// and its size.
+func checkShardedDir(t *testing.T, dir string, entries int) {
+	t.Helper()
 	start := time.Now()
-	list, err := os.ReadDir(filepath.Join(top, "many"))
+	list, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +125,7 @@ func TestMountKuboTree(t *testing.T) {
 		}
 	}
 	t.Logf("ls -l of %d entries fetched from Kubo through the mount: %v", entries, time.Since(start).Round(time.Millisecond))
-	if got, err := os.ReadFile(filepath.Join(top, "many", "file-4321.txt")); err != nil || string(got) != "entry 4321\n" {
+	if got, err := os.ReadFile(filepath.Join(dir, "file-4321.txt")); err != nil || string(got) != "entry 4321\n" {
 		t.Fatalf("a file of the sharded directory: %q, %v", got, err)
 	}
 }

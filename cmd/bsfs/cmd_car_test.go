@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,31 +22,7 @@ func TestCARRoundTripKubo(t *testing.T) {
 	repo := t.TempDir()
 	work := t.TempDir()
 
-	// Ours to Kubo: a file of several levels and a tree.
-	path, data := randomFile(t, 3<<20+5)
-	file := strings.TrimSpace(ok(t, repo, "", "add", "-Q", path))
-	out := lines(ok(t, repo, "", "add", "-r", "-q", makeTree(t)))
-	dir := out[len(out)-1]
-	for _, root := range []string{file, dir} {
-		carPath := filepath.Join(work, root+".car")
-		if err := os.WriteFile(carPath, []byte(ok(t, repo, "", "export", root)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		got, err := kubo.Run(ctx, "dag", "import", carPath)
-		if err != nil {
-			t.Fatalf("ipfs dag import of our export: %v: %s", err, got)
-		}
-		if !strings.Contains(string(got), root) {
-			t.Errorf("ipfs dag import printed %q, want the root %s", got, root)
-		}
-	}
-	c, _ := cid.Decode(file)
-	if got, err := kubo.Cat(ctx, c); err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("Kubo cat of the imported file: %d bytes, %v", len(got), err)
-	}
-	if got, err := kubo.Run(ctx, "cat", dir+"/sub/b.txt"); err != nil || string(got) != "bravo\n" {
-		t.Errorf("Kubo cat of the imported tree: %q, %v", got, err)
-	}
+	exportToKubo(t, ctx, kubo, repo, work)
 
 	// Kubo's to ours: an import into a fresh repository pins the root, and
 	// our export of it is Kubo's byte for byte.
@@ -97,5 +74,35 @@ func TestCARRoundTripKubo(t *testing.T) {
 	fails(t, broken, "not a car", "import", "-")
 	if msg := fails(t, broken, "", "export", kc.String()); !strings.Contains(msg, "not found") {
 		t.Errorf("export of an absent DAG: %q", msg)
+	}
+}
+
+// exportToKubo adds a file of several levels and a tree to repo, and
+// checks that kubo imports our export of each and reads the same file.
+func exportToKubo(t *testing.T, ctx context.Context, kubo *kubotest.Node, repo, work string) {
+	t.Helper()
+	path, data := randomFile(t, 3<<20+5)
+	file := strings.TrimSpace(ok(t, repo, "", "add", "-Q", path))
+	out := lines(ok(t, repo, "", "add", "-r", "-q", makeTree(t)))
+	dir := out[len(out)-1]
+	for _, root := range []string{file, dir} {
+		carPath := filepath.Join(work, root+".car")
+		if err := os.WriteFile(carPath, []byte(ok(t, repo, "", "export", root)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := kubo.Run(ctx, "dag", "import", carPath)
+		if err != nil {
+			t.Fatalf("ipfs dag import of our export: %v: %s", err, got)
+		}
+		if !strings.Contains(string(got), root) {
+			t.Errorf("ipfs dag import printed %q, want the root %s", got, root)
+		}
+	}
+	c, _ := cid.Decode(file)
+	if got, err := kubo.Cat(ctx, c); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Kubo cat of the imported file: %d bytes, %v", len(got), err)
+	}
+	if got, err := kubo.Run(ctx, "cat", dir+"/sub/b.txt"); err != nil || string(got) != "bravo\n" {
+		t.Errorf("Kubo cat of the imported tree: %q, %v", got, err)
 	}
 }

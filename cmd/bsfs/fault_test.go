@@ -144,19 +144,7 @@ func TestCrashMidFetch(t *testing.T) {
 
 	b := startDaemon(t, repoB)
 	ok(t, repoB, "", "swarm", "connect", a.tcpAddr(t))
-	cat := exec.Command(bsfsBin, "cat", root)
-	cat.Env = append(os.Environ(), "BSFS_PATH="+repoB)
-	cat.Stdout = io.Discard
-	if err := cat.Start(); err != nil {
-		t.Fatal(err)
-	}
-	catDone := make(chan error, 1)
-	go func() { catDone <- cat.Wait() }()
-	t.Cleanup(func() {
-		cat.Process.Kill()
-		<-catDone
-		catDone <- nil
-	})
+	catDone := startCat(t, repoB, root)
 
 	// Kill B once it holds a part of the file, bounded in time.
 	poll.UntilNil(t, commandTimeout, func() error {
@@ -214,6 +202,27 @@ func TestCrashMidFetch(t *testing.T) {
 	}
 	b.stopClean(t)
 	a.stopClean(t)
+}
+
+// startCat starts `bsfs cat root` on repo, discarding what it prints; its
+// exit status arrives on the channel returned, and is put back by whoever
+// reads it for the cleanup, which kills cat if it still runs.
+func startCat(t *testing.T, repo, root string) chan error {
+	t.Helper()
+	cat := exec.Command(bsfsBin, "cat", root)
+	cat.Env = append(os.Environ(), "BSFS_PATH="+repo)
+	cat.Stdout = io.Discard
+	if err := cat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	catDone := make(chan error, 1)
+	go func() { catDone <- cat.Wait() }()
+	t.Cleanup(func() {
+		cat.Process.Kill()
+		<-catDone
+		catDone <- nil
+	})
+	return catDone
 }
 
 // catSum runs `bsfs cat root` on repo and returns the SHA-256 of what it

@@ -196,16 +196,25 @@ func startWhileIDPolls(t *testing.T, repo, peerID string, pollers int) (started,
 	for _, err := range runErrs {
 		t.Errorf("id while the daemon starts: %v", err)
 	}
+	checkIDResults(t, results, peerID, d.addrs, startErr == nil)
+	return startErr == nil, strings.Contains(d.stderr.String(), "waiting for another bsfs process")
+}
+
+// checkIDResults checks what the ids run while a daemon started printed:
+// peerID, then none or the daemon's addresses addrs; all but one at most
+// printed that, and if the daemon started some went through it.
+func checkIDResults(t *testing.T, results []result, peerID string, addrs []string, started bool) {
+	t.Helper()
 	bad, online := 0, 0
 	for _, res := range results {
 		out := lines(res.stdout)
 		good := res.code == 0 && len(out) > 0 && out[0] == peerID
 		for _, a := range out[min(1, len(out)):] {
-			good = good && slices.Contains(d.addrs, a)
+			good = good && slices.Contains(addrs, a)
 		}
 		if !good {
 			if bad == 0 {
-				t.Errorf("id while the daemon starts: exit %d, stdout %q, stderr %q; want %s, then none or the daemon's addresses %q", res.code, res.stdout, res.stderr, peerID, d.addrs)
+				t.Errorf("id while the daemon starts: exit %d, stdout %q, stderr %q; want %s, then none or the daemon's addresses %q", res.code, res.stdout, res.stderr, peerID, addrs)
 			}
 			bad++
 		} else if len(out) > 1 {
@@ -215,10 +224,9 @@ func startWhileIDPolls(t *testing.T, repo, peerID string, pollers int) (started,
 	if bad > 1 {
 		t.Errorf("%d of %d ids printed something else", bad, len(results))
 	}
-	if startErr == nil && online == 0 {
+	if started && online == 0 {
 		t.Errorf("none of %d ids went through the daemon", len(results))
 	}
-	return startErr == nil, strings.Contains(d.stderr.String(), "waiting for another bsfs process")
 }
 
 // TestMountWaitsForCommand: `bsfs mount` running its own node, started

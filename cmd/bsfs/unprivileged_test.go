@@ -264,19 +264,7 @@ func TestMountUnprivileged(t *testing.T) {
 	c := strings.TrimSpace(ok(t, repoA, "", "add", "-Q", path))
 
 	m := u.startMount(t, work, repoB, dir)
-	if got, want := procUID(t, m.cmd.Process.Pid), strconv.Itoa(int(u.uid))+" "+strconv.Itoa(int(u.uid)); got != want {
-		t.Errorf("bsfs mount runs as uids %q, want %q", got, want)
-	}
-	opts, fsType, superOpts := mountOptions(t, dir)
-	t.Logf("mount at %s: %s %s %s", dir, fsType, opts, superOpts)
-	if fsType != "fuse.bsfs" || !slices.Contains(strings.Split(superOpts, ","), "user_id="+strconv.Itoa(int(u.uid))) {
-		t.Errorf("mount at %s: type %s, options %s; want fuse.bsfs with user_id=%d", dir, fsType, superOpts, u.uid)
-	}
-	for _, o := range []string{"ro", "nosuid", "nodev"} {
-		if !slices.Contains(strings.Split(opts, ","), o) {
-			t.Errorf("mount options %s lack %s (fusermount3 sets nosuid,nodev)", opts, o)
-		}
-	}
+	checkUserMount(t, u, m, dir)
 
 	// No second mount on top, by nobody or by root (whom nobody's mount
 	// does not answer).
@@ -294,29 +282,7 @@ func TestMountUnprivileged(t *testing.T) {
 	ok(t, repoA, "", "swarm", "connect", m.tcpAddr(t))
 	u.readAs(t, work, filepath.Join(dir, c), data)
 
-	// Ctrl-C on a reader waiting for a block nobody has.
-	absent := absentCID(t, "nobody has this block, mounted by nobody")
-	cat := u.command(work, "", "cat", filepath.Join(dir, absent.String()))
-	if err := cat.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cat.Wait() }()
-	t.Cleanup(func() { cat.Process.Kill(); <-done })
-	waitWantlist(t, repoB, []string{absent.String()})
-	if err := cat.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		done <- err
-		if err == nil {
-			t.Errorf("cat of a block nobody has exited 0 after SIGINT")
-		}
-	case <-time.After(stopTimeout):
-		t.Fatalf("cat still running %s after SIGINT", stopTimeout)
-	}
-	waitWantlist(t, repoB, nil)
+	interruptRead(t, u, work, repoB, dir)
 
 	stopMount(t, m, dir, syscall.SIGINT)
 
@@ -338,6 +304,54 @@ func TestMountUnprivileged(t *testing.T) {
 	u.readAs(t, work, filepath.Join(dir, c), data) // stored by the first mount's fetch
 	stopMount(t, m, dir, syscall.SIGINT)
 	a.stopClean(t)
+}
+
+// checkUserMount checks that the mount m at dir runs as u and is u's
+// FUSE mount, read-only, without setuid or devices.
+func checkUserMount(t *testing.T, u unprivileged, m *daemon, dir string) {
+	t.Helper()
+	if got, want := procUID(t, m.cmd.Process.Pid), strconv.Itoa(int(u.uid))+" "+strconv.Itoa(int(u.uid)); got != want {
+		t.Errorf("bsfs mount runs as uids %q, want %q", got, want)
+	}
+	opts, fsType, superOpts := mountOptions(t, dir)
+	t.Logf("mount at %s: %s %s %s", dir, fsType, opts, superOpts)
+	if fsType != "fuse.bsfs" || !slices.Contains(strings.Split(superOpts, ","), "user_id="+strconv.Itoa(int(u.uid))) {
+		t.Errorf("mount at %s: type %s, options %s; want fuse.bsfs with user_id=%d", dir, fsType, superOpts, u.uid)
+	}
+	for _, o := range []string{"ro", "nosuid", "nodev"} {
+		if !slices.Contains(strings.Split(opts, ","), o) {
+			t.Errorf("mount options %s lack %s (fusermount3 sets nosuid,nodev)", opts, o)
+		}
+	}
+}
+
+// interruptRead checks Ctrl-C on a reader waiting, as u, for a block
+// nobody has through the mount at dir of repo: the reader exits, and the
+// want is cancelled.
+func interruptRead(t *testing.T, u unprivileged, work, repo, dir string) {
+	t.Helper()
+	absent := absentCID(t, "nobody has this block, mounted by nobody")
+	cat := u.command(work, "", "cat", filepath.Join(dir, absent.String()))
+	if err := cat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cat.Wait() }()
+	t.Cleanup(func() { cat.Process.Kill(); <-done })
+	waitWantlist(t, repo, []string{absent.String()})
+	if err := cat.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		if err == nil {
+			t.Errorf("cat of a block nobody has exited 0 after SIGINT")
+		}
+	case <-time.After(stopTimeout):
+		t.Fatalf("cat still running %s after SIGINT", stopTimeout)
+	}
+	waitWantlist(t, repo, nil)
 }
 
 // TestMountUnprivilegedErrors runs `bsfs mount` as nobody where it cannot

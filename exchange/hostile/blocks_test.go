@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/block"
@@ -88,6 +89,13 @@ func TestLyingBlocks(t *testing.T) {
 		t.Fatal("the wanted block never arrived")
 	}
 
+	checkLiesDropped(t, v, p.Host.ID(), wanted, received, before)
+}
+
+// checkLiesDropped checks that of the blocks received, only wanted was
+// kept, and that all were counted: as unwanted, and in the peer's ledger.
+func checkLiesDropped(t *testing.T, v *victim, p peer.ID, wanted block.Block, received [][]byte, before exchange.Stats) {
+	t.Helper()
 	after := v.ex.Stats()
 	t.Logf("unwanted blocks %d -> %d, invalid %d -> %d, blocks received %d -> %d",
 		before.UnwantedBlocks, after.UnwantedBlocks, before.InvalidBlocks, after.InvalidBlocks, before.BlocksReceived, after.BlocksReceived)
@@ -104,7 +112,7 @@ func TestLyingBlocks(t *testing.T) {
 			}
 		}
 	}
-	l, ok := v.ex.Engine().Ledger(p.Host.ID())
+	l, ok := v.ex.Engine().Ledger(p)
 	if !ok {
 		t.Fatal("no ledger for the peer")
 	}

@@ -145,59 +145,8 @@ func TestPeerVanishes(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	bs, err := blockstore.Open(dir, blockstore.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	blks := make([]block.Block, blocks)
-	cids := make([]cid.Cid, blocks)
-	for i := range blks {
-		blks[i] = mustBlock(t, rawPrefix, blocktest.RandomBytes(t, blockSize))
-		cids[i] = blks[i].CID
-		if err := bs.Put(context.Background(), blks[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bs.Close()
-
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	child := exec.Command("ip", "netns", "exec", ns.name, self)
-	child.Env = append(os.Environ(), childEnv+"="+dir, childListenEnv+"=/ip4/"+ns.nsIP+"/tcp/4001")
-	child.Stderr = os.Stderr
-	stdin, err := child.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		_ = child.Process.Kill()
-		_ = child.Wait()
-	})
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		ready <- line
-	}()
-	var remote peer.ID
-	select {
-	case line := <-ready:
-		id, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
-		if remote, err = peer.Decode(id); !ok || err != nil {
-			t.Fatalf("child said %q", line)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("child node did not start")
-	}
+	blks, cids := writeRandomBlocks(t, dir, blocks, blockSize)
+	remote := startChildNode(t, ns, dir)
 
 	v := newVictim(t, exchange.Config{})
 	other := newVictim(t, exchange.Config{})
@@ -262,4 +211,70 @@ func TestPeerVanishes(t *testing.T) {
 	if missed > 0 {
 		t.Errorf("%d blocks another peer had were not moved to it", missed)
 	}
+}
+
+// writeRandomBlocks writes n blocks of size random bytes to a blockstore
+// in dir and closes it.
+func writeRandomBlocks(t *testing.T, dir string, n, size int) ([]block.Block, []cid.Cid) {
+	t.Helper()
+	bs, err := blockstore.Open(dir, blockstore.Config{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blks := make([]block.Block, n)
+	cids := make([]cid.Cid, n)
+	for i := range blks {
+		blks[i] = mustBlock(t, rawPrefix, blocktest.RandomBytes(t, size))
+		cids[i] = blks[i].CID
+		if err := bs.Put(context.Background(), blks[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bs.Close()
+	return blks, cids
+}
+
+// startChildNode starts this test binary as a bsfs node on the blockstore
+// in dir inside ns, and returns its peer ID once it is ready.
+func startChildNode(t *testing.T, ns *netns, dir string) peer.ID {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command("ip", "netns", "exec", ns.name, self)
+	child.Env = append(os.Environ(), childEnv+"="+dir, childListenEnv+"=/ip4/"+ns.nsIP+"/tcp/4001")
+	child.Stderr = os.Stderr
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = child.Process.Kill()
+		_ = child.Wait()
+	})
+	ready := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		ready <- line
+	}()
+	var remote peer.ID
+	select {
+	case line := <-ready:
+		id, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
+		if remote, err = peer.Decode(id); !ok || err != nil {
+			t.Fatalf("child said %q", line)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("child node did not start")
+	}
+	return remote
 }

@@ -180,72 +180,13 @@ func TestManyPeersComeAndGo(t *testing.T) {
 
 	// Warm up with one batch so the baseline includes lazily built state
 	// (connection pools, buffers) that is not per peer.
-	runBatch := func(n int) (held int) {
-		ps := make([]*hostile.Peer, n)
-		var wg sync.WaitGroup
-		errs := make(chan error, n)
-		// The batch is connected together, but its handshakes are made a
-		// few at a time: fifty at once could outlast libp2p's 5 s bound
-		// on a local dial on a loaded machine.
-		handshakes := make(chan struct{}, 8)
-		for i := range ps {
-			wg.Go(func() {
-				handshakes <- struct{}{}
-				defer func() { <-handshakes }()
-				p, err := hostile.NewPeer(hostile.Config{})
-				if err != nil {
-					errs <- err
-					return
-				}
-				ps[i] = p
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				defer cancel()
-				// Over TCP: each departure must reach the victim at once.
-				if err := p.Connect(ctx, v.tcpAddrInfo()); err != nil {
-					errs <- err
-					return
-				}
-				s, err := p.Open(ctx, v.host.ID())
-				if err != nil {
-					errs <- err
-					return
-				}
-				_ = s.SetWriteDeadline(time.Now().Add(20 * time.Second))
-				if _, err := s.Write(frame); err != nil {
-					errs <- err
-					return
-				}
-				_ = s.CloseWrite()
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
-		poll.Until(t, 30*time.Second, "victim holds the batch's wants", func() bool {
-			return v.ex.Engine().Stats().Wants >= n*wants
-		})
-		held = v.ex.Engine().Stats().Wants
-		for _, p := range ps {
-			p.Close()
-		}
-		poll.UntilNil(t, 30*time.Second, func() error {
-			st, conns := v.ex.Engine().Stats(), len(v.host.Network().Peers())
-			if st.Peers == 0 && st.Wants == 0 && conns == 0 {
-				return nil
-			}
-			return fmt.Errorf("30s after the batch left the victim holds %d ledgers, %d wants and %d connections", st.Peers, st.Wants, conns)
-		})
-		return held
-	}
-	runBatch(batch)
+	runBatch(t, v, frame, batch, wants)
 	before := heapInUse()
 	start := time.Now()
 	maxHeld := 0
 	var peak uint64
 	for done := batch; done < peers; done += batch {
-		maxHeld = max(maxHeld, runBatch(batch))
+		maxHeld = max(maxHeld, runBatch(t, v, frame, batch, wants))
 		if done == peers/2 {
 			peak = heapInUse()
 		}
@@ -263,6 +204,69 @@ func TestManyPeersComeAndGo(t *testing.T) {
 	if after > before+8*mib && !raceEnabled {
 		t.Errorf("heap grew from %d KiB to %d KiB", before>>10, after>>10)
 	}
+}
+
+// runBatch connects n peers to v, each sending frame, a wantlist of
+// wants wants; waits until v holds them all; disconnects the peers and
+// waits until v holds nothing of them. It returns how many wants v held.
+func runBatch(t *testing.T, v *victim, frame []byte, n, wants int) (held int) {
+	ps := make([]*hostile.Peer, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	// The batch is connected together, but its handshakes are made a
+	// few at a time: fifty at once could outlast libp2p's 5 s bound
+	// on a local dial on a loaded machine.
+	handshakes := make(chan struct{}, 8)
+	for i := range ps {
+		wg.Go(func() {
+			handshakes <- struct{}{}
+			defer func() { <-handshakes }()
+			p, err := hostile.NewPeer(hostile.Config{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			ps[i] = p
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			// Over TCP: each departure must reach the victim at once.
+			if err := p.Connect(ctx, v.tcpAddrInfo()); err != nil {
+				errs <- err
+				return
+			}
+			s, err := p.Open(ctx, v.host.ID())
+			if err != nil {
+				errs <- err
+				return
+			}
+			_ = s.SetWriteDeadline(time.Now().Add(20 * time.Second))
+			if _, err := s.Write(frame); err != nil {
+				errs <- err
+				return
+			}
+			_ = s.CloseWrite()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "victim holds the batch's wants", func() bool {
+		return v.ex.Engine().Stats().Wants >= n*wants
+	})
+	held = v.ex.Engine().Stats().Wants
+	for _, p := range ps {
+		p.Close()
+	}
+	poll.UntilNil(t, 30*time.Second, func() error {
+		st, conns := v.ex.Engine().Stats(), len(v.host.Network().Peers())
+		if st.Peers == 0 && st.Wants == 0 && conns == 0 {
+			return nil
+		}
+		return fmt.Errorf("30s after the batch left the victim holds %d ledgers, %d wants and %d connections", st.Peers, st.Wants, conns)
+	})
+	return held
 }
 
 // TestFullWantlistServesHeldBlocks (issue 13): a peer fills its wantlist
@@ -290,16 +294,7 @@ func TestFullWantlistServesHeldBlocks(t *testing.T) {
 		es = append(es, hostile.Entry(missing[i].Bytes(), int32(len(missing)-i), wantlist.WantHave, true))
 	}
 	write(t, s, hostile.Frame(hostile.Wantlist(false, es...)))
-	dontHaves := func() int {
-		n := 0
-		for _, pr := range in.presences() {
-			if pr.Type == message.DontHave {
-				n++
-			}
-		}
-		return n
-	}
-	in.wait(t, 20*time.Second, "DONT_HAVE for every held want", func([]*message.Message) bool { return dontHaves() >= limit })
+	in.wait(t, 20*time.Second, "DONT_HAVE for every held want", func([]*message.Message) bool { return dontHaves(in) >= limit })
 	if got := heldWants(v, p.Host.ID()); !sameCIDs(got, missing[:limit]) {
 		t.Fatalf("victim holds %d wants, not the first %d", len(got), limit)
 	}
@@ -455,4 +450,15 @@ func sameCIDs(a, b []cid.Cid) bool {
 		}
 	}
 	return true
+}
+
+// dontHaves counts the DONT_HAVEs in.
+func dontHaves(in *inbox) int {
+	n := 0
+	for _, pr := range in.presences() {
+		if pr.Type == message.DontHave {
+			n++
+		}
+	}
+	return n
 }

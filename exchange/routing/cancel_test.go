@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
 	lnet "github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
@@ -65,39 +66,7 @@ func TestLookupCancelled(t *testing.T) {
 
 	nodes := bsfsChain(t, 3)
 	wanter := nodes[0]
-	mute, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The mute peer reads requests and never answers; asked gets each
-	// stream's bytes so far, in which a lookup's request carries the
-	// multihash looked up.
-	asked := make(chan []byte, 64)
-	mute.SetStreamHandler("/ipfs/lan/kad/1.0.0", func(s lnet.Stream) {
-		defer s.Reset()
-		var got []byte
-		buf := make([]byte, 4096)
-		for {
-			n, err := s.Read(buf)
-			if n > 0 {
-				got = append(got, buf[:n]...)
-				select {
-				case asked <- bytes.Clone(got):
-				default:
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	})
-	wanter.host.Peerstore().AddAddrs(mute.ID(), mute.Addrs(), peerstore.PermanentAddrTTL)
-	if err := wanter.host.Connect(ctx, peer.AddrInfo{ID: mute.ID(), Addrs: mute.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := wanter.r.AddToLANTable(mute.ID()); err != nil || !ok {
-		t.Fatalf("adding the mute peer to the LAN table: %v, %v", ok, err)
-	}
+	mute, asked := addMutePeer(t, ctx, wanter)
 
 	for _, c := range []struct {
 		name string
@@ -137,38 +106,7 @@ func TestLookupCancelled(t *testing.T) {
 			}
 			stop, done := c.read(ctx, cid.NewCidV1(cid.Raw, sum))
 			defer stop()
-			// The session searches after its provider delay; the lookup
-			// then waits on the mute peer.
-			for waiting := true; waiting; {
-				select {
-				case got := <-asked:
-					waiting = !bytes.Contains(got, sum)
-				case err := <-done:
-					t.Fatalf("the read ended before the lookup asked the mute peer: %v", err)
-				case <-ctx.Done():
-					t.Fatal("the lookup never asked the mute peer")
-				}
-			}
-			if len(lookupGoroutines()) == 0 {
-				t.Fatal("no lookup goroutine while the lookup waits")
-			}
-			stop()
-			select {
-			case err := <-done:
-				if !errors.Is(err, context.Canceled) {
-					t.Fatalf("interrupted read: %v, want context.Canceled", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("the read did not end within 5s of its interruption")
-			}
-			// The lookup's goroutines end soon after, while the mute peer
-			// still has not answered.
-			poll.UntilNil(t, 5*time.Second, func() error {
-				if left := lookupGoroutines(); len(left) > 0 {
-					return fmt.Errorf("%d lookup goroutines left 5s after the read was interrupted:\n%s", len(left), strings.Join(left, "\n\n"))
-				}
-				return nil
-			})
+			checkLookupEnds(t, ctx, sum, asked, stop, done)
 		})
 	}
 
@@ -182,4 +120,85 @@ func TestLookupCancelled(t *testing.T) {
 	if err := goleak.Find(ignore); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// addMutePeer starts a peer that takes DHT requests and never answers, and
+// puts it in wanter's LAN DHT table. It returns the peer and each of its
+// streams' bytes so far, in which a lookup's request carries the
+// multihash looked up.
+func addMutePeer(t *testing.T, ctx context.Context, wanter *node) (host.Host, <-chan []byte) {
+	t.Helper()
+	mute, err := network.NewHost(network.HostConfig{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The mute peer reads requests and never answers; asked gets each
+	// stream's bytes so far, in which a lookup's request carries the
+	// multihash looked up.
+	asked := make(chan []byte, 64)
+	mute.SetStreamHandler("/ipfs/lan/kad/1.0.0", func(s lnet.Stream) {
+		defer s.Reset()
+		var got []byte
+		buf := make([]byte, 4096)
+		for {
+			n, err := s.Read(buf)
+			if n > 0 {
+				got = append(got, buf[:n]...)
+				select {
+				case asked <- bytes.Clone(got):
+				default:
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	wanter.host.Peerstore().AddAddrs(mute.ID(), mute.Addrs(), peerstore.PermanentAddrTTL)
+	if err := wanter.host.Connect(ctx, peer.AddrInfo{ID: mute.ID(), Addrs: mute.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := wanter.r.AddToLANTable(mute.ID()); err != nil || !ok {
+		t.Fatalf("adding the mute peer to the LAN table: %v, %v", ok, err)
+	}
+	return mute, asked
+}
+
+// checkLookupEnds waits until the lookup of sum, started by a read that
+// stop interrupts and that ends on done, asks the mute peer; then
+// interrupts the read and checks that it and the lookup's goroutines end.
+func checkLookupEnds(t *testing.T, ctx context.Context, sum mh.Multihash, asked <-chan []byte, stop func(), done <-chan error) {
+	t.Helper()
+	// The session searches after its provider delay; the lookup then
+	// waits on the mute peer.
+	for waiting := true; waiting; {
+		select {
+		case got := <-asked:
+			waiting = !bytes.Contains(got, sum)
+		case err := <-done:
+			t.Fatalf("the read ended before the lookup asked the mute peer: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the lookup never asked the mute peer")
+		}
+	}
+	if len(lookupGoroutines()) == 0 {
+		t.Fatal("no lookup goroutine while the lookup waits")
+	}
+	stop()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("interrupted read: %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the read did not end within 5s of its interruption")
+	}
+	// The lookup's goroutines end soon after, while the mute peer still
+	// has not answered.
+	poll.UntilNil(t, 5*time.Second, func() error {
+		if left := lookupGoroutines(); len(left) > 0 {
+			return fmt.Errorf("%d lookup goroutines left 5s after the read was interrupted:\n%s", len(left), strings.Join(left, "\n\n"))
+		}
+		return nil
+	})
 }

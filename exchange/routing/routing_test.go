@@ -176,46 +176,7 @@ func TestFindThroughDHT(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
 
-	wanter := newNode(t, routing.Config{})
-	b1 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{wanter.info()}})
-	b2 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{b1.info()}})
-	kuboInfo := peer.AddrInfo{ID: kubo.ID(), Addrs: kubo.Addrs()[:1]}
-	b3 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{kuboInfo}})
-	holder := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{b3.info()}})
-	for _, n := range []*node{b1, b2, b3, holder} {
-		if err := n.r.Bootstrap(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b2Addr, err := multiaddr.NewMultiaddr(b2.host.Addrs()[0].String() + "/p2p/" + b2.host.ID().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kubo.SwarmConnect(ctx, b2Addr); err != nil {
-		t.Fatal(err)
-	}
-
-	// Every link of the chain in both routing tables.
-	chain := []*node{wanter, b1, b2, nil, b3, holder} // nil is Kubo
-	id := func(n *node) peer.ID {
-		if n == nil {
-			return kubo.ID()
-		}
-		return n.host.ID()
-	}
-	inTable := func(n *node, p peer.ID) bool {
-		if n != nil {
-			return n.r.InLANTable(p)
-		}
-		peers, err := kubo.DHTPeers(ctx, "lan")
-		return err == nil && slices.Contains(peers, p)
-	}
-	for i := 1; i < len(chain); i++ {
-		a, b := chain[i-1], chain[i]
-		poll.Until(t, 20*time.Second, fmt.Sprintf("routing tables of link %d (%v %v)", i, inTable(a, id(b)), inTable(b, id(a))), func() bool {
-			return inTable(a, id(b)) && inTable(b, id(a))
-		})
-	}
+	wanter, holder := dhtChain(t, ctx, kubo)
 
 	t.Run("bsfs holder", func(t *testing.T) {
 		b := holder.put(t, 100_000)
@@ -278,6 +239,54 @@ func TestFindThroughDHT(t *testing.T) {
 	})
 }
 
+// dhtChain starts a chain of nodes from the wanter to the holder through
+// kubo, each only in its neighbours' LAN routing tables, and waits until
+// every link is in both tables.
+func dhtChain(t *testing.T, ctx context.Context, kubo *kubotest.Node) (wanter, holder *node) {
+	t.Helper()
+	wanter = newNode(t, routing.Config{})
+	b1 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{wanter.info()}})
+	b2 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{b1.info()}})
+	kuboInfo := peer.AddrInfo{ID: kubo.ID(), Addrs: kubo.Addrs()[:1]}
+	b3 := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{kuboInfo}})
+	holder = newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{b3.info()}})
+	for _, n := range []*node{b1, b2, b3, holder} {
+		if err := n.r.Bootstrap(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b2Addr, err := multiaddr.NewMultiaddr(b2.host.Addrs()[0].String() + "/p2p/" + b2.host.ID().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kubo.SwarmConnect(ctx, b2Addr); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every link of the chain in both routing tables.
+	chain := []*node{wanter, b1, b2, nil, b3, holder} // nil is Kubo
+	id := func(n *node) peer.ID {
+		if n == nil {
+			return kubo.ID()
+		}
+		return n.host.ID()
+	}
+	inTable := func(n *node, p peer.ID) bool {
+		if n != nil {
+			return n.r.InLANTable(p)
+		}
+		peers, err := kubo.DHTPeers(ctx, "lan")
+		return err == nil && slices.Contains(peers, p)
+	}
+	for i := 1; i < len(chain); i++ {
+		a, b := chain[i-1], chain[i]
+		poll.Until(t, 20*time.Second, fmt.Sprintf("routing tables of link %d (%v %v)", i, inTable(a, id(b)), inTable(b, id(a))), func() bool {
+			return inTable(a, id(b)) && inTable(b, id(a))
+		})
+	}
+	return wanter, holder
+}
+
 // TestOffline runs a Router with no bootstrap peers: Bootstrap succeeds,
 // Provide succeeds without sending anything, and FindProviders ends at once
 // with nothing.
@@ -297,110 +306,6 @@ func TestOffline(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Fatalf("FindProviders offline did not end by itself: %v", ctx.Err())
-	}
-}
-
-// TestBootstrapUnreachable fails Bootstrap when no bootstrap peer answers.
-func TestBootstrapUnreachable(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
-	defer cancel()
-	gone := newNode(t, routing.Config{})
-	info := gone.info()
-	if err := gone.host.Close(); err != nil {
-		t.Fatal(err)
-	}
-	n := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{info}})
-	if err := n.r.Bootstrap(ctx); err == nil {
-		t.Fatal("Bootstrap to a closed peer succeeded")
-	}
-}
-
-// TestDeferredProvide announces CIDs provided while offline: once the node
-// has peers, after Bootstrap, or at the next reprovide.
-func TestDeferredProvide(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
-	defer cancel()
-	hub := newNode(t, routing.Config{})
-	seeker := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{hub.info()}})
-	if err := seeker.r.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	found := func(c cid.Cid, p peer.ID) bool {
-		for ai := range seeker.r.FindProviders(ctx, c, 1) {
-			if ai.ID == p {
-				return true
-			}
-		}
-		return false
-	}
-
-	t.Run("after Bootstrap", func(t *testing.T) {
-		n := newNode(t, routing.Config{Bootstrap: []peer.AddrInfo{hub.info()}, ReprovideInterval: -1})
-		b := n.put(t, 1000)
-		if err := n.r.Provide(ctx, b.CID); err != nil {
-			t.Fatal(err)
-		}
-		if found(b.CID, n.host.ID()) {
-			t.Fatal("found before the provider had any peer")
-		}
-		if err := n.r.Bootstrap(ctx); err != nil {
-			t.Fatal(err)
-		}
-		poll.Until(t, 20*time.Second, "provider found after Bootstrap", func() bool { return found(b.CID, n.host.ID()) })
-	})
-
-	t.Run("at reprovide", func(t *testing.T) {
-		n := newNode(t, routing.Config{ReprovideInterval: 200 * time.Millisecond})
-		b := n.put(t, 1000)
-		if err := n.r.Provide(ctx, b.CID); err != nil {
-			t.Fatal(err)
-		}
-		// A plain connection, no Bootstrap: only the reprovider announces.
-		if err := n.host.Connect(ctx, hub.info()); err != nil {
-			t.Fatal(err)
-		}
-		poll.Until(t, 20*time.Second, "provider found after a reprovide", func() bool { return found(b.CID, n.host.ID()) })
-	})
-}
-
-// TestProvideAsync: ProvideAsync announces without waiting, once the
-// router has peers; given to the exchange as Config.Stored, the router
-// announces each block fetched from a peer and stored (Provide.Strategy
-// "all"), and a block the node did not fetch is not announced.
-func TestProvideAsync(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
-	defer cancel()
-	hub := newNode(t, routing.Config{})
-	boot := routing.Config{Bootstrap: []peer.AddrInfo{hub.info()}, ReprovideInterval: -1}
-	seeker := newNode(t, boot)
-	holder := newNode(t, boot)
-	fetcher := newNodeWith(t, boot, func(c *exchange.Config, r *routing.Router) { c.Stored = r })
-	for _, n := range []*node{seeker, holder, fetcher} {
-		if err := n.r.Bootstrap(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	providers := func(c cid.Cid) []peer.ID {
-		var ids []peer.ID
-		for ai := range seeker.r.FindProviders(ctx, c, 0) {
-			ids = append(ids, ai.ID)
-		}
-		return ids
-	}
-
-	kept := fetcher.put(t, 1000)
-	fetcher.r.ProvideAsync(kept.CID)
-	poll.Until(t, 20*time.Second, "a block given to ProvideAsync found", func() bool {
-		return slices.Contains(providers(kept.CID), fetcher.host.ID())
-	})
-
-	fetched, other := holder.put(t, 2000), holder.put(t, 3000)
-	fetch(ctx, t, fetcher, holder.info(), fetched.CID, fetched.Data)
-	poll.Until(t, 20*time.Second, "the fetcher found as provider of what it fetched", func() bool {
-		return slices.Contains(providers(fetched.CID), fetcher.host.ID())
-	})
-	if got := providers(other.CID); slices.Contains(got, fetcher.host.ID()) {
-		t.Errorf("providers of a block the fetcher never had: %v, the fetcher among them", got)
 	}
 }
 
@@ -463,40 +368,4 @@ func BenchmarkFindProviders(b *testing.B) {
 			b.Fatal("provider not found")
 		}
 	}
-}
-
-// BenchmarkProvide measures one announcement (a lookup of the closest peers
-// and a record sent to each) in a chain of six bsfs nodes on loopback.
-func BenchmarkProvide(b *testing.B) {
-	nodes := bsfsChain(b, 6)
-	holder := nodes[len(nodes)-1]
-	for b.Loop() {
-		b.StopTimer()
-		c := holder.put(b, 100).CID
-		b.StartTimer()
-		if err := holder.r.Provide(b.Context(), c); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// Issue 14: a node with too few peers connects to its bootstrap peers
-// again, on its own, and again after it is cut off from them.
-func TestReconnectToBootstrap(t *testing.T) {
-	hubs := []*node{newNode(t, routing.Config{}), newNode(t, routing.Config{})}
-	n := newNode(t, routing.Config{
-		Bootstrap:         []peer.AddrInfo{hubs[0].info(), hubs[1].info()},
-		ReconnectInterval: 20 * time.Millisecond,
-	})
-	net := n.host.Network()
-	connected := func() bool {
-		return net.Connectedness(hubs[0].host.ID()) == lnet.Connected && net.Connectedness(hubs[1].host.ID()) == lnet.Connected
-	}
-	poll.Until(t, 20*time.Second, "connections to the bootstrap peers, with no Bootstrap call", connected)
-	for _, h := range hubs {
-		if err := net.ClosePeer(h.host.ID()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	poll.Until(t, 20*time.Second, "reconnection to the bootstrap peers", connected)
 }

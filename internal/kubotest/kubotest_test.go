@@ -37,7 +37,33 @@ func TestTwoNodesExchange(t *testing.T) {
 		checkLoopbackOnly(t, ctx, n)
 	}
 
-	// Connect over TCP explicitly so the test does not depend on QUIC.
+	connectTCP(t, ctx, a, b)
+	moveBlock(t, ctx, a, b)
+	moveFile(t, ctx, a, b)
+
+	// Everything b got came from a over Bitswap: 1 block + 5 file blocks.
+	var stat struct{ BlocksSent uint64 }
+	out, err := a.Run(ctx, "bitswap", "stat", "--enc=json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &stat); err != nil {
+		t.Fatalf("bitswap stat %q: %v", out, err)
+	}
+	if stat.BlocksSent < 6 {
+		t.Fatalf("a's Bitswap sent %d blocks, want at least 6", stat.BlocksSent)
+	}
+
+	// The repository holds blocks in flatfs under Path()/blocks.
+	if _, err := os.Stat(filepath.Join(b.Path(), "blocks", "SHARDING")); err != nil {
+		t.Fatalf("b's flatfs: %v", err)
+	}
+}
+
+// connectTCP connects b to a over TCP, explicitly so the test does not
+// depend on QUIC, and checks each lists the other as a peer.
+func connectTCP(t *testing.T, ctx context.Context, a, b *Node) {
+	t.Helper()
 	tcp := addrWith(t, a, multiaddr.P_TCP)
 	if err := b.SwarmConnect(ctx, tcp); err != nil {
 		t.Fatalf("SwarmConnect(%s): %v", tcp, err)
@@ -56,8 +82,11 @@ func TestTwoNodesExchange(t *testing.T) {
 	if !slices.Contains(peers, b.ID()) {
 		t.Fatalf("a's peers %v do not include b %s", peers, b.ID())
 	}
+}
 
-	// One block.
+// moveBlock puts one block in a and gets it from b.
+func moveBlock(t *testing.T, ctx context.Context, a, b *Node) {
+	t.Helper()
 	block := []byte("bsfs kubotest block " + a.ID().String())
 	c, err := a.BlockPut(ctx, block, "raw", "sha2-256")
 	if err != nil {
@@ -87,8 +116,12 @@ func TestTwoNodesExchange(t *testing.T) {
 	if ok, err := b.HasLocal(ctx, c); err != nil || !ok {
 		t.Fatalf("b.HasLocal(%s) after BlockGet = %v, %v; want true", c, ok, err)
 	}
+}
 
-	// A 1 MiB file: 4 leaves of 256 KiB and a root.
+// moveFile adds a 1 MiB file, 4 leaves of 256 KiB and a root, to a and
+// reads it from b.
+func moveFile(t *testing.T, ctx context.Context, a, b *Node) {
+	t.Helper()
 	data := make([]byte, 1<<20)
 	rng := rand.NewChaCha8([32]byte{'b', 's', 'f', 's'})
 	_, _ = rng.Read(data)
@@ -99,30 +132,12 @@ func TestTwoNodesExchange(t *testing.T) {
 	if root.Version() != 1 || root.Type() != cid.DagProtobuf {
 		t.Fatalf("Add returned %s, want a CIDv1 dag-pb root", root)
 	}
-	got, err = b.Cat(ctx, root)
+	got, err := b.Cat(ctx, root)
 	if err != nil {
 		t.Fatalf("b.Cat(%s): %v", root, err)
 	}
 	if !bytes.Equal(got, data) {
 		t.Fatalf("b.Cat(%s) returned %d bytes that differ from the %d added", root, len(got), len(data))
-	}
-
-	// Everything b got came from a over Bitswap: 1 block + 5 file blocks.
-	var stat struct{ BlocksSent uint64 }
-	out, err := a.Run(ctx, "bitswap", "stat", "--enc=json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(out, &stat); err != nil {
-		t.Fatalf("bitswap stat %q: %v", out, err)
-	}
-	if stat.BlocksSent < 6 {
-		t.Fatalf("a's Bitswap sent %d blocks, want at least 6", stat.BlocksSent)
-	}
-
-	// The repository holds blocks in flatfs under Path()/blocks.
-	if _, err := os.Stat(filepath.Join(b.Path(), "blocks", "SHARDING")); err != nil {
-		t.Fatalf("b's flatfs: %v", err)
 	}
 }
 
