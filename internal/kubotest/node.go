@@ -162,20 +162,24 @@ func StartWith(t testing.TB, opts Options) *Node {
 		t.Fatalf("kubotest: ipfs daemon did not start: %v", err)
 	}
 	if opts.Gateway {
-		// The daemon writes $IPFS_PATH/gateway once the gateway listens,
-		// which may be after it answers the API.
-		var raw []byte
-		poll.UntilNil(t, startTimeout, func() error {
-			var err error
-			raw, err = os.ReadFile(filepath.Join(n.path, "gateway"))
-			if err != nil {
-				return fmt.Errorf("kubotest: gateway address: %w", err)
-			}
-			return nil
-		})
-		n.gateway = strings.TrimSuffix(strings.TrimSpace(string(raw)), "/")
+		n.readGateway(t)
 	}
 	return n
+}
+
+// readGateway records the gateway's base URL. The daemon writes
+// $IPFS_PATH/gateway once the gateway listens, which may be after it
+// answers the API.
+func (n *Node) readGateway(t testing.TB) {
+	t.Helper()
+	poll.UntilNil(t, startTimeout, func() error {
+		raw, err := os.ReadFile(filepath.Join(n.path, "gateway"))
+		if err != nil {
+			return fmt.Errorf("kubotest: gateway address: %w", err)
+		}
+		n.gateway = strings.TrimSuffix(strings.TrimSpace(string(raw)), "/")
+		return nil
+	})
 }
 
 // waitReady polls until the daemon has written its API address and
