@@ -33,7 +33,14 @@ import (
 // that cat ends promptly and the want leaves the wantlist.
 func catInterrupted(t *testing.T, n *testNode, path string, want cid.Cid) {
 	t.Helper()
-	cmd := exec.Command("cat", path)
+	readInterrupted(t, n, want, "cat", path)
+}
+
+// readInterrupted is catInterrupted with the reader name and args.
+func readInterrupted(t *testing.T, n *testNode, want cid.Cid, name string, args ...string) {
+	t.Helper()
+	path := args[len(args)-1]
+	cmd := exec.Command(name, args...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = new(bytes.Buffer), &stderr
 	if err := cmd.Start(); err != nil {
@@ -76,6 +83,14 @@ func TestInterrupt(t *testing.T) {
 	f := buildFile(t, data, []int{1000}, 8)
 	n.put(t, f.root, f.leaves[0], f.leaves[1], f.leaves[3], f.leaves[4])
 	path := filepath.Join(dir, f.root.CID.String())
+	// A reader that handles SIGINT itself (Python raises
+	// KeyboardInterrupt) is not killed by it: its read must end all the
+	// same.
+	if python, err := exec.LookPath("python3"); err == nil {
+		readInterrupted(t, n, f.leaves[2].CID, python, "-c", "import sys; open(sys.argv[1], 'rb').read()", path)
+	} else {
+		t.Log("no python3: a reader that handles SIGINT is not tried")
+	}
 	catInterrupted(t, n, path, f.leaves[2].CID)
 
 	n.put(t, f.leaves[2], missing)

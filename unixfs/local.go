@@ -24,8 +24,12 @@ func (l localGetter) GetBlock(ctx context.Context, c cid.Cid) (block.Block, erro
 	return l.s.Get(ctx, c)
 }
 
-// GetBlocks delivers the blocks s has; the stream ends with the error of
-// the first it could not read, or with ctx's.
+// localReads is how many blocks one GetBlocks call reads from s at once.
+const localReads = 4
+
+// GetBlocks delivers the blocks s has, in their order, reading a few at
+// once; the stream ends with the error of the first it could not read, or
+// with ctx's.
 func (l localGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	for _, c := range cids {
 		if err := block.CheckCID(c); err != nil {
@@ -34,19 +38,20 @@ func (l localGetter) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stre
 	}
 	st := block.NewStream()
 	go func() {
-		var first error
-		for _, c := range cids {
-			b, err := l.s.Get(ctx, c)
+		var first, stop error
+		get := func(c cid.Cid) (block.Block, error) { return l.s.Get(ctx, c) }
+		block.GetAhead(cids, localReads, get, func(c cid.Cid, b block.Block, err error) bool {
 			if err != nil && ctx.Err() == nil {
 				first = cmpErr(first, err) // missing or unreadable: not delivered
-				continue
+				return true
 			}
 			if err != nil || !st.Send(b, ctx.Done()) {
-				st.Close(missing(ctx, c))
-				return
+				stop = missing(ctx, c)
+				return false
 			}
-		}
-		st.Close(first)
+			return true
+		})
+		st.Close(cmpErr(stop, first))
 	}()
 	return st, nil
 }

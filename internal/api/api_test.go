@@ -22,7 +22,7 @@ var rawPrefix = cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLe
 
 // serve serves an offline node on a new repository, on its socket, and
 // returns a client of it and the repository's path.
-func serve(t *testing.T) (*api.Client, string) {
+func serve(t testing.TB) (*api.Client, string) {
 	t.Helper()
 	r, err := repo.Init(filepath.Join(t.TempDir(), "repo"), repo.ProfileTest)
 	if err != nil {

@@ -206,9 +206,9 @@ func (c *Client) getCIDs(ctx context.Context, path string) ([]cid.Cid, error) {
 }
 
 // GetBlocks streams the blocks from the daemon, which fetches them from
-// its peers; each is checked against its CID. The stream ends, and the
-// daemon's wants are cancelled, when ctx does; one the daemon ends short
-// says why as GetBlock would.
+// its peers and checks each against its CID; the client checks that each
+// is one of cids. The stream ends, and the daemon's wants are cancelled,
+// when ctx does; one the daemon ends short says why as GetBlock would.
 func (c *Client) GetBlocks(ctx context.Context, cids []cid.Cid) (*block.Stream, error) {
 	return c.getBlocks(ctx, cids, "")
 }
@@ -241,6 +241,11 @@ func (c *Client) getBlocks(ctx context.Context, cids []cid.Cid, session string) 
 		defer resp.Body.Close()
 		br := bufio.NewReaderSize(resp.Body, 256<<10)
 		for {
+			// Not hashed again: the daemon checked each block against its
+			// CID (its store on reading, its exchange on receiving), and
+			// the socket is the user's own (mode 0600), so a frame holds
+			// what the daemon checked. The Block is not marked checked: a
+			// store it reached would hash it.
 			b, err := readFrame(br)
 			if err == nil && !want[b.CID.KeyString()] {
 				err = fmt.Errorf("block frame: %s not asked for", b.CID)

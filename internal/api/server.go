@@ -240,6 +240,9 @@ func (s *Server) blocksPut(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if err == nil {
+			b, err = block.Verified(b.CID, b.Data) // a client's bytes
+		}
+		if err == nil {
 			err = bw.Put(r.Context(), b)
 		} else {
 			err = badRequest(err)
