@@ -64,6 +64,24 @@ func BenchmarkFetch64MiBFromBsfs(b *testing.B) {
 	}
 }
 
+// BenchmarkFetchSmallBlocks fetches 2000 blocks of 4 KiB from another bsfs
+// node over loopback TCP, into a fresh store each iteration: the cost of a
+// block, not of its bytes, as when getting a directory of small files.
+func BenchmarkFetchSmallBlocks(b *testing.B) {
+	const n, size = 1000, 4 << 10
+	server := newNode(b)
+	cids := seed(b, []*testNode{server}, n, size)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		client := newNode(b)
+		testnode.Connect(b, client.host, server.host)
+		b.StartTimer()
+		fetchAll(b, client, cids)
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "blocks/s")
+}
+
 // BenchmarkFetch64MiBFromKubo fetches the 256 KiB raw leaves of a 64 MiB
 // file that a Kubo node added.
 func BenchmarkFetch64MiBFromKubo(b *testing.B) {

@@ -119,7 +119,8 @@ type Exchange struct {
 	latency    func(seconds float64) // may be nil
 	stored     Announcer
 
-	serving sync.WaitGroup // the goroutines serving GetBlocks calls
+	serving   sync.WaitGroup // the goroutines serving GetBlocks calls
+	receiving chan struct{}  // a slot per message being stored, see goReceive
 
 	mu         sync.Mutex // guards the fields below
 	pending    pendingWants
@@ -155,6 +156,7 @@ func New(h host.Host, bs Blockstore, cfg Config) (*Exchange, error) {
 		providers:  cfg.Providers,
 		latency:    cfg.BlockLatency,
 		stored:     cfg.Stored,
+		receiving:  make(chan struct{}, maxReceiving),
 	}
 	if e.sessionCfg.Logger == nil {
 		e.sessionCfg.Logger = cfg.Logger

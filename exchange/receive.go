@@ -3,6 +3,8 @@ package exchange
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ipfs/go-cid"
 
@@ -91,11 +93,13 @@ func (s sources) Peers() []peer.ID {
 	return ps
 }
 
-// receive handles one message from p (over HTTP if viaHTTP): blocks are
-// stored, the sessions hear what p sent, and then the blocks are delivered
-// (they may satisfy our wants and wants of other peers); then p's wantlist
-// changes are applied. The sessions hear of a block before its waiters
-// wake: a waiter's cancel reaching a session first would hide who sent it.
+// receive handles one message from p (over HTTP if viaHTTP): its blocks
+// are counted in p's ledger (a gateway keeps none) and stored off the
+// stream's goroutine (goReceive); once stored, the sessions hear what p
+// sent, and then the blocks are delivered (they may satisfy our wants and
+// wants of other peers). p's wantlist changes are applied at once. The
+// sessions hear of a block before its waiters wake: a waiter's cancel
+// reaching a session first would hide who sent it.
 func (e *Exchange) receive(ctx context.Context, p peer.ID, m *message.Message, viaHTTP bool) {
 	tell := func() {}
 	if len(m.Blocks) > 0 || len(m.Presences) > 0 {
@@ -114,7 +118,10 @@ func (e *Exchange) receive(ctx context.Context, p peer.ID, m *message.Message, v
 		tell = func() { e.eachSession(func(s *session.Session) { s.Received(p, blocks, haves, dontHaves) }) }
 	}
 	if len(m.Blocks) > 0 {
-		e.receiveBlocks(ctx, p, m.Blocks, viaHTTP, tell)
+		if !viaHTTP {
+			e.engine.BlocksReceived(p, m.Blocks)
+		}
+		e.goReceive(func() { e.receiveBlocks(ctx, p, m.Blocks, viaHTTP, tell) })
 	} else {
 		tell()
 	}
@@ -123,14 +130,42 @@ func (e *Exchange) receive(ctx context.Context, p peer.ID, m *message.Message, v
 	}
 }
 
+// maxReceiving bounds the messages whose blocks are being stored at once,
+// all peers together, and so the received block data held in memory
+// (each message is at most message.MaxMessageSize).
+const maxReceiving = 4
+
+// goReceive runs f, the storing of one message's blocks, on a goroutine of
+// its own once fewer than maxReceiving do, so the stream goes on reading
+// and decoding the next messages while the disk works; when all are busy
+// it waits, and the peer's sends with it. Close waits for the goroutines;
+// after Close f is dropped.
+func (e *Exchange) goReceive(f func()) {
+	select {
+	case e.receiving <- struct{}{}:
+	case <-e.ctx.Done():
+		return
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		<-e.receiving
+		return
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.wg.Done()
+		defer func() { <-e.receiving }()
+		f()
+	}()
+}
+
 // receiveBlocks stores the blocks we want, calls tell, and wakes their
 // waiters. The decoder (or, for a block from an HTTP gateway, httpnet) has
 // already checked each block's bytes against its CID, so a block is wanted
-// exactly when its hash is one we wait for. A gateway keeps no ledger.
+// exactly when its hash is one we wait for.
 func (e *Exchange) receiveBlocks(ctx context.Context, p peer.ID, blks []block.Block, viaHTTP bool, tell func()) {
-	if !viaHTTP {
-		e.engine.BlocksReceived(p, blks)
-	}
 	wanted, unwanted := e.sortWanted(blks)
 	stored, failed := e.store(ctx, p, wanted)
 	e.provide(stored)
@@ -166,14 +201,38 @@ type storeFailure struct {
 	err error
 }
 
-// store puts the wanted blocks in the blockstore, reusing wanted's backing
-// array for the ones stored. A bad block is counted and dropped; a good
-// block the store cannot keep (a full or failing disk) is returned as
-// failed, so its waiters are told why instead of waiting on.
+// maxStoring bounds the blocks of one message stored at once. A block's
+// store is mostly system calls that wait (a new file, its data, its
+// link), so a few in flight keep the cores busy where one at a time left
+// them idle; the data is the message's, already in memory.
+const maxStoring = 8
+
+// store puts the wanted blocks in the blockstore, a few at a time,
+// reusing wanted's backing array for the ones stored (in their order). A
+// bad block is counted and dropped; a good block the store cannot keep (a
+// full or failing disk) is returned as failed, so its waiters are told
+// why instead of waiting on. It returns once every Put has.
 func (e *Exchange) store(ctx context.Context, p peer.ID, wanted []block.Block) (stored []block.Block, failed []storeFailure) {
+	errs := make([]error, len(wanted))
+	if len(wanted) == 1 {
+		errs[0] = e.bs.Put(ctx, wanted[0])
+	} else {
+		var (
+			wg   sync.WaitGroup
+			next atomic.Int64
+		)
+		for range min(maxStoring, len(wanted)) {
+			wg.Go(func() {
+				for i := int(next.Add(1)) - 1; i < len(wanted); i = int(next.Add(1)) - 1 {
+					errs[i] = e.bs.Put(ctx, wanted[i])
+				}
+			})
+		}
+		wg.Wait()
+	}
 	stored = wanted[:0]
-	for _, b := range wanted {
-		err := e.bs.Put(ctx, b)
+	for i, b := range wanted {
+		err := errs[i]
 		switch {
 		case err == nil:
 			stored = append(stored, b)

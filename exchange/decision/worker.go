@@ -3,6 +3,8 @@ package decision
 import (
 	"errors"
 	"math"
+	"sync"
+	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -42,16 +44,23 @@ func (e *Engine) worker() {
 	}
 }
 
-// build reads the data of the tasks' blocks and assembles the message.
-// pending is the block data still queued for the peer. A block gone from
-// the store since its task was queued becomes a DONT_HAVE if the peer asked
-// for those, and is otherwise left out; its want stays in the ledger.
+// maxReading bounds the blocks of one message read at once. Reading a
+// block is a file read and a hash of its data: a message's blocks are
+// read side by side, so a peer's next message is ready sooner.
+const maxReading = 4
+
+// build reads the data of the tasks' blocks, a few at a time, and
+// assembles the message in the tasks' order. pending is the block data
+// still queued for the peer. A block gone from the store since its task was
+// queued becomes a DONT_HAVE if the peer asked for those, and is otherwise
+// left out; its want stays in the ledger.
 func (e *Engine) build(tasks []*task, pending int) *message.Message {
 	m := &message.Message{PendingBytes: int32(min(pending, math.MaxInt32))}
-	for _, t := range tasks {
+	got := e.read(tasks)
+	for i, t := range tasks {
 		switch t.kind {
 		case kindBlock:
-			b, err := e.bs.Get(e.ctx, t.c)
+			b, err := got[i].b, got[i].err
 			if err == nil {
 				// The peer asked for exactly t.c: a store keyed by
 				// multihash may return the block under another CID.
@@ -74,6 +83,46 @@ func (e *Engine) build(tasks []*task, pending int) *message.Message {
 		}
 	}
 	return m
+}
+
+// readResult is a block read from the store, or why it could not be.
+type readResult struct {
+	b   block.Block
+	err error
+}
+
+// read gets the blocks of the block tasks from the store, at most
+// maxReading at once; the result at i is tasks[i]'s.
+func (e *Engine) read(tasks []*task) []readResult {
+	out := make([]readResult, len(tasks))
+	var idx []int
+	for i, t := range tasks {
+		if t.kind == kindBlock {
+			idx = append(idx, i)
+		}
+	}
+	get := func(i int) {
+		out[i].b, out[i].err = e.bs.Get(e.ctx, tasks[i].c)
+	}
+	if len(idx) <= 1 {
+		for _, i := range idx {
+			get(i)
+		}
+		return out
+	}
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	for range min(maxReading, len(idx)) {
+		wg.Go(func() {
+			for j := int(next.Add(1)) - 1; j < len(idx); j = int(next.Add(1)) - 1 {
+				get(idx[j])
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // accountLocked records the outcome of sending m to p. After a successful

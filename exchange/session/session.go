@@ -58,7 +58,7 @@ const (
 	DefaultProviderDelay    = time.Second
 	DefaultProviderRetry    = time.Minute
 	DefaultMaxDontHaves     = 16
-	DefaultPeerWindow       = 32
+	DefaultPeerWindow       = 128
 	DefaultHaveFanout       = 3
 	DefaultLatencySmoothing = 0.5
 )
@@ -91,7 +91,9 @@ type Config struct {
 	MaxDontHaves int
 	// PeerWindow is how many want-blocks one peer may have outstanding;
 	// the rest wait for a peer with room, which spreads a large fetch over
-	// every peer that has the blocks.
+	// every peer that has the blocks. The default keeps a peer's messages
+	// full of small blocks: 128 blocks of 4 KiB are half a message, and a
+	// round trip each 32 blocks left both ends waiting.
 	PeerWindow int
 	// Protector, if set, protects the connection to every member (a peer
 	// that answered the session with a block or a HAVE), under ProtectTag,

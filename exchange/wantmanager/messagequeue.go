@@ -41,6 +41,10 @@ type MessageQueue struct {
 	// backlog lists wants not yet sent, in arrival order; it may hold keys
 	// since cancelled or sent, which are skipped.
 	backlog []string
+	// again lists sent wants to send again (an upgrade to want-block, a
+	// retry): they go ahead of the backlog and outside MaxInFlight, as
+	// they take no more room at the peer. Keys no longer sent are skipped.
+	again []string
 	// cancels are CANCELs to send.
 	cancels map[string]cid.Cid
 	// full: the next message replaces the peer's view of our wantlist.
@@ -81,10 +85,11 @@ func (q *MessageQueue) add(k string, c cid.Cid, priority int32, t wantlist.WantT
 			q.backlog = append(q.backlog, k)
 		}
 	case old.t == wantlist.WantHave && t == wantlist.WantBlock:
-		q.wanted[k] = entry{c: c, priority: priority, t: t, sendDontHave: sendDontHave || old.sendDontHave}
+		e := entry{c: c, priority: priority, t: t, sendDontHave: sendDontHave || old.sendDontHave}
+		q.wanted[k] = e
 		if _, sent := q.sent[k]; sent {
-			delete(q.sent, k)
-			q.backlog = append(q.backlog, k)
+			q.sent[k] = e
+			q.again = append(q.again, k)
 		}
 	default:
 		q.mu.Unlock()
@@ -99,8 +104,7 @@ func (q *MessageQueue) resend(k string) {
 	q.mu.Lock()
 	_, sent := q.sent[k]
 	if sent {
-		delete(q.sent, k)
-		q.backlog = append(q.backlog, k)
+		q.again = append(q.again, k)
 	}
 	q.mu.Unlock()
 	if sent {
@@ -196,6 +200,7 @@ func (q *MessageQueue) next() (m *message.Message, wants, cancels int) {
 		}
 		slices.SortFunc(m.Wants, func(a, b message.Entry) int { return cmp.Compare(b.Priority, a.Priority) })
 		q.full = false
+		q.again = nil // in the full list already
 	}
 	for k, c := range q.cancels {
 		if len(m.Wants) >= limit {
@@ -204,6 +209,18 @@ func (q *MessageQueue) next() (m *message.Message, wants, cancels int) {
 		m.Wants = append(m.Wants, message.Entry{CID: c, Cancel: true})
 		delete(q.cancels, k)
 		cancels++
+	}
+	for len(q.again) > 0 && len(m.Wants) < limit {
+		k := q.again[0]
+		q.again[0] = ""
+		q.again = q.again[1:]
+		if e, sent := q.sent[k]; sent {
+			m.Wants = append(m.Wants, wantEntry(e))
+			wants++
+		}
+	}
+	if len(q.again) == 0 {
+		q.again = nil
 	}
 	for len(q.backlog) > 0 && len(m.Wants) < limit && len(q.sent) < q.wm.cfg.MaxInFlight {
 		k := q.backlog[0]

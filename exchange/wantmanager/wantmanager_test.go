@@ -375,3 +375,36 @@ func TestWantAgain(t *testing.T) {
 		}
 	})
 }
+
+// TestUpgradeWithFullWindow: a want-have already sent and then upgraded to
+// want-block goes out at once, even while MaxInFlight wants are out and
+// more wait: it takes no more room at the peer than it had. Queued behind
+// the waiting wants, it waited for room only blocks could free, and a
+// fetch of more blocks than the cap got none.
+func TestUpgradeWithFullWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newRecorder()
+		wm := New(net, Config{MaxInFlight: 10})
+		defer wm.Close()
+		wm.PeerConnected(peerA)
+		cs := testCIDs(25)
+		wm.WantHave(cs, peerA)
+		synctest.Wait()
+		wm.Want(cs[:3], peerA)
+		synctest.Wait()
+		msgs := net.messages(peerA)
+		last := msgs[len(msgs)-1]
+		blocks := map[string]bool{}
+		for _, e := range last.Wants {
+			if e.WantType == wantlist.WantBlock {
+				blocks[e.CID.KeyString()] = true
+			}
+		}
+		if !equalSets(blocks, keys(cs[:3])) {
+			t.Fatalf("last message asks want-block for %d CIDs, want the 3 upgraded", len(blocks))
+		}
+		if got := net.viewOf(peerA); len(got) != 10 {
+			t.Fatalf("peer sees %d wants, want 10", len(got))
+		}
+	})
+}
