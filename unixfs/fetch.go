@@ -29,10 +29,10 @@ type batch struct {
 	left   int // guarded by File.mu: calls not done
 }
 
-// fetch returns the calls of cids once all are done: cached leaves at
-// once, blocks in flight shared, the rest requested with one GetBlocks.
-// If it requests any, the blocks of ahead that are neither cached nor in
-// flight join the request, held for the prefetch.
+// fetch returns the calls of cids once all are done: cached leaves and
+// nodes at once, blocks in flight shared, the rest requested with one
+// GetBlocks. If it requests any, the blocks of ahead that are neither
+// cached nor in flight join the request, held for the prefetch.
 func (f *File) fetch(ctx context.Context, cids, ahead []cid.Cid) ([]*call, error) {
 	if len(cids) == 0 {
 		return nil, nil
@@ -50,6 +50,14 @@ func (f *File) fetch(ctx context.Context, cids, ahead []cid.Cid) ([]*call, error
 			done := make(chan struct{})
 			close(done)
 			calls[i] = &call{c: c, done: done, data: data}
+			continue
+		}
+		// A node fetched since the caller's walk missed it is cached now
+		// and no longer pending.
+		if in := f.inodes.get(k); in != nil {
+			done := make(chan struct{})
+			close(done)
+			calls[i] = &call{c: c, done: done, inode: in}
 			continue
 		}
 		if cl := f.pending[k]; cl != nil {

@@ -202,6 +202,30 @@ func TestSequentialPrefetch(t *testing.T) {
 	}
 }
 
+// A node fetched between a walk that missed it and the fetch that walk
+// asks for (the reader and the prefetcher both planning) is in the node
+// cache and no longer in flight: the second fetch takes it from the cache.
+func TestFetchCachedNode(t *testing.T) {
+	const chunk, leaves = 1000, 400
+	bs := storetest.New(t)
+	c := addSmall(t, bs, blocktest.SeededBytes(leaves*chunk, 3), chunk, 174, false)
+	p := &probe{g: Local(bs)}
+	f := openT(t, New(p, Config{Window: 16}), c)
+	node := f.root.kids[0].c
+	for range 2 {
+		calls, err := f.fetch(t.Context(), []cid.Cid{node}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if calls[0].inode == nil {
+			t.Fatalf("%s fetched as a leaf", node)
+		}
+	}
+	if _, _, all := p.counts(); len(dupes(all)) > 0 {
+		t.Errorf("%s requested %d times, want once", node, len(all)-1)
+	}
+}
+
 // However big the file, a sequential reader's File caches at most the
 // window and two leaves.
 func TestPrefetchMemoryBound(t *testing.T) {
