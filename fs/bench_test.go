@@ -11,6 +11,7 @@ import (
 
 	bsfs "github.com/bsfs/bsfs/fs"
 	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/cputime"
 	"github.com/bsfs/bsfs/internal/testnode"
 )
 
@@ -46,7 +47,7 @@ func benchCat(b *testing.B, bufSize int, cold bool) {
 	path := filepath.Join(dir, f.root.CID.String())
 	buf := make([]byte, bufSize)
 	b.SetBytes(int64(len(data)))
-	reportCPU(b)
+	cputime.Report(b)
 	for b.Loop() {
 		if cold {
 			b.StopTimer()
@@ -124,24 +125,4 @@ func BenchmarkCat64MiBFetched(b *testing.B) {
 			b.Fatalf("read %d bytes, %v; want %d", k, err, len(data))
 		}
 	}
-}
-
-// reportCPU reports the process's CPU time (user and system) per
-// iteration from here to the end of b, a figure other work on the machine
-// disturbs far less than the time taken.
-func reportCPU(b *testing.B) {
-	start := cpuTime(b)
-	b.Cleanup(func() {
-		if b.N > 0 {
-			b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
-		}
-	})
-}
-
-func cpuTime(b *testing.B) int64 {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -205,24 +205,7 @@ func TestMountThroughDaemon(t *testing.T) {
 	}
 
 	absent := absentCID(t, "nobody has this block, mounted")
-	cat := exec.Command("cat", filepath.Join(dir, absent.String()))
-	if err := cat.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cat.Wait() }()
-	t.Cleanup(func() { cat.Process.Kill(); <-done })
-	waitWantlist(t, repo, []string{absent.String()})
-	if err := cat.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		done <- err
-	case <-time.After(stopTimeout):
-		t.Fatalf("cat still running %s after SIGINT", stopTimeout)
-	}
-	waitWantlist(t, repo, nil)
+	interruptCat(t, exec.Command("cat", filepath.Join(dir, absent.String())), repo, absent.String())
 
 	stopMount(t, m, dir, syscall.SIGINT)
 }
@@ -401,4 +384,30 @@ func TestMountOnLiveMount(t *testing.T) {
 	}
 	readMount(t, filepath.Join(dir, c), data)
 	stopMount(t, m, dir, syscall.SIGINT)
+}
+
+// interruptCat starts cat, waits until repo's daemon wants absent, the
+// block cat waits for, sends cat SIGINT and checks that it exits at once
+// and that the want is cancelled. It returns how cat exited.
+func interruptCat(t *testing.T, cat *exec.Cmd, repo, absent string) error {
+	t.Helper()
+	if err := cat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cat.Wait() }()
+	t.Cleanup(func() { cat.Process.Kill(); <-done })
+	waitWantlist(t, repo, []string{absent})
+	if err := cat.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	var exit error
+	select {
+	case exit = <-done:
+		done <- exit
+	case <-time.After(stopTimeout):
+		t.Fatalf("cat still running %s after SIGINT", stopTimeout)
+	}
+	waitWantlist(t, repo, nil)
+	return exit
 }

@@ -332,26 +332,9 @@ func interruptRead(t *testing.T, u unprivileged, work, repo, dir string) {
 	t.Helper()
 	absent := absentCID(t, "nobody has this block, mounted by nobody")
 	cat := u.command(work, "", "cat", filepath.Join(dir, absent.String()))
-	if err := cat.Start(); err != nil {
-		t.Fatal(err)
+	if err := interruptCat(t, cat, repo, absent.String()); err == nil {
+		t.Errorf("cat of a block nobody has exited 0 after SIGINT")
 	}
-	done := make(chan error, 1)
-	go func() { done <- cat.Wait() }()
-	t.Cleanup(func() { cat.Process.Kill(); <-done })
-	waitWantlist(t, repo, []string{absent.String()})
-	if err := cat.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		done <- err
-		if err == nil {
-			t.Errorf("cat of a block nobody has exited 0 after SIGINT")
-		}
-	case <-time.After(stopTimeout):
-		t.Fatalf("cat still running %s after SIGINT", stopTimeout)
-	}
-	waitWantlist(t, repo, nil)
 }
 
 // TestMountUnprivilegedErrors runs `bsfs mount` as nobody where it cannot

@@ -4,10 +4,10 @@ import (
 	"testing"
 
 	"github.com/ipfs/go-cid"
-	"golang.org/x/sys/unix"
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/cputime"
 )
 
 // BenchmarkGetBlocks streams 64 MiB of 256 KiB blocks from the daemon's
@@ -37,7 +37,7 @@ func BenchmarkGetBlocks(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(size)
-	reportCPU(b)
+	cputime.Report(b)
 	for b.Loop() {
 		for i := 0; i < len(cids); i += 64 {
 			st, err := c.GetBlocks(ctx, cids[i:min(i+64, len(cids))])
@@ -51,24 +51,4 @@ func BenchmarkGetBlocks(b *testing.B) {
 			}
 		}
 	}
-}
-
-// reportCPU reports the process's CPU time (user and system) per
-// iteration from here to the end of b, a figure other work on the machine
-// disturbs far less than the time taken.
-func reportCPU(b *testing.B) {
-	start := cpuTime(b)
-	b.Cleanup(func() {
-		if b.N > 0 {
-			b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
-		}
-	})
-}
-
-func cpuTime(b *testing.B) int64 {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
