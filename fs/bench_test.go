@@ -1,6 +1,7 @@
 package fs_test
 
 import (
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bsfs/bsfs/block"
 	bsfs "github.com/bsfs/bsfs/fs"
 	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/cputime"
@@ -123,6 +125,58 @@ func BenchmarkCat64MiBFetched(b *testing.B) {
 		fh.Close()
 		if err != nil || k != int64(len(data)) {
 			b.Fatalf("read %d bytes, %v; want %d", k, err, len(data))
+		}
+	}
+}
+
+// BenchmarkListDir5000 lists a directory of 5000 files of 4 KiB (raw
+// leaves, as `add` makes them) with each entry's attributes, as `ls -l`
+// does, through a fresh mount each time: "local" from the node's own
+// store, dropped from the page cache; "fetched" through a node that has
+// none of it, from a peer over loopback TCP.
+func BenchmarkListDir5000(b *testing.B) {
+	const files = 5000
+	server := newNode(b)
+	children := make(map[string]block.Block, files)
+	tsize := make(map[string]uint64, files)
+	for i := range files {
+		name := fmt.Sprintf("file%05d", i)
+		children[name] = blocktest.NewBlock(b, rawPrefix, blocktest.RandomBytes(b, 4<<10))
+		tsize[name] = 4 << 10
+		server.put(b, children[name])
+	}
+	dir := sizedDir(b, children, tsize)
+	server.put(b, dir)
+	b.Run("local", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			dropCache(b, server.dir)
+			top := filepath.Join(mount(b, server.ex, bsfs.Config{}), dir.CID.String())
+			b.StartTimer()
+			listLong(b, top, files)
+		}
+	})
+	b.Run("fetched", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			c := newNode(b)
+			testnode.Connect(b, server.host, c.host)
+			top := filepath.Join(mount(b, c.ex, bsfs.Config{}), dir.CID.String())
+			b.StartTimer()
+			listLong(b, top, files)
+		}
+	})
+}
+
+// listLong reads dir's entries and stats each, as `ls -l` does.
+func listLong(b *testing.B, dir string, want int) {
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != want {
+		b.Fatalf("listed %d entries, %v; want %d", len(ents), err, want)
+	}
+	for _, e := range ents {
+		if _, err := os.Lstat(filepath.Join(dir, e.Name())); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -49,6 +49,9 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if err != nil {
 		return nil, d.m.errno(err, "lookup "+name+" in", d.node.CID)
 	}
+	if n, ok := e.Claimed(); ok {
+		return d.m.newChild(ctx, d.EmbeddedInode(), n, out), 0
+	}
 	n, err = d.m.r.Stat(ctx, e.CID)
 	if err != nil {
 		return nil, d.m.errno(err, "stat", e.CID)
@@ -56,9 +59,10 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	return d.m.newChild(ctx, d.EmbeddedInode(), n, out), 0
 }
 
-// Readdir lists the directory and fetches every child's root in parallel
-// (bounded by the reader's Parallelism) for its type; the results serve
-// the lookups that follow.
+// Readdir lists the directory and describes every child for its type: a
+// raw block from its link alone (a file whose size the link records), any
+// other child by fetching its root, in parallel (bounded by the reader's
+// Parallelism). The results serve the lookups that follow.
 func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	ctx, cancel := d.m.fetchCtx(ctx)
 	defer cancel()
@@ -66,11 +70,7 @@ func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	if err != nil {
 		return nil, d.m.errno(err, "list", d.node.CID)
 	}
-	cids := make([]cid.Cid, len(ents))
-	for i, e := range ents {
-		cids[i] = e.CID
-	}
-	nodes, errs := d.m.r.StatMany(ctx, cids)
+	nodes, errs := d.describe(ctx, ents)
 	list := make([]fuse.DirEntry, len(ents))
 	stats := make(map[string]unixfs.Node, len(ents))
 	complete := true
@@ -93,4 +93,30 @@ func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	}
 	d.mu.Unlock()
 	return fs.NewListDirStream(list), 0
+}
+
+// describe returns the node of each entry: from the link when it tells
+// enough (unixfs.DirEntry.Claimed), else from the child's root block, the
+// blocks fetched in one batch. errs[i] is the error of ents[i].
+func (d *dirNode) describe(ctx context.Context, ents []unixfs.DirEntry) ([]unixfs.Node, []error) {
+	nodes := make([]unixfs.Node, len(ents))
+	errs := make([]error, len(ents))
+	var fetch []cid.Cid
+	var at []int
+	for i, e := range ents {
+		if n, ok := e.Claimed(); ok {
+			nodes[i] = n
+			continue
+		}
+		fetch = append(fetch, e.CID)
+		at = append(at, i)
+	}
+	if len(fetch) == 0 {
+		return nodes, errs
+	}
+	fetched, ferrs := d.m.r.StatMany(ctx, fetch)
+	for j, i := range at {
+		nodes[i], errs[i] = fetched[j], ferrs[j]
+	}
+	return nodes, errs
 }

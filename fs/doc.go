@@ -78,7 +78,19 @@
 // kernel sends right after (READDIRPLUS), so `ls -l` of a large directory
 // costs one round of parallel fetches rather than one fetch per entry.
 // Nodes are immutable after creation except a directory's listing, guarded
-// by its mutex.
+// by its mutex, and a file's size, below.
+//
+// # Sizes from links
+//
+// A child that is a block of the raw codec (how `add` stores a file of one
+// block) is always a regular file whose size is the block's length, which
+// the parent's link records as its Tsize. Listings and lookups take such a
+// child from the link and fetch nothing, so `ls -l` of a directory of small
+// files reads the directory's blocks alone. The parent is verified but its
+// Tsize is only its author's claim: opening the file reads the block, and
+// if the claim was wrong the file takes the block's true size, the kernel
+// is told to drop the attributes it kept (FUSE_NOTIFY_INVAL_INODE) and a
+// warning names the CID. Reads always return the block's true bytes.
 //
 // # Deadlocks
 //

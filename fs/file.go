@@ -22,14 +22,43 @@ const openFlags = fuse.FOPEN_KEEP_CACHE
 // bytes.
 type fileNode struct {
 	fs.Inode
-	m    *mnt
-	node unixfs.Node
+	m *mnt
+
+	mu   sync.Mutex
+	node unixfs.Node // guarded by mu: Open replaces a claimed size by the true one
 }
 
-// Getattr reports the size and mode recorded in the DAG's root.
+// Getattr reports the size and mode recorded in the DAG's root (or, for a
+// raw block not yet opened, the size its directory's link records).
 func (f *fileNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	fillAttr(f.node, &out.Attr)
+	fillAttr(f.described(), &out.Attr)
 	return 0
+}
+
+// described returns what is known of the file.
+func (f *fileNode) described() unixfs.Node {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.node
+}
+
+// settle replaces a size the directory claimed by n's, read from the block
+// itself. When the claim was wrong, the kernel is told to drop the
+// attributes it keeps, so that the next stat or read past the claimed end
+// asks again.
+func (f *fileNode) settle(n unixfs.Node) {
+	f.mu.Lock()
+	if !f.node.SizeClaimed {
+		f.mu.Unlock()
+		return
+	}
+	claimed := f.node.Size
+	f.node = n
+	f.mu.Unlock()
+	if claimed != n.Size {
+		f.m.log.Warn("fuse: directory link records the wrong size", "cid", n.CID, "claimed", claimed, "size", n.Size)
+		f.NotifyContent(-1, 0) // attributes only
+	}
 }
 
 // Open opens the DAG for reading; it fails with EROFS for writing.
@@ -39,10 +68,12 @@ func (f *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	}
 	ctx, cancel := f.m.fetchCtx(ctx)
 	defer cancel()
-	uf, err := f.m.r.Open(ctx, f.node.CID)
+	c := f.described().CID
+	uf, err := f.m.r.Open(ctx, c)
 	if err != nil {
-		return nil, 0, f.m.errno(err, "open", f.node.CID)
+		return nil, 0, f.m.errno(err, "open", c)
 	}
+	f.settle(uf.Node())
 	f.m.open.add(uf)
 	return &fileHandle{m: f.m, f: uf}, openFlags, 0
 }

@@ -40,21 +40,22 @@ func formatFraction(f float64) string { return strconv.FormatFloat(f, 'f', -1, 6
 func (f *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	switch attr {
 	case xattrCID:
-		return getxattr(f.node.CID.String(), dest)
+		return getxattr(f.described().CID.String(), dest)
 	case xattrLocal:
 		if f.m.haser == nil {
 			return 0, syscall.ENODATA
 		}
 		ctx, cancel := f.m.fetchCtx(ctx)
 		defer cancel()
-		uf, err := f.m.r.Open(ctx, f.node.CID)
+		c := f.described().CID
+		uf, err := f.m.r.Open(ctx, c)
 		if err != nil {
-			return 0, f.m.errno(err, "open", f.node.CID)
+			return 0, f.m.errno(err, "open", c)
 		}
 		frac, err := uf.LocalFraction(ctx)
 		uf.Close()
 		if err != nil {
-			return 0, f.m.errno(err, "local fraction", f.node.CID)
+			return 0, f.m.errno(err, "local fraction", c)
 		}
 		return getxattr(formatFraction(frac), dest)
 	}

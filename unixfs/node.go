@@ -63,12 +63,31 @@ type Node struct {
 	ModTime time.Time
 	// Target is a symlink's target.
 	Target string
+	// SizeClaimed is set when Size comes from the parent directory's link
+	// (DirEntry.Claimed), not from the block.
+	SizeClaimed bool
 }
 
 // DirEntry is one name in a directory.
 type DirEntry struct {
 	Name string
 	CID  cid.Cid
+	// Tsize is the link's cumulative size as the directory records it: a
+	// claim of the directory's author, not checked against the child.
+	Tsize uint64
+}
+
+// Claimed describes e's child from the directory alone, without its
+// block, when that is possible: a block of the raw codec is always a file
+// whose size is its length, which a link's Tsize records. ok is false for
+// any other child, and for a Tsize of 0 (which DAGs built without sizes
+// carry) or one no block can have. The size is a claim:
+// Node.SizeClaimed is set, and reading the block tells the true size.
+func (e DirEntry) Claimed() (n Node, ok bool) {
+	if e.CID.Prefix().Codec != cid.Raw || e.Tsize == 0 || e.Tsize > block.MaxSize {
+		return Node{}, false
+	}
+	return Node{CID: e.CID, Kind: KindFile, Size: e.Tsize, SizeClaimed: true}, true
 }
 
 // Errors of path resolution, for errors.Is.
