@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/bsfs/bsfs/block"
 )
 
 const (
@@ -82,10 +84,25 @@ func (r *Reader) Open(ctx context.Context, c cid.Cid) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	return r.open(d)
+}
+
+// OpenBlock is Open for a root block the caller holds (from GetMany): it
+// fetches nothing for the root.
+func (r *Reader) OpenBlock(b block.Block) (*File, error) {
+	d, err := decode(b)
+	if err != nil {
+		return nil, err
+	}
+	return r.open(d)
+}
+
+// open makes the File whose root is d.
+func (r *Reader) open(d *decoded) (*File, error) {
 	switch d.node.Kind {
 	case KindFile, KindOpaque:
 	default:
-		return nil, fmt.Errorf("%s is a %s: %w", c, d.node.Kind, ErrNotFile)
+		return nil, fmt.Errorf("%s is a %s: %w", d.node.CID, d.node.Kind, ErrNotFile)
 	}
 	fctx, cancel := context.WithCancel(context.Background())
 	f := &File{

@@ -106,26 +106,44 @@ func (r *Reader) Stat(ctx context.Context, c cid.Cid) (Node, error) {
 // fetched in parallel, at most Config.Parallelism at once, with one
 // GetBlocks call per batch. errs[i] is the error of cids[i].
 func (r *Reader) StatMany(ctx context.Context, cids []cid.Cid) ([]Node, []error) {
+	blocks, errs := r.GetMany(ctx, cids)
 	nodes := make([]Node, len(cids))
+	for i, b := range blocks {
+		if errs[i] == nil {
+			nodes[i], errs[i] = Describe(b)
+		}
+	}
+	return nodes, errs
+}
+
+// GetMany fetches the blocks of cids as StatMany does and returns them in
+// cids' order, for a caller that goes on to read them (OpenBlock). errs[i]
+// is the error of cids[i].
+func (r *Reader) GetMany(ctx context.Context, cids []cid.Cid) ([]block.Block, []error) {
+	out := make([]block.Block, len(cids))
 	errs := make([]error, len(cids))
 	blocks, err := r.fetchMany(ctx, cids)
 	for i, c := range cids {
 		b, ok := blocks[block.Key(c)]
 		switch {
 		case ok:
-			d, derr := decode(b)
-			if derr != nil {
-				errs[i] = derr
-				continue
-			}
-			nodes[i] = d.node
+			out[i] = b
 		case err != nil:
 			errs[i] = err
 		default:
 			errs[i] = missing(ctx, c)
 		}
 	}
-	return nodes, errs
+	return out, errs
+}
+
+// Describe tells what b is, as Stat does for the block it fetches.
+func Describe(b block.Block) (Node, error) {
+	d, err := decode(b)
+	if err != nil {
+		return Node{}, err
+	}
+	return d.node, nil
 }
 
 // missing is the error for a block a GetBlocks call did not deliver

@@ -11,16 +11,23 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/unixfs"
 )
+
+// copyBuffer bounds the buffer Copy reads into.
+const copyBuffer = 1 << 20
 
 // Copy writes f's content to w, reading it in order, and calls
 // progress with the bytes of every write.
 func Copy(ctx context.Context, w io.Writer, f *unixfs.File, progress func(int)) error {
-	buf := make([]byte, 1<<20)
+	// A buffer no larger than the file: `get` of many small files would
+	// otherwise allocate (and clear, and collect) 1 MiB for each.
+	buf := make([]byte, max(1, min(copyBuffer, f.Node().Size)))
 	for off := int64(0); ; {
 		n, err := f.ReadAt(ctx, buf, off)
 		if n > 0 {
@@ -48,7 +55,7 @@ func Copy(ctx context.Context, w io.Writer, f *unixfs.File, progress func(int)) 
 // progress is called with the bytes of files written so far.
 func WriteTree(ctx context.Context, r *unixfs.Reader, nd unixfs.Node, dst string, progress func(int64)) error {
 	w := &treeWriter{r: r, progress: progress}
-	return w.write(ctx, nd, dst)
+	return w.write(ctx, nd, block.Block{}, dst)
 }
 
 // treeWriter writes UnixFS nodes to disk.
@@ -58,7 +65,9 @@ type treeWriter struct {
 	bytes    int64
 }
 
-func (w *treeWriter) write(ctx context.Context, nd unixfs.Node, dst string) error {
+// write writes nd to dst. root is nd's root block when the caller has
+// fetched it already, else the zero Block.
+func (w *treeWriter) write(ctx context.Context, nd unixfs.Node, root block.Block, dst string) error {
 	mode := fs.FileMode(0o644)
 	switch nd.Kind {
 	case unixfs.KindSymlink:
@@ -69,7 +78,7 @@ func (w *treeWriter) write(ctx context.Context, nd unixfs.Node, dst string) erro
 			return err
 		}
 	default:
-		if err := w.file(ctx, nd, dst); err != nil {
+		if err := w.file(ctx, nd, root, dst); err != nil {
 			return err
 		}
 	}
@@ -83,6 +92,17 @@ func (w *treeWriter) write(ctx context.Context, nd unixfs.Node, dst string) erro
 		return os.Chtimes(dst, nd.ModTime, nd.ModTime)
 	}
 	return nil
+}
+
+// dirBatch is how many of a directory's children dir fetches at once; the
+// next batch is fetched while one is written, so at most two batches of
+// root blocks are held.
+const dirBatch = 64
+
+// fetched is a batch of children's root blocks, in the batch's order.
+type fetched struct {
+	blocks []block.Block
+	errs   []error
 }
 
 func (w *treeWriter) dir(ctx context.Context, c cid.Cid, dst string) error {
@@ -101,20 +121,54 @@ func (w *treeWriter) dir(ctx context.Context, c cid.Cid, dst string) error {
 		}
 		cids[i] = e.CID
 	}
-	nodes, errs := w.r.StatMany(ctx, cids)
-	for i, e := range ents {
-		if errs[i] != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(dst, e.Name), errs[i])
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends a fetch ahead when writing fails
+	fetch := func(from int) <-chan fetched {
+		ch := make(chan fetched, 1)
+		wg.Go(func() {
+			blocks, errs := w.r.GetMany(ctx, cids[from:min(from+dirBatch, len(cids))])
+			ch <- fetched{blocks, errs}
+		})
+		return ch
+	}
+	next := fetch(0)
+	for from := 0; from < len(ents); from += dirBatch {
+		batch := <-next
+		if from+dirBatch < len(ents) {
+			next = fetch(from + dirBatch)
 		}
-		if err := w.write(ctx, nodes[i], filepath.Join(dst, e.Name)); err != nil {
-			return err
+		for i, b := range batch.blocks {
+			e := ents[from+i]
+			if err := w.child(ctx, b, batch.errs[i], filepath.Join(dst, e.Name)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-func (w *treeWriter) file(ctx context.Context, nd unixfs.Node, dst string) (err error) {
-	f, err := w.r.Open(ctx, nd.CID)
+// child writes the child whose root block is b (or whose fetch failed
+// with err) to dst.
+func (w *treeWriter) child(ctx context.Context, b block.Block, err error, dst string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", dst, err)
+	}
+	nd, err := unixfs.Describe(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dst, err)
+	}
+	return w.write(ctx, nd, b, dst)
+}
+
+func (w *treeWriter) file(ctx context.Context, nd unixfs.Node, root block.Block, dst string) (err error) {
+	var f *unixfs.File
+	if root.CID.Defined() {
+		f, err = w.r.OpenBlock(root)
+	} else {
+		f, err = w.r.Open(ctx, nd.CID)
+	}
 	if err != nil {
 		return err
 	}
