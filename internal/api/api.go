@@ -52,6 +52,9 @@ const (
 	// as the lookup finds them.
 	pathFindProvs = "/v0/routing/findprovs"
 	pathProvide   = "/v0/routing/provide"
+	// pathNameResolve answers with what an IPNS name or DNSLink domain
+	// points at (names.Resolved as JSON).
+	pathNameResolve = "/v0/name/resolve"
 )
 
 const (

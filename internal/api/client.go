@@ -23,6 +23,7 @@ import (
 	"github.com/bsfs/bsfs/cache"
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/decision"
+	"github.com/bsfs/bsfs/internal/names"
 	"github.com/bsfs/bsfs/repo"
 )
 
@@ -453,4 +454,15 @@ func (c *Client) CacheUsage(ctx context.Context) (cache.Usage, error) {
 	var u cache.Usage
 	err := c.getJSON(ctx, pathCacheUsage, &u)
 	return u, err
+}
+
+// ResolveName has the daemon resolve an IPNS name or DNSLink domain. A name
+// that does not resolve is an error wrapping names.ErrNotFound.
+func (c *Client) ResolveName(ctx context.Context, name string) (names.Resolved, error) {
+	var res names.Resolved
+	err := c.getJSON(ctx, pathNameResolve+"?"+argQuery(name), &res)
+	if errors.Is(err, block.ErrNotFound) {
+		return names.Resolved{}, fmt.Errorf("%w: %v", names.ErrNotFound, err)
+	}
+	return res, err
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/routing"
 	"github.com/bsfs/bsfs/internal/api"
+	"github.com/bsfs/bsfs/internal/names"
 	"github.com/bsfs/bsfs/metrics"
 	"github.com/bsfs/bsfs/repo"
 	"github.com/bsfs/bsfs/unixfs"
@@ -56,6 +57,12 @@ type Node struct {
 
 	cacheMu sync.Mutex
 	cache   *cache.Cache // guarded by cacheMu; opened by the daemon or on first use
+
+	namesMu sync.Mutex // guards the fields below, made on first use
+	names   *names.Resolver
+	dns     *names.DNS
+	// ownDelegated are the delegated routers of an offline node's names.
+	ownDelegated *routing.Delegated
 }
 
 var _ api.Backend = (*Node)(nil)
@@ -281,6 +288,12 @@ func (n *Node) Close() error {
 	}
 	if n.delegated != nil {
 		errs = append(errs, n.delegated.Close())
+	}
+	if n.ownDelegated != nil {
+		errs = append(errs, n.ownDelegated.Close())
+	}
+	if n.dns != nil {
+		errs = append(errs, n.dns.Close())
 	}
 	if n.reach != nil {
 		errs = append(errs, n.reach.close())
