@@ -466,3 +466,23 @@ func (c *Client) ResolveName(ctx context.Context, name string) (names.Resolved, 
 	}
 	return res, err
 }
+
+// PublishName has the daemon sign and publish an IPNS record.
+func (c *Client) PublishName(ctx context.Context, opts PublishOptions) (Published, error) {
+	q := url.Values{"arg": {opts.Value}, "key": {opts.Key}}
+	if opts.Lifetime > 0 {
+		q.Set("lifetime", opts.Lifetime.String())
+	}
+	if opts.TTL > 0 {
+		q.Set("ttl", opts.TTL.String())
+	}
+	var res Published
+	data, err := c.do(ctx, http.MethodPost, pathNamePublish, q.Encode(), nil)
+	if err != nil {
+		return res, err
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		return res, fmt.Errorf("daemon API %s: %w", pathNamePublish, err)
+	}
+	return res, nil
+}

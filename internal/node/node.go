@@ -51,12 +51,16 @@ type Node struct {
 	shared      *blockstore.Blockstore // the --blocks directory, or nil
 	// strategy is Provide.Strategy, what the router is given to announce.
 	strategy string
-	// background runs announce, which stopAnnounce ends (nil offline).
+	// background runs announce and republish, which stopAnnounce ends
+	// (nil offline).
 	background   sync.WaitGroup
 	stopAnnounce context.CancelFunc
 
 	cacheMu sync.Mutex
 	cache   *cache.Cache // guarded by cacheMu; opened by the daemon or on first use
+
+	// publishMu orders publications, so that sequence numbers follow on.
+	publishMu sync.Mutex
 
 	namesMu sync.Mutex // guards the fields below, made on first use
 	names   *names.Resolver
