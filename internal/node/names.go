@@ -44,12 +44,13 @@ func (n *Node) nameResolver() (*names.Resolver, error) {
 	} else if d != nil {
 		sources["delegated"] = d
 	}
-	n.names = names.New(names.Config{
-		Sources:     sources,
-		DNS:         dns,
-		MaxCacheTTL: c.Ipns.CacheCap(),
-		Logger:      slog.Default(),
-	})
+	cfg := names.Config{Sources: sources, DNS: dns, MaxCacheTTL: c.Ipns.CacheCap()}
+	if n.host != nil {
+		// The daemon logs the names it could not resolve; a command run
+		// offline says so in its error alone.
+		cfg.Logger = slog.Default()
+	}
+	n.names = names.New(cfg)
 	return n.names, nil
 }
 
