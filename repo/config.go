@@ -37,6 +37,61 @@ type Config struct {
 	// HTTPRetrieval configures fetching from trustless HTTP gateways.
 	HTTPRetrieval HTTPRetrievalConfig
 	Provide       ProvideConfig
+	DNS           DNSConfig
+	Ipns          IpnsConfig
+}
+
+// DNSConfig chooses the resolvers of DNSLink names. The names are Kubo's.
+type DNSConfig struct {
+	// Resolvers maps a domain suffix ("eth." or "eth"; "." for every other
+	// name) to the URL of a DNS-over-HTTPS resolver (RFC 8484), such as
+	// "https://dns.example/dns-query". Names no suffix covers, and every
+	// name when "." is absent, go to the system's resolver.
+	Resolvers map[string]string `json:",omitempty"`
+}
+
+// IpnsConfig tunes IPNS publishing and resolving. The names and meanings
+// are Kubo's; each is a Go duration such as "48h".
+type IpnsConfig struct {
+	// RecordLifetime is how long a published record stays valid; absent
+	// means DefaultRecordLifetime.
+	RecordLifetime string `json:",omitempty"`
+	// RepublishPeriod is how often the daemon publishes its records
+	// again; absent means DefaultRepublishPeriod. It must be shorter than
+	// RecordLifetime.
+	RepublishPeriod string `json:",omitempty"`
+	// MaxCacheTTL caps how long a resolved name is kept, whatever its
+	// record's TTL; absent means no cap.
+	MaxCacheTTL string `json:",omitempty"`
+}
+
+// IPNS defaults, Kubo's.
+const (
+	DefaultRecordLifetime  = 48 * time.Hour
+	DefaultRepublishPeriod = 4 * time.Hour
+)
+
+// Lifetime returns Ipns.RecordLifetime.
+func (c IpnsConfig) Lifetime() time.Duration {
+	return durationOr(c.RecordLifetime, DefaultRecordLifetime)
+}
+
+// Republish returns Ipns.RepublishPeriod.
+func (c IpnsConfig) Republish() time.Duration {
+	return durationOr(c.RepublishPeriod, DefaultRepublishPeriod)
+}
+
+// CacheCap returns Ipns.MaxCacheTTL, 0 when there is none.
+func (c IpnsConfig) CacheCap() time.Duration { return durationOr(c.MaxCacheTTL, 0) }
+
+// durationOr parses s, a duration checked on load, or returns def when s
+// is empty.
+func durationOr(s string, def time.Duration) time.Duration {
+	if s == "" {
+		return def
+	}
+	d, _ := time.ParseDuration(s)
+	return d
 }
 
 // ProvideConfig chooses what the daemon announces to the DHT, and

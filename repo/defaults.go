@@ -9,6 +9,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/bsfs/bsfs/exchange/routing"
+	"github.com/bsfs/bsfs/internal/names"
 )
 
 // fillDefaults sets the defaults of the fields left out and checks the
@@ -26,6 +27,8 @@ func (c *Config) fillDefaults() error {
 		c.Bitswap.fillDefaults,
 		c.HTTPRetrieval.check,
 		c.Provide.fillDefaults,
+		c.DNS.check,
+		c.Ipns.check,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -176,6 +179,35 @@ func (c *ConnMgrConfig) fillDefaults() error {
 	}
 	if d, err := time.ParseDuration(c.GracePeriod); err != nil || d < 0 {
 		return fmt.Errorf("%w: Swarm.ConnMgr.GracePeriod %q: want a duration such as \"20s\"", ErrConfig, c.GracePeriod)
+	}
+	return nil
+}
+
+// check requires every DNS resolver to be an http or https URL.
+func (d *DNSConfig) check() error {
+	for suffix, u := range d.Resolvers {
+		if err := names.CheckDoHURL(u); err != nil {
+			return fmt.Errorf("%w: DNS.Resolvers %q: %q: %v", ErrConfig, suffix, u, err)
+		}
+	}
+	return nil
+}
+
+// check requires durations where given, positive, and a republish period
+// shorter than the record lifetime.
+func (c *IpnsConfig) check() error {
+	for _, f := range []struct{ key, value string }{
+		{"RecordLifetime", c.RecordLifetime}, {"RepublishPeriod", c.RepublishPeriod}, {"MaxCacheTTL", c.MaxCacheTTL},
+	} {
+		if f.value == "" {
+			continue
+		}
+		if d, err := time.ParseDuration(f.value); err != nil || d <= 0 {
+			return fmt.Errorf("%w: Ipns.%s %q: want a positive duration such as \"48h\"", ErrConfig, f.key, f.value)
+		}
+	}
+	if c.Republish() >= c.Lifetime() {
+		return fmt.Errorf("%w: Ipns.RepublishPeriod %v must be shorter than Ipns.RecordLifetime %v, or records expire before they are published again", ErrConfig, c.Republish(), c.Lifetime())
 	}
 	return nil
 }

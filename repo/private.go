@@ -20,7 +20,8 @@ func ReadConfig(path string) (Config, error) {
 
 // CheckPrivate returns an error unless c keeps its node on loopback: every
 // listen address and bootstrap peer on a loopback IP (no /dns or /dnsaddr
-// name), and delegated routers only at loopback IPs.
+// name), and delegated routers and DNS-over-HTTPS resolvers only at
+// loopback IPs.
 func (c *Config) CheckPrivate() error {
 	var bad []string
 	for _, a := range slices.Concat(c.Addresses.Swarm, c.Bootstrap) {
@@ -30,6 +31,11 @@ func (c *Config) CheckPrivate() error {
 		}
 	}
 	for _, r := range c.Routing.DelegatedRouters {
+		if u, err := url.Parse(r); err != nil || !isLoopbackIP(u.Hostname()) {
+			bad = append(bad, r)
+		}
+	}
+	for _, r := range c.DNS.Resolvers {
 		if u, err := url.Parse(r); err != nil || !isLoopbackIP(u.Hostname()) {
 			bad = append(bad, r)
 		}

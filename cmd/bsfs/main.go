@@ -70,7 +70,7 @@ repository directly, offline.`,
 	root.AddCommand(newMountCmd())
 	root.AddCommand(newAddCmd(), newCatCmd(), newGetCmd())
 	root.AddCommand(newPinCmd(), newGCCmd(), newExportCmd(), newImportCmd())
-	root.AddCommand(newRoutingCmd())
+	root.AddCommand(newRoutingCmd(), newNameCmd(), newKeyCmd())
 	return root
 }
 

@@ -159,6 +159,9 @@ func New(ctx context.Context, h host.Host, cfg Config) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("routing: %w", err)
 	}
+	if err := checkIPNSValidator(d.WAN.Validator, d.LAN.Validator); err != nil {
+		return nil, errors.Join(err, d.Close())
+	}
 	r := &Router{
 		host:      h,
 		dht:       d,

@@ -52,6 +52,12 @@ const (
 	// as the lookup finds them.
 	pathFindProvs = "/v0/routing/findprovs"
 	pathProvide   = "/v0/routing/provide"
+	// pathNameResolve answers with what an IPNS name or DNSLink domain
+	// points at (names.Resolved as JSON).
+	pathNameResolve = "/v0/name/resolve"
+	// pathNamePublish signs and publishes a record (PublishOptions in the
+	// query: arg, key, lifetime, ttl) and answers with Published as JSON.
+	pathNamePublish = "/v0/name/publish"
 )
 
 const (
@@ -78,4 +84,19 @@ type Identity struct {
 type BlockWriter interface {
 	Put(ctx context.Context, b block.Block) error
 	Close() error
+}
+
+// PublishOptions is what to publish: the record's value, a content path,
+// and the key to sign it with ("self" when empty); a lifetime or TTL of 0
+// means the defaults (Ipns.RecordLifetime, 5 minutes).
+type PublishOptions struct {
+	Value         string
+	Key           string
+	Lifetime, TTL time.Duration
+}
+
+// Published is a record published: the IPNS name (a CIDv1) and the value.
+type Published struct {
+	Name  string
+	Value string
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/bsfs/bsfs/cache"
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/decision"
+	"github.com/bsfs/bsfs/internal/names"
 	"github.com/bsfs/bsfs/repo"
 )
 
@@ -453,4 +454,35 @@ func (c *Client) CacheUsage(ctx context.Context) (cache.Usage, error) {
 	var u cache.Usage
 	err := c.getJSON(ctx, pathCacheUsage, &u)
 	return u, err
+}
+
+// ResolveName has the daemon resolve an IPNS name or DNSLink domain. A name
+// that does not resolve is an error wrapping names.ErrNotFound.
+func (c *Client) ResolveName(ctx context.Context, name string) (names.Resolved, error) {
+	var res names.Resolved
+	err := c.getJSON(ctx, pathNameResolve+"?"+argQuery(name), &res)
+	if errors.Is(err, block.ErrNotFound) {
+		return names.Resolved{}, fmt.Errorf("%w: %v", names.ErrNotFound, err)
+	}
+	return res, err
+}
+
+// PublishName has the daemon sign and publish an IPNS record.
+func (c *Client) PublishName(ctx context.Context, opts PublishOptions) (Published, error) {
+	q := url.Values{"arg": {opts.Value}, "key": {opts.Key}}
+	if opts.Lifetime > 0 {
+		q.Set("lifetime", opts.Lifetime.String())
+	}
+	if opts.TTL > 0 {
+		q.Set("ttl", opts.TTL.String())
+	}
+	var res Published
+	data, err := c.do(ctx, http.MethodPost, pathNamePublish, q.Encode(), nil)
+	if err != nil {
+		return res, err
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		return res, fmt.Errorf("daemon API %s: %w", pathNamePublish, err)
+	}
+	return res, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/exchange"
+	"github.com/bsfs/bsfs/internal/names"
 )
 
 // ErrBadRequest marks errors in what the client sent, answered with 400.
@@ -90,7 +91,7 @@ func errorStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, block.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, block.ErrNotFound):
+	case errors.Is(err, block.ErrNotFound), errors.Is(err, names.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrNoDaemon), errors.Is(err, exchange.ErrClosed):
 		return http.StatusServiceUnavailable

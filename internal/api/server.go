@@ -21,6 +21,7 @@ import (
 	"github.com/bsfs/bsfs/cache"
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/decision"
+	"github.com/bsfs/bsfs/internal/names"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
@@ -51,6 +52,10 @@ type Backend interface {
 	Pins(ctx context.Context) ([]cid.Cid, error)
 	GC(ctx context.Context) (cache.GCResult, error)
 	CacheUsage(ctx context.Context) (cache.Usage, error)
+	// ResolveName resolves an IPNS name or DNSLink domain.
+	ResolveName(ctx context.Context, name string) (names.Resolved, error)
+	// PublishName signs and publishes an IPNS record.
+	PublishName(ctx context.Context, opts PublishOptions) (Published, error)
 	// NewSession returns a getter whose fetches share one session until
 	// ctx ends: what a client's named session reads through.
 	NewSession(ctx context.Context) unixfs.BlockGetter
@@ -90,6 +95,8 @@ func NewServer(b Backend) *Server {
 		"GET " + pathCacheUsage:   s.cacheUsage,
 		"GET " + pathFindProvs:    s.findProvs,
 		"POST " + pathProvide:     s.provide,
+		"GET " + pathNameResolve:  s.nameResolve,
+		"POST " + pathNamePublish: s.namePublish,
 	} {
 		s.mux.HandleFunc(pattern, h)
 	}
@@ -339,6 +346,30 @@ func (s *Server) findProvs(w http.ResponseWriter, r *http.Request) {
 	if err != nil && !started {
 		writeError(w, err)
 	}
+}
+
+func (s *Server) nameResolve(w http.ResponseWriter, r *http.Request) {
+	res, err := s.b.ResolveName(r.Context(), r.URL.Query().Get("arg"))
+	answerJSON(w, res, err)
+}
+
+func (s *Server) namePublish(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	opts := PublishOptions{Value: q.Get("arg"), Key: q.Get("key")}
+	for _, d := range []struct {
+		key string
+		to  *time.Duration
+	}{{"lifetime", &opts.Lifetime}, {"ttl", &opts.TTL}} {
+		if v := q.Get(d.key); v != "" {
+			var err error
+			if *d.to, err = time.ParseDuration(v); err != nil {
+				writeError(w, badRequest(fmt.Errorf("query parameter %s: %w", d.key, err)))
+				return
+			}
+		}
+	}
+	res, err := s.b.PublishName(r.Context(), opts)
+	answerJSON(w, res, err)
 }
 
 func (s *Server) provide(w http.ResponseWriter, r *http.Request) { s.withCID(w, r, s.b.Provide) }

@@ -23,6 +23,7 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/routing"
 	"github.com/bsfs/bsfs/internal/api"
+	"github.com/bsfs/bsfs/internal/names"
 	"github.com/bsfs/bsfs/metrics"
 	"github.com/bsfs/bsfs/repo"
 	"github.com/bsfs/bsfs/unixfs"
@@ -50,12 +51,22 @@ type Node struct {
 	shared      *blockstore.Blockstore // the --blocks directory, or nil
 	// strategy is Provide.Strategy, what the router is given to announce.
 	strategy string
-	// background runs announce, which stopAnnounce ends (nil offline).
+	// background runs announce and republish, which stopAnnounce ends
+	// (nil offline).
 	background   sync.WaitGroup
 	stopAnnounce context.CancelFunc
 
 	cacheMu sync.Mutex
 	cache   *cache.Cache // guarded by cacheMu; opened by the daemon or on first use
+
+	// publishMu orders publications, so that sequence numbers follow on.
+	publishMu sync.Mutex
+
+	namesMu sync.Mutex // guards the fields below, made on first use
+	names   *names.Resolver
+	dns     *names.DNS
+	// ownDelegated are the delegated routers of an offline node's names.
+	ownDelegated *routing.Delegated
 }
 
 var _ api.Backend = (*Node)(nil)
@@ -281,6 +292,12 @@ func (n *Node) Close() error {
 	}
 	if n.delegated != nil {
 		errs = append(errs, n.delegated.Close())
+	}
+	if n.ownDelegated != nil {
+		errs = append(errs, n.ownDelegated.Close())
+	}
+	if n.dns != nil {
+		errs = append(errs, n.dns.Close())
 	}
 	if n.reach != nil {
 		errs = append(errs, n.reach.close())

@@ -39,8 +39,8 @@ type Options struct {
 }
 
 // Start starts the host, content routing and the exchange on r, and
-// announces what Provide.Strategy names in the background. The node's
-// Close closes r.
+// announces what Provide.Strategy names and republishes IPNS records in
+// the background. The node's Close closes r.
 func Start(r *repo.Repo, opts Options) (*Node, error) {
 	listen := r.Config.Addresses.Swarm
 	if len(opts.Listen) > 0 {
@@ -92,11 +92,12 @@ func Start(r *repo.Repo, opts Options) (*Node, error) {
 			return fail(err)
 		}
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stopAnnounce = cancel
 	if n.router != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		n.stopAnnounce = cancel
 		n.background.Go(func() { n.announce(ctx) })
 	}
+	n.background.Go(func() { n.republish(ctx) })
 	return n, nil
 }
 

@@ -6,6 +6,7 @@ package routingtest
 import (
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -31,17 +32,22 @@ type Router struct {
 
 	mu       sync.Mutex
 	records  map[string][]map[string]any
-	requests []string       // "<path>?<query> Accept: <accept>" of each request
-	asked    map[string]int // requests by multihash
+	requests []string          // "<path>?<query> Accept: <accept>" of each request
+	asked    map[string]int    // requests by multihash
+	ipns     map[string][]byte // IPNS records by name, as given
+	ipnsGets map[string]int    // IPNS GET requests by name
 }
 
 // NewRouter starts a router, closed when the test ends. With jsonOnly it
 // answers JSON even to a request that accepts NDJSON.
 func NewRouter(t testing.TB, jsonOnly bool) *Router {
 	t.Helper()
-	s := &Router{jsonOnly: jsonOnly, records: make(map[string][]map[string]any), asked: make(map[string]int)}
+	s := &Router{jsonOnly: jsonOnly, records: make(map[string][]map[string]any), asked: make(map[string]int),
+		ipns: make(map[string][]byte), ipnsGets: make(map[string]int)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /routing/v1/providers/{cid}", s.providers)
+	mux.HandleFunc("GET /routing/v1/ipns/{name}", s.getIPNS)
+	mux.HandleFunc("PUT /routing/v1/ipns/{name}", s.putIPNS)
 	s.Server = httptest.NewServer(mux)
 	t.Cleanup(s.Close)
 	return s
@@ -175,4 +181,54 @@ func PeerID(t testing.TB) peer.ID {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// ipnsRecordType is the media type of an IPNS record.
+const ipnsRecordType = "application/vnd.ipfs.ipns-record"
+
+// SetIPNS makes the router answer GET /routing/v1/ipns/{name} with rec,
+// whatever it holds: the router checks no record.
+func (s *Router) SetIPNS(name string, rec []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ipns[name] = slices.Clone(rec)
+}
+
+// IPNS returns the record the router holds for name (the last one PUT or
+// set), nil if none.
+func (s *Router) IPNS(name string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ipns[name])
+}
+
+// IPNSAsked returns how many GET requests named name.
+func (s *Router) IPNSAsked(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ipnsGets[name]
+}
+
+func (s *Router) getIPNS(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	s.mu.Lock()
+	rec := s.ipns[name]
+	s.ipnsGets[name]++
+	s.requests = append(s.requests, r.URL.RequestURI()+" Accept: "+r.Header.Get("Accept"))
+	s.mu.Unlock()
+	if rec == nil {
+		http.Error(w, "no record", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", ipnsRecordType)
+	_, _ = w.Write(rec)
+}
+
+func (s *Router) putIPNS(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 10<<10+1))
+	if err != nil || len(body) > 10<<10 || r.Header.Get("Content-Type") != ipnsRecordType {
+		http.Error(w, "want one IPNS record of at most 10 KiB", http.StatusBadRequest)
+		return
+	}
+	s.SetIPNS(r.PathValue("name"), body)
 }
