@@ -58,7 +58,7 @@ func main() {
 	flag.StringVar(&cfg.profile, "profile", "", "directory for CPU and allocation profiles of the bsfs daemons in the first bsfs→bsfs cat, if the daemon serves /debug/pprof/")
 	flag.IntVar(&cfg.runs, "runs", 5, "runs of each pairing for cat, latency and mount, and of the directory rows' cases with bsfs as the client")
 	flag.IntVar(&cfg.dirRuns, "dir-runs", 1, "runs of the directory rows' cases with Kubo as the client (~100–200 s a run)")
-	flag.IntVar(&cfg.scaleRuns, "scale-runs", 3, "runs of the scale rows")
+	flag.IntVar(&cfg.scaleRuns, "scale-runs", 5, "runs of the scale rows")
 	flag.IntVar(&cfg.swarmRuns, "swarm-runs", 3, "runs of each pairing for the many-clients case")
 	flag.IntVar(&cfg.fileMiB, "file-mib", 256, "size of the big file in MiB")
 	flag.IntVar(&cfg.swarmMiB, "swarm-mib", 64, "size of the file the many clients fetch, in MiB")

@@ -366,39 +366,13 @@ func (r *runner) rowSwarm(ctx context.Context) {
 					return err
 				}
 				defer func() { r.note(srv.Stop(r.procs)) }()
-				srvSeq := r.seq // names this run's clients
-				clients := make([]*node.Node, n)
-				errs := make([]error, n)
-				var wg sync.WaitGroup
-				sem := make(chan struct{}, 4)
-				for i := range clients {
-					wg.Go(func() {
-						sem <- struct{}{}
-						defer func() { <-sem }()
-						name := fmt.Sprintf("%s-swarm-%d-%d", p.client, srvSeq, i)
-						c := &node.Node{Impl: p.client, Bin: r.bin(p.client), Dir: filepath.Join(r.work, name), Name: name, Extra: r.extra(p.client)}
-						clients[i] = c
-						if errs[i] = c.InitRepo(ctx); errs[i] == nil {
-							if errs[i] = c.Start(ctx, r.procs, ""); errs[i] == nil {
-								errs[i] = c.Connect(ctx, srv)
-							}
-						}
-					})
-				}
-				wg.Wait()
-				defer func() {
-					var wg sync.WaitGroup
-					for _, c := range clients {
-						wg.Go(func() {
-							r.note(c.Stop(r.procs))
-							os.RemoveAll(c.Dir)
-						})
-					}
-					wg.Wait()
-				}()
-				if err := errors.Join(errs...); err != nil {
+				clients, stop, err := r.swarmClients(ctx, p.client, srv)
+				defer stop()
+				if err != nil {
 					return err
 				}
+				errs := make([]error, n)
+				var wg sync.WaitGroup
 				if r.cfg.profile != "" && p == (pairing{bsfs, bsfs}) && run == 0 {
 					defer r.profile(ctx, srv)()
 				}
@@ -481,4 +455,41 @@ func (r *runner) saveProfile(ctx context.Context, n *node.Node, path, kind strin
 	if err != nil {
 		r.logf("profile: %s %s: %v", n.Name, kind, err)
 	}
+}
+
+// swarmClients starts -swarm-clients fresh clients of im, four at a time,
+// each connected to srv. stop stops those that started and deletes their
+// repositories.
+func (r *runner) swarmClients(ctx context.Context, im impl, srv *node.Node) (clients []*node.Node, stop func(), err error) {
+	srvSeq := r.seq // names this run's clients
+	clients = make([]*node.Node, r.cfg.swarmClients)
+	errs := make([]error, len(clients))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i := range clients {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			name := fmt.Sprintf("%s-swarm-%d-%d", im, srvSeq, i)
+			c := &node.Node{Impl: im, Bin: r.bin(im), Dir: filepath.Join(r.work, name), Name: name, Extra: r.extra(im)}
+			clients[i] = c
+			if errs[i] = c.InitRepo(ctx); errs[i] == nil {
+				if errs[i] = c.Start(ctx, r.procs, ""); errs[i] == nil {
+					errs[i] = c.Connect(ctx, srv)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	stop = func() {
+		var wg sync.WaitGroup
+		for _, c := range clients {
+			wg.Go(func() {
+				r.note(c.Stop(r.procs))
+				os.RemoveAll(c.Dir)
+			})
+		}
+		wg.Wait()
+	}
+	return clients, stop, errors.Join(errs...)
 }
