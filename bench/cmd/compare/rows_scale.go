@@ -60,8 +60,12 @@ func (r *runner) rowScale(ctx context.Context) {
 		bigLs:    r.res.row(tableScale, fmt.Sprintf("`ls -l` of the %d-entry directory, fetched through the mount, per entry; target: %.1f× the %d-entry one's", r.cfg.scaleDirFiles, lsSlack, r.cfg.dirFiles), "µs", false),
 	}
 	skip := func(why string) {
-		for _, row := range rows.all() {
-			row.skip(colBsfsMount, why)
+		for i, row := range rows.all() {
+			if i == 0 {
+				row.skip(colBsfsMount, why)
+			} else {
+				row.skip(colBsfsMount, "skipped, as above")
+			}
 		}
 		r.logf("scale: %s", why)
 	}
@@ -70,8 +74,12 @@ func (r *runner) rowScale(ctx context.Context) {
 		return
 	}
 	need := r.scaleDisk()
-	if free, err := freeBytes(r.work); err != nil || free < need {
-		skip(fmt.Sprintf("skipped: %.1f GiB free on the work directory's disk (%v), %.1f GiB needed", float64(free)/(1<<30), err, float64(need)/(1<<30)))
+	switch free, err := freeBytes(r.work); {
+	case err != nil:
+		skip(fmt.Sprintf("skipped: no free space known for the work directory: %v", err))
+		return
+	case free < need:
+		skip(fmt.Sprintf("skipped: %.1f GiB free on the work directory's disk, %.1f GiB needed", float64(free)/(1<<30), float64(need)/(1<<30)))
 		return
 	}
 	srv, err := r.newNode(ctx, bsfs, "scale-server")
