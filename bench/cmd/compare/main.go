@@ -72,6 +72,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "compare: -kubo, -bsfs and -memfile are required; run bench/run")
 		os.Exit(2)
 	}
+	if cfg.scaleGiB < 1 || cfg.scaleDirFiles < 1 || cfg.dirFiles < 1 || cfg.fileMiB < 1 {
+		fmt.Fprintln(os.Stderr, "compare: -file-mib, -dir-files, -scale-gib and -scale-dir-files must be at least 1")
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
