@@ -10,9 +10,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
@@ -21,7 +20,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -41,9 +39,10 @@ type config struct {
 	rows                string
 	profile             string
 
-	runs, dirRuns, swarmRuns        int
-	fileMiB, swarmMiB               int
-	dirFiles, samples, swarmClients int
+	runs, dirRuns, swarmRuns, scaleRuns int
+	fileMiB, swarmMiB, scaleGiB         int
+	dirFiles, samples, swarmClients     int
+	scaleDirFiles                       int
 }
 
 func main() {
@@ -55,19 +54,26 @@ func main() {
 	flag.StringVar(&cfg.command, "command", "", "the command line, for the results")
 	flag.StringVar(&cfg.out, "out", "bench/RESULTS.md", "where to write the results")
 	flag.StringVar(&cfg.work, "work", "", "work directory (default: a new temporary directory, removed at the end)")
-	flag.StringVar(&cfg.rows, "rows", "cat,dir,latency,swarm,mount", "rows to measure, comma-separated")
+	flag.StringVar(&cfg.rows, "rows", "cat,dir,latency,swarm,mount,mountdir,scale", "rows to measure, comma-separated: cat (with the CPU time rows), dir, latency, swarm, mount, mountdir (ls -l fetched through the mounts), scale (bsfs alone at -scale-gib and -scale-dir-files)")
 	flag.StringVar(&cfg.profile, "profile", "", "directory for CPU and allocation profiles of the bsfs daemons in the first bsfs→bsfs cat, if the daemon serves /debug/pprof/")
-	flag.IntVar(&cfg.runs, "runs", 3, "runs of each pairing for cat, latency and mount")
-	flag.IntVar(&cfg.dirRuns, "dir-runs", 1, "runs of each pairing for the directory (Kubo takes ~100 s a run)")
+	flag.IntVar(&cfg.runs, "runs", 5, "runs of each pairing for cat, latency and mount, and of the directory rows' cases with bsfs as the client")
+	flag.IntVar(&cfg.dirRuns, "dir-runs", 1, "runs of the directory rows' cases with Kubo as the client (~100–200 s a run)")
+	flag.IntVar(&cfg.scaleRuns, "scale-runs", 5, "runs of the scale rows")
 	flag.IntVar(&cfg.swarmRuns, "swarm-runs", 3, "runs of each pairing for the many-clients case")
 	flag.IntVar(&cfg.fileMiB, "file-mib", 256, "size of the big file in MiB")
 	flag.IntVar(&cfg.swarmMiB, "swarm-mib", 64, "size of the file the many clients fetch, in MiB")
 	flag.IntVar(&cfg.dirFiles, "dir-files", 5000, "files of 4 KiB in the directory")
+	flag.IntVar(&cfg.scaleGiB, "scale-gib", 4, "size of the scale rows' big file in GiB")
+	flag.IntVar(&cfg.scaleDirFiles, "scale-dir-files", 100000, "files of 4 KiB in the scale rows' big directory")
 	flag.IntVar(&cfg.samples, "samples", 50, "block gets per latency run")
 	flag.IntVar(&cfg.swarmClients, "swarm-clients", 20, "clients in the many-clients case")
 	flag.Parse()
 	if cfg.kubo == "" || cfg.bsfs == "" || cfg.memfile == "" {
 		fmt.Fprintln(os.Stderr, "compare: -kubo, -bsfs and -memfile are required; run bench/run")
+		os.Exit(2)
+	}
+	if cfg.scaleGiB < 1 || cfg.scaleDirFiles < 1 || cfg.dirFiles < 1 || cfg.fileMiB < 1 {
+		fmt.Fprintln(os.Stderr, "compare: -file-mib, -dir-files, -scale-gib and -scale-dir-files must be at least 1")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -142,6 +148,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	rows := map[string]func(context.Context){
 		"cat": r.rowCat, "dir": r.rowDir, "latency": r.rowLatency, "swarm": r.rowSwarm, "mount": r.rowMount,
+		"mountdir": r.rowMountDir, "scale": r.rowScale,
 	}
 	for name := range strings.SplitSeq(cfg.rows, ",") {
 		f := rows[strings.TrimSpace(name)]
@@ -258,8 +265,7 @@ func writeRandom(path string, size int64, seed uint64) error {
 		return err
 	}
 	var key [32]byte
-	key[0] = byte(seed)
-	key[1] = byte(seed >> 8)
+	binary.LittleEndian.PutUint64(key[:], seed)
 	if _, err := io.CopyN(f, rand.NewChaCha8(key), size); err != nil {
 		f.Close()
 		return err
@@ -289,139 +295,6 @@ func copyBlocks(src, dst string) error {
 		return os.WriteFile(target, raw, 0o644)
 	})
 }
-
-// write writes the results file.
-func (r *runner) write() error {
-	f, err := os.Create(r.cfg.out)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	r.writeResults(w)
-	return errors.Join(w.Flush(), f.Close())
-}
-
-func (r *runner) writeResults(w io.Writer) {
-	kuboVersion, _ := node.RunCmd(context.Background(), nil, r.cfg.kubo, "version")
-	fmt.Fprintf(w, `# bsfs against Kubo, side by side
-
-Measured by `+"`%s`"+` on %s, in %v.
-
-- Machine: %s. Shared with other work: read the
-  ratios, not the absolute numbers.
-- Versions: bsfs %s, %s, %s.
-- Each cell is the median of the runs, with their range: `+"`median (min–max)`"+`.
-  Runs alternate the pairings (server→client) so that drift hits all alike:
-  runs of each: %d for cat, block get and the mounts, %d for the directory,
-  %d for the many clients. MB is 10^6 bytes.
-- Every node is a fresh daemon on 127.0.0.1, connected over TCP (Kubo
-  listens on TCP only); the servers restart for each run from a repository
-  prepared before, the clients start empty. Kubo is configured like the test
-  peers (`+"`ipfs init --profile=test`"+`, no routing, no bootstrap, no MDNS);
-  bsfs daemons and mounts run with `+"`%s`"+`.
-- Like with like: neither writes blocks with fsync. Kubo's test profile sets
-  flatfs `+"`\"sync\": false`"+` (Kubo's default profile syncs); bsfs never syncs blocks.
-- The bsfs server's blocks: %s.
-- Ratios divide medians; ▲ marks bsfs better by more than 5%%, ▼ worse.
-  "bsfs→bsfs ÷ Kubo→Kubo" compares the whole systems; "as client" and
-  "as server" replace one side of Kubo→Kubo by bsfs.
-- `+"`cat`"+` and `+"`get`"+` are the command lines (`+"`ipfs cat`"+`, `+"`bsfs cat`"+`), output
-  counted and thrown away. A command line adds its own start-up to what it
-  measures; the API row of `+"`block get`"+` leaves it out (Kubo's RPC over TCP,
-  bsfs's local API over its unix socket): the difference of the two rows is
-  the cost of the command line.
-- Kubo's Bitswap client waits at least 20 ms after each message to a peer,
-  which caps block-after-block fetches (the directory) near 50 messages/s.
-
-## Fetches between two daemons
-
-`, r.cfg.command, r.started.UTC().Format("2006-01-02 15:04 UTC"), time.Since(r.started).Round(time.Second),
-		node.Machine(),
-		r.cfg.bsfsVersion, strings.TrimSpace(string(kuboVersion)), runtime.Version(),
-		r.cfg.runs, r.cfg.dirRuns, r.cfg.swarmRuns, strings.Join(quoteArgs(r.bsfsFlags), " "), r.data.bsfsSource)
-	base := pairings[0].String()
-	r.res.writeTable(w, tablePairs, []string{pairings[0].String(), pairings[1].String(), pairings[2].String(), pairings[3].String()},
-		[]ratio{
-			{"bsfs→bsfs ÷ Kubo→Kubo", pairings[1].String(), base},
-			{"as client: Kubo→bsfs ÷ Kubo→Kubo", pairings[2].String(), base},
-			{"as server: bsfs→Kubo ÷ Kubo→Kubo", pairings[3].String(), base},
-		})
-	fmt.Fprintf(w, `
-## Through FUSE mounts
-
-Each mount is served by the process that runs the node: Kubo's is
-`+"`ipfs daemon --mount`"+`, bsfs's is `+"`bsfs mount`"+` running its own node (not the
-mount through a daemon's API). "Fetched" reads through a fresh client's
-mount connected to a server holding the file; "local" reads the same file
-again once its blocks are stored, after `+"`echo 3 > /proc/sys/vm/drop_caches`"+`;
-`+"`ls -l`"+` lists the directory through the server's mount (for bsfs, `+"`bsfs mount`"+`
-started on the server's repository in place of its daemon), caches dropped.
-The go-fuse file is bench/cmd/memfile: the same sizes served from memory by
-a minimal go-fuse file system, the ceiling of a FUSE read on this machine.%s
-
-`, dropNote(r.dropErr))
-	r.res.writeTable(w, tableMounts, []string{colKuboMount, colBsfsMount, colMemfile},
-		[]ratio{{"bsfs ÷ Kubo", colBsfsMount, colKuboMount}, {"bsfs ÷ go-fuse file", colBsfsMount, colMemfile}})
-	r.res.writeErrors(w)
-	fmt.Fprintf(w, microBenchmarks, profileSeconds)
-}
-
-// quoteArgs quotes the empty arguments for printing.
-func quoteArgs(args []string) []string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		out[i] = a
-		if a == "" {
-			out[i] = `""`
-		}
-	}
-	return out
-}
-
-func dropNote(err error) string {
-	if err == nil {
-		return ""
-	}
-	return fmt.Sprintf(" The caches could not be dropped here (%v): the local rows read from the page cache.", err)
-}
-
-// microBenchmarks is the part of the results about the Go benchmarks.
-const microBenchmarks = `
-## Go micro-benchmarks
-
-The packages carry their own benchmarks; this script does not repeat them:
-exchange/message (Marshal, Unmarshal, Size), exchange/wantlist (Wantlist),
-exchange/decision (TaskQueue, Serve), exchange (Fetch64MiBFromBsfs,
-Fetch64MiBFromKubo: 64 MiB in 256 KiB blocks over loopback TCP, the second
-from a real Kubo; SessionPeers), exchange/routing (FindProviders, Provide),
-blockstore (Put, Get), unixfs (ReadAtSequentialLocal, CatFromPeer) and fs
-(Cat64MiB, Cat64MiBFetched, through a real mount). To compare two commits
-with benchstat (golang.org/x/perf/cmd/benchstat), from a clean tree:
-
-` + "```sh" + `
-pkgs="./exchange/... ./blockstore ./unixfs ./fs"
-git checkout OLD
-go test -run '^$' -bench . -benchmem -count 10 $pkgs > old.txt
-git checkout -
-go test -run '^$' -bench . -benchmem -count 10 $pkgs > new.txt
-benchstat old.txt new.txt
-` + "```" + `
-
-## Profiles
-
-When bsfs is slower on a row, profile it. The exchange's benchmarks profile
-the fetch path in-process:
-
-` + "```sh" + `
-go test -run '^$' -bench Fetch64MiBFromKubo -cpuprofile cpu.out -memprofile mem.out ./exchange
-go tool pprof -top exchange.test cpu.out
-` + "```" + `
-
-With ` + "`-profile DIR`" + `, bench/run also takes a CPU profile and an allocation
-profile of both bsfs daemons during the first bsfs→bsfs ` + "`cat`" + ` and of the
-server during the first bsfs→bsfs many-clients run (the first %d seconds), from
-the daemon's ` + "`/debug/pprof/`" + ` (its metrics listener, ` + "`--metrics 127.0.0.1:0`" + `).
-`
 
 // routingMode is the bsfs daemons' --routing: "none" like the Kubo nodes,
 // unless BSFS_BENCH_ROUTING says otherwise (to measure the DHT's cost).

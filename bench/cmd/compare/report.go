@@ -11,11 +11,13 @@ import (
 	"github.com/bsfs/bsfs/bench/internal/stat"
 )
 
-// The two tables of the results: fetches between two daemons, one column
-// per pairing; and reads through FUSE mounts, one column per mount.
+// The tables of the results: fetches between two daemons, one column per
+// pairing; reads through FUSE mounts, one column per mount; and bsfs's
+// scale rows, the measure next to its target.
 const (
 	tablePairs  = "pairs"
 	tableMounts = "mounts"
+	tableScale  = "scale"
 )
 
 // results holds every row measured, in order.
@@ -102,28 +104,44 @@ func num(v float64) string {
 	}
 }
 
-// ratio prints the median of col over the median of base, with a mark
-// saying whether bsfs is better ("▲") or worse ("▼") by more than 5%.
-func (r *row) ratio(col, base string) string {
-	a, ok1 := r.median(col)
-	b, ok2 := r.median(base)
+// ratio prints the median of q.col over the median of q.base. Its mark
+// says whether bsfs is better ("▲") or worse ("▼") by more than 5%; or,
+// when the base is a target, whether the target is met ("✓") or not ("✗").
+func (r *row) ratio(q ratio) string {
+	a, ok1 := r.median(q.col)
+	b, ok2 := r.median(q.base)
 	if !ok1 || !ok2 || b == 0 {
 		return "–"
 	}
-	q := a / b
+	v := a / b
 	mark := ""
-	switch better := q > 1 == r.higherBetter; {
-	case q > 0.95 && q < 1.05:
+	better := v > 1 == r.higherBetter
+	switch {
+	case q.target && (better || v == 1):
+		mark = " ✓"
+	case q.target:
+		mark = " ✗"
+	case v > 0.95 && v < 1.05:
 	case better:
 		mark = " ▲"
 	default:
 		mark = " ▼"
 	}
-	return fmt.Sprintf("%.2f%s", q, mark)
+	return fmt.Sprintf("%.2f%s", v, mark)
 }
 
-// ratios are the quotient columns of a table: a column over its base.
-type ratio struct{ title, col, base string }
+// ratio is a quotient column of a table: a column over its base, which
+// may be a target (at most for a row where lower is better, at least
+// otherwise).
+type ratio struct {
+	title, col, base string
+	target           bool
+}
+
+// has reports whether the table has a row.
+func (res *results) has(table string) bool {
+	return slices.ContainsFunc(res.rows, func(r *row) bool { return r.table == table })
+}
 
 func (res *results) writeTable(w io.Writer, table string, cols []string, ratios []ratio) {
 	head := append([]string{"", "unit", "better"}, cols...)
@@ -144,7 +162,7 @@ func (res *results) writeTable(w io.Writer, table string, cols []string, ratios 
 			line = append(line, r.cells[c].format())
 		}
 		for _, q := range ratios {
-			line = append(line, r.ratio(q.col, q.base))
+			line = append(line, r.ratio(q))
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(line, " | "))
 	}

@@ -43,19 +43,19 @@ func TestCellAndRatio(t *testing.T) {
 		{up, "c", "–"},      // skipped
 		{down, "a", "1.00"}, // itself
 	} {
-		if got := tc.r.ratio(tc.col, "a"); got != tc.want {
+		if got := tc.r.ratio(ratio{col: tc.col, base: "a"}); got != tc.want {
 			t.Errorf("%s ratio %s/a = %q, want %q", tc.r.name, tc.col, got, tc.want)
 		}
 	}
 	lat := res.row(tablePairs, "slow", "ms", false)
 	lat.add("a", 10)
 	lat.add("b", 20)
-	if got := lat.ratio("b", "a"); got != "2.00 ▼" {
+	if got := lat.ratio(ratio{col: "b", base: "a"}); got != "2.00 ▼" {
 		t.Errorf("doubled latency ratio = %q, want 2.00 ▼", got)
 	}
 
 	var sb strings.Builder
-	res.writeTable(&sb, tablePairs, []string{"a", "b"}, []ratio{{"b ÷ a", "b", "a"}})
+	res.writeTable(&sb, tablePairs, []string{"a", "b"}, []ratio{{title: "b ÷ a", col: "b", base: "a"}})
 	res.writeErrors(&sb)
 	out := sb.String()
 	for _, want := range []string{
@@ -66,5 +66,41 @@ func TestCellAndRatio(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestTargetRatio(t *testing.T) {
+	var res results
+	mem := res.row(tableScale, "peak memory", "MiB", false)
+	mem.add("bsfs", 60)
+	mem.add("at most", 59.5)
+	mem.add("at most", 62)
+	mem.add("at most", 80)
+	speed := res.row(tableScale, "throughput", "MB/s", true)
+	speed.add("bsfs", 90)
+	speed.add("at least", 100)
+	idle := res.row(tableScale, "no target", "MB/s", true)
+	idle.add("bsfs", 1)
+	for _, tc := range []struct {
+		r    *row
+		base string
+		want string
+	}{
+		{mem, "at most", "0.97 ✓"},
+		{speed, "at least", "0.90 ✗"},
+		{idle, "at most", "–"},
+	} {
+		if got := tc.r.ratio(ratio{col: "bsfs", base: tc.base, target: true}); got != tc.want {
+			t.Errorf("%s ÷ target = %q, want %q", tc.r.name, got, tc.want)
+		}
+	}
+	over := res.row(tableScale, "over", "MiB", false)
+	over.add("bsfs", 61)
+	over.add("at most", 60)
+	if got := over.ratio(ratio{col: "bsfs", base: "at most", target: true}); got != "1.02 ✗" {
+		t.Errorf("2%% over an at-most target = %q, want 1.02 ✗", got)
+	}
+	if !res.has(tableScale) || res.has(tablePairs) {
+		t.Errorf("has(scale), has(pairs) = %v, %v; want true, false", res.has(tableScale), res.has(tablePairs))
 	}
 }

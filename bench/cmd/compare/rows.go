@@ -5,12 +5,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -102,13 +101,24 @@ func (r *runner) clientLacks(p pairing, command string) string {
 	return ""
 }
 
-// rowCat fetches the big file with `cat` and records MB/s and each
-// daemon's peak memory afterwards.
+// catRows are the rows rowCat fills.
+type catRows struct {
+	mbps, srvMem, cliMem     *row
+	cpu, srvCPU, cliCPU, cmd *row // seconds of CPU per GiB
+}
+
+// rowCat fetches the big file with `cat` and records MB/s, each daemon's
+// peak memory afterwards, and the CPU time the transfer cost.
 func (r *runner) rowCat(ctx context.Context) {
-	mbps := r.res.row(tablePairs, fmt.Sprintf("`cat` %d MiB file", r.cfg.fileMiB), "MB/s", true)
-	srvMem := r.res.row(tablePairs, "peak memory of the server after it (VmHWM)", "MiB", false)
-	cliMem := r.res.row(tablePairs, "peak memory of the client after it (VmHWM)", "MiB", false)
-	size := int64(r.cfg.fileMiB) << 20
+	rows := catRows{
+		mbps:   r.res.row(tablePairs, fmt.Sprintf("`cat` %d MiB file", r.cfg.fileMiB), "MB/s", true),
+		srvMem: r.res.row(tablePairs, "peak memory of the server after it (VmHWM)", "MiB", false),
+		cliMem: r.res.row(tablePairs, "peak memory of the client after it (VmHWM)", "MiB", false),
+		cpu:    r.res.row(tablePairs, "CPU time of that `cat`: server + client daemons + command line", "s/GiB", false),
+		srvCPU: r.res.row(tablePairs, "... server daemon", "s/GiB", false),
+		cliCPU: r.res.row(tablePairs, "... client daemon", "s/GiB", false),
+		cmd:    r.res.row(tablePairs, "... command line (`ipfs cat`, `bsfs cat`)", "s/GiB", false),
+	}
 	for run := range r.cfg.runs {
 		for _, p := range rotate(pairings, run) {
 			if ctx.Err() != nil {
@@ -116,56 +126,110 @@ func (r *runner) rowCat(ctx context.Context) {
 			}
 			col := p.String()
 			if why := r.clientLacks(p, "cat"); why != "" {
-				mbps.skip(col, why)
-				srvMem.skip(col, why)
-				cliMem.skip(col, why)
+				for _, row := range []*row{rows.mbps, rows.srvMem, rows.cliMem, rows.cpu, rows.srvCPU, rows.cliCPU, rows.cmd} {
+					row.skip(col, why)
+				}
 				continue
 			}
-			err := func() error {
-				srv, cli, done, err := r.pair(ctx, p, false)
-				if err != nil {
-					return err
-				}
-				defer done()
-				if r.cfg.profile != "" && p == (pairing{bsfs, bsfs}) && run == 0 {
-					defer r.profile(ctx, srv, cli)()
-				}
-				d, n, err := node.TimedCount(ctx, cli.Env(), cli.Bin, cli.CatArgs(r.data.big.String())...)
-				if err != nil {
-					return err
-				}
-				if n != size {
-					return fmt.Errorf("cat wrote %d bytes, want %d", n, size)
-				}
-				mbps.add(col, float64(size)/1e6/d.Seconds())
-				r.logf("cat %s run %d: %.1f MB/s", col, run, float64(size)/1e6/d.Seconds())
-				for _, m := range []struct {
-					row *row
-					n   *node.Node
-				}{{srvMem, srv}, {cliMem, cli}} {
-					rss, err := m.n.Proc.PeakRSS()
-					if err != nil {
-						return err
-					}
-					m.row.add(col, float64(rss)/(1<<20))
-				}
-				return nil
-			}()
-			if err != nil {
-				mbps.fail(col, err)
+			if err := r.catOnce(ctx, p, run, rows); err != nil {
+				rows.mbps.fail(col, err)
 				r.logf("cat %s run %d: %v", col, run, err)
 			}
 		}
 	}
 }
 
+// catOnce is one run of rowCat for one pairing. The daemons' CPU times are
+// read just before and just after the command line runs.
+func (r *runner) catOnce(ctx context.Context, p pairing, run int, rows catRows) error {
+	srv, cli, done, err := r.pair(ctx, p, false)
+	if err != nil {
+		return err
+	}
+	defer done()
+	profiled := r.cfg.profile != "" && p == (pairing{bsfs, bsfs}) && run == 0
+	if profiled {
+		defer r.profile(ctx, srv, cli)()
+	}
+	cpu0, err := cpuTimes(srv, cli)
+	if err != nil {
+		return err
+	}
+	t, err := node.Timed(ctx, io.Discard, cli.Env(), cli.Bin, cli.CatArgs(r.data.big.String())...)
+	if err != nil {
+		return err
+	}
+	cpu1, err := cpuTimes(srv, cli)
+	if err != nil {
+		return err
+	}
+	size := int64(r.cfg.fileMiB) << 20
+	if t.Bytes != size {
+		return fmt.Errorf("cat wrote %d bytes, want %d", t.Bytes, size)
+	}
+	col := p.String()
+	mbps := float64(size) / 1e6 / t.Wall.Seconds()
+	rows.mbps.add(col, mbps)
+	for _, m := range []struct {
+		row *row
+		n   *node.Node
+	}{{rows.srvMem, srv}, {rows.cliMem, cli}} {
+		rss, err := m.n.Proc.PeakRSS()
+		if err != nil {
+			return err
+		}
+		m.row.add(col, float64(rss)/(1<<20))
+	}
+	gib := float64(size) / (1 << 30)
+	srvCPU, cliCPU := (cpu1[0]-cpu0[0]).Seconds()/gib, (cpu1[1]-cpu0[1]).Seconds()/gib
+	cmdCPU := t.CPU.Seconds() / gib
+	if !profiled { // the profiler's own work would be counted
+		rows.cpu.add(col, srvCPU+cliCPU+cmdCPU)
+		rows.srvCPU.add(col, srvCPU)
+		rows.cliCPU.add(col, cliCPU)
+		rows.cmd.add(col, cmdCPU)
+	}
+	r.logf("cat %s run %d: %.1f MB/s; CPU s/GiB: server %.2f, client %.2f, command line %.2f", col, run, mbps, srvCPU, cliCPU, cmdCPU)
+	return nil
+}
+
+// cpuTimes returns the CPU time used so far by each node's daemon.
+func cpuTimes(nodes ...*node.Node) ([]time.Duration, error) {
+	out := make([]time.Duration, len(nodes))
+	for i, n := range nodes {
+		d, err := n.Proc.CPUTime()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n.Name, err)
+		}
+		out[i] = d
+	}
+	return out, nil
+}
+
+// dirRounds is the number of rounds of the directory rows: enough for
+// -runs of the fast cases and -dir-runs of the slow ones.
+func (r *runner) dirRounds() int { return max(r.cfg.runs, r.cfg.dirRuns) }
+
+// dirRunsFor says whether a case of a directory row runs in round run.
+// Kubo as the client fetches a directory block after block, ~100 s a
+// run: such cases run only -dir-runs times, the others -runs times.
+func (r *runner) dirRunsFor(kuboClient bool, run int) bool {
+	if kuboClient {
+		return run < r.cfg.dirRuns
+	}
+	return run < r.cfg.runs
+}
+
 // rowDir fetches the directory of small files with `get`: blocks/s.
 func (r *runner) rowDir(ctx context.Context) {
 	row := r.res.row(tablePairs, fmt.Sprintf("`get` directory of %d files of 4 KiB (%d blocks)", r.cfg.dirFiles, r.data.dirBlocks), "blocks/s", true)
-	for run := range r.cfg.dirRuns {
+	for run := range r.dirRounds() {
 		for _, p := range rotate(pairings, run) {
 			if ctx.Err() != nil {
 				return
+			}
+			if !r.dirRunsFor(p.client == kubo, run) {
+				continue
 			}
 			col := p.String()
 			if why := r.clientLacks(p, "get"); why != "" {
@@ -302,39 +366,13 @@ func (r *runner) rowSwarm(ctx context.Context) {
 					return err
 				}
 				defer func() { r.note(srv.Stop(r.procs)) }()
-				srvSeq := r.seq // names this run's clients
-				clients := make([]*node.Node, n)
-				errs := make([]error, n)
-				var wg sync.WaitGroup
-				sem := make(chan struct{}, 4)
-				for i := range clients {
-					wg.Go(func() {
-						sem <- struct{}{}
-						defer func() { <-sem }()
-						name := fmt.Sprintf("%s-swarm-%d-%d", p.client, srvSeq, i)
-						c := &node.Node{Impl: p.client, Bin: r.bin(p.client), Dir: filepath.Join(r.work, name), Name: name, Extra: r.extra(p.client)}
-						clients[i] = c
-						if errs[i] = c.InitRepo(ctx); errs[i] == nil {
-							if errs[i] = c.Start(ctx, r.procs, ""); errs[i] == nil {
-								errs[i] = c.Connect(ctx, srv)
-							}
-						}
-					})
-				}
-				wg.Wait()
-				defer func() {
-					var wg sync.WaitGroup
-					for _, c := range clients {
-						wg.Go(func() {
-							r.note(c.Stop(r.procs))
-							os.RemoveAll(c.Dir)
-						})
-					}
-					wg.Wait()
-				}()
-				if err := errors.Join(errs...); err != nil {
+				clients, stop, err := r.swarmClients(ctx, p.client, srv)
+				defer stop()
+				if err != nil {
 					return err
 				}
+				errs := make([]error, n)
+				var wg sync.WaitGroup
 				if r.cfg.profile != "" && p == (pairing{bsfs, bsfs}) && run == 0 {
 					defer r.profile(ctx, srv)()
 				}
@@ -372,160 +410,6 @@ func (r *runner) rowSwarm(ctx context.Context) {
 				r.logf("swarm %s run %d: %v", col, run, err)
 			}
 		}
-	}
-}
-
-// Columns of the mount table.
-const (
-	colKuboMount = "Kubo mount"
-	colBsfsMount = "bsfs mount"
-	colMemfile   = "go-fuse file in memory"
-)
-
-// rowMount reads the big file through FUSE mounts: fetched from a peer
-// through a fresh client's mount, then again with the page cache dropped,
-// when its blocks are local; and `ls -l` of the directory through the
-// server's mount (local blocks) with the caches dropped. Every mount is
-// served by the process that runs the node.
-func (r *runner) rowMount(ctx context.Context) {
-	fetched := r.res.row(tableMounts, fmt.Sprintf("`cat` %d MiB, fetched from a peer", r.cfg.fileMiB), "MB/s", true)
-	local := r.res.row(tableMounts, fmt.Sprintf("`cat` %d MiB, local, page cache dropped", r.cfg.fileMiB), "MB/s", true)
-	ls := r.res.row(tableMounts, fmt.Sprintf("`ls -l` of the %d-entry directory, local, caches dropped", r.cfg.dirFiles), "ms", false)
-	size := int64(r.cfg.fileMiB) << 20
-	fetched.skip(colMemfile, "n/a: nothing to fetch")
-	if r.dropErr != nil {
-		r.logf("warning: cannot drop the page cache: %v", r.dropErr)
-	}
-	for run := range r.cfg.runs {
-		for _, col := range rotate([]string{colKuboMount, colBsfsMount, colMemfile}, run) {
-			if ctx.Err() != nil {
-				return
-			}
-			if col == colBsfsMount && !r.bsfsHas["mount"] {
-				for _, row := range []*row{fetched, local, ls} {
-					row.skip(col, "n/a: bsfs lacks mount")
-				}
-				continue
-			}
-			err := func() error {
-				var fileFetched, fileLocal, dir string
-				beforeLs := func() error { return nil }
-				switch col {
-				case colMemfile:
-					mnt := filepath.Join(r.work, fmt.Sprintf("memfile-%d.mnt", run))
-					if err := os.MkdirAll(mnt, 0o755); err != nil {
-						return err
-					}
-					cmd := exec.Command(r.cfg.memfile, "-size", fmt.Sprint(size), "-files", fmt.Sprint(r.cfg.dirFiles), mnt)
-					d, err := r.procs.Start(ctx, "memfile", cmd, mnt+".log", "ready")
-					if err != nil {
-						return err
-					}
-					defer func() {
-						r.note(r.procs.Stop(d))
-						node.UnmountUnder(r.work)
-					}()
-					fileLocal, dir = filepath.Join(mnt, "file"), filepath.Join(mnt, "dir")
-				case colKuboMount:
-					srv, cli, done, err := r.pair(ctx, pairing{kubo, kubo}, true)
-					if err != nil {
-						return err
-					}
-					defer done()
-					fileFetched = mountPath(cli, r.data.big)
-					fileLocal = fileFetched
-					dir = mountPath(srv, r.data.dir)
-				case colBsfsMount:
-					// `bsfs mount` runs its own node but no API: the server,
-					// a daemon, dials it. For `ls -l` the server then runs
-					// `bsfs mount` on its repository instead of the daemon.
-					srv := r.serverNode(bsfs)
-					cli, err := r.newNode(ctx, bsfs, "client")
-					if err != nil {
-						return err
-					}
-					defer func() {
-						r.note(cli.Stop(r.procs))
-						r.note(srv.Stop(r.procs))
-						node.UnmountUnder(r.work)
-						os.RemoveAll(cli.Dir)
-					}()
-					if err := srv.Start(ctx, r.procs, ""); err != nil {
-						return err
-					}
-					if err := cli.Start(ctx, r.procs, cli.Dir+".mnt"); err != nil {
-						return err
-					}
-					if err := srv.Connect(ctx, cli); err != nil {
-						return err
-					}
-					fileFetched = mountPath(cli, r.data.big)
-					fileLocal = fileFetched
-					dir = mountPath(srv, r.data.dir)
-					beforeLs = func() error {
-						if err := srv.Stop(r.procs); err != nil {
-							return err
-						}
-						return srv.Start(ctx, r.procs, srv.Dir+".mnt")
-					}
-				}
-				if fileFetched != "" {
-					d, n, err := node.TimedCount(ctx, nil, "cat", fileFetched)
-					if err != nil {
-						return err
-					}
-					if n != size {
-						return fmt.Errorf("cat read %d bytes, want %d", n, size)
-					}
-					fetched.add(col, float64(size)/1e6/d.Seconds())
-				}
-				r.dropCaches()
-				d, n, err := node.TimedCount(ctx, nil, "cat", fileLocal)
-				if err != nil {
-					return err
-				}
-				if n != size {
-					return fmt.Errorf("cat read %d bytes, want %d", n, size)
-				}
-				local.add(col, float64(size)/1e6/d.Seconds())
-				if err := beforeLs(); err != nil {
-					return err
-				}
-				r.dropCaches()
-				d, n, err = node.TimedCount(ctx, []string{"LC_ALL=C"}, "ls", "-l", dir)
-				if err != nil {
-					return err
-				}
-				if n < int64(r.cfg.dirFiles)*20 {
-					return fmt.Errorf("ls -l wrote %d bytes for %d entries", n, r.cfg.dirFiles)
-				}
-				ls.add(col, ms(d))
-				r.logf("mount %s run %d: done", col, run)
-				return nil
-			}()
-			if err != nil {
-				fetched.fail(col, err)
-				r.logf("mount %s run %d: %v", col, run, err)
-			}
-		}
-	}
-}
-
-// mountPath is c's path under the node's mount.
-func mountPath(n *node.Node, c cid.Cid) string {
-	if n.Impl == kubo {
-		return filepath.Join(n.Dir+".mnt", "ipfs", c.String())
-	}
-	return filepath.Join(n.Dir+".mnt", c.String())
-}
-
-// dropCaches writes back dirty pages and drops the page, dentry and inode
-// caches, so that the next read goes through the file system again.
-func (r *runner) dropCaches() {
-	syscall.Sync()
-	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0); err != nil && r.dropErr == nil {
-		r.dropErr = err
-		r.logf("warning: cannot drop caches: %v", err)
 	}
 }
 
@@ -571,4 +455,41 @@ func (r *runner) saveProfile(ctx context.Context, n *node.Node, path, kind strin
 	if err != nil {
 		r.logf("profile: %s %s: %v", n.Name, kind, err)
 	}
+}
+
+// swarmClients starts -swarm-clients fresh clients of im, four at a time,
+// each connected to srv. stop stops those that started and deletes their
+// repositories.
+func (r *runner) swarmClients(ctx context.Context, im impl, srv *node.Node) (clients []*node.Node, stop func(), err error) {
+	srvSeq := r.seq // names this run's clients
+	clients = make([]*node.Node, r.cfg.swarmClients)
+	errs := make([]error, len(clients))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i := range clients {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			name := fmt.Sprintf("%s-swarm-%d-%d", im, srvSeq, i)
+			c := &node.Node{Impl: im, Bin: r.bin(im), Dir: filepath.Join(r.work, name), Name: name, Extra: r.extra(im)}
+			clients[i] = c
+			if errs[i] = c.InitRepo(ctx); errs[i] == nil {
+				if errs[i] = c.Start(ctx, r.procs, ""); errs[i] == nil {
+					errs[i] = c.Connect(ctx, srv)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	stop = func() {
+		var wg sync.WaitGroup
+		for _, c := range clients {
+			wg.Go(func() {
+				r.note(c.Stop(r.procs))
+				os.RemoveAll(c.Dir)
+			})
+		}
+		wg.Wait()
+	}
+	return clients, stop, errors.Join(errs...)
 }

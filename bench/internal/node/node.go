@@ -77,6 +77,20 @@ func (n *Node) CLI(ctx context.Context, args ...string) ([]byte, error) {
 	return RunCmd(ctx, n.Env(), n.Bin, args...)
 }
 
+// CLIInput runs the node's command line with in as its standard input.
+func (n *Node) CLIInput(ctx context.Context, in io.Reader, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, n.Bin, args...)
+	cmd.Env = n.Env()
+	cmd.Stdin = in
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s %s: %w: %s", filepath.Base(n.Bin), strings.Join(args, " "), err, OneLine(stderr.String()))
+	}
+	return out, nil
+}
+
 // InitRepo creates the node's repository. Kubo's test profile already
 // writes blocks without fsync (flatfs "sync": false), as bsfs does; init
 // checks that it still does.

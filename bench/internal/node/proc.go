@@ -242,28 +242,45 @@ func TimedCount(ctx context.Context, env []string, bin string, args ...string) (
 // TimedCopy runs a command, copies its standard output to w, and returns
 // how long it took and how many bytes it wrote.
 func TimedCopy(ctx context.Context, w io.Writer, env []string, bin string, args ...string) (time.Duration, int64, error) {
+	t, err := Timed(ctx, w, env, bin, args...)
+	return t.Wall, t.Bytes, err
+}
+
+// Timing is what a command took.
+type Timing struct {
+	Wall  time.Duration
+	Bytes int64 // written to standard output
+	// CPU is the command's user and system time, from its rusage: its own
+	// and that of any children it waited for.
+	CPU time.Duration
+}
+
+// Timed runs a command, copies its standard output to w, and returns its
+// Timing.
+func Timed(ctx context.Context, w io.Writer, env []string, bin string, args ...string) (Timing, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, 0, err
+		return Timing{}, err
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, 0, err
+		return Timing{}, err
 	}
 	n, cerr := io.Copy(w, out)
 	err = cmd.Wait()
-	elapsed := time.Since(start)
+	t := Timing{Wall: time.Since(start), Bytes: n}
 	if err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return 0, n, fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err, OneLine(stderr.String()))
+		return Timing{Bytes: n}, fmt.Errorf("%s %s: %w: %s", filepath.Base(bin), strings.Join(args, " "), err, OneLine(stderr.String()))
 	}
-	return elapsed, n, nil
+	t.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return t, nil
 }
 
 // OneLine keeps the first lines of a message, joined.
