@@ -67,7 +67,7 @@ func (r *Reader) lookupHAMT(ctx context.Context, d *decoded, name string) (DirEn
 			}
 			if len(l.name) > pad {
 				if l.name[pad:] == name {
-					return DirEntry{Name: name, CID: l.cid}, nil
+					return DirEntry{Name: name, CID: l.cid, Size: l.size}, nil
 				}
 				return DirEntry{}, fmt.Errorf("%s in %s: %w", name, root, ErrNotFound)
 			}
@@ -124,7 +124,7 @@ func (r *Reader) readHAMT(ctx context.Context, d *decoded) ([]DirEntry, error) {
 					seen[k] = true
 					shards = append(shards, l.cid)
 				default:
-					out = append(out, DirEntry{Name: l.name[pad:], CID: l.cid})
+					out = append(out, DirEntry{Name: l.name[pad:], CID: l.cid, Size: l.size})
 				}
 			}
 		}

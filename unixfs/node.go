@@ -69,6 +69,9 @@ type Node struct {
 type DirEntry struct {
 	Name string
 	CID  cid.Cid
+	// Size is the link's Tsize: what the DAG it names claims to weigh,
+	// blocks and all, as the parent recorded it (not checked).
+	Size uint64
 }
 
 // Errors of path resolution, for errors.Is.

@@ -223,10 +223,15 @@ func (r *Reader) ReadDir(ctx context.Context, dir cid.Cid) ([]DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	return r.readDir(ctx, d)
+}
+
+// readDir lists the directory d.
+func (r *Reader) readDir(ctx context.Context, d *decoded) ([]DirEntry, error) {
 	if !d.isHAMT() {
 		out := make([]DirEntry, len(d.links))
 		for i, l := range d.links {
-			out[i] = DirEntry{Name: l.name, CID: l.cid}
+			out[i] = DirEntry{Name: l.name, CID: l.cid, Size: l.size}
 		}
 		return out, nil
 	}
@@ -245,7 +250,7 @@ func (r *Reader) Lookup(ctx context.Context, dir cid.Cid, name string) (DirEntry
 	}
 	for _, l := range d.links {
 		if l.name == name {
-			return DirEntry{Name: name, CID: l.cid}, nil
+			return DirEntry{Name: name, CID: l.cid, Size: l.size}, nil
 		}
 	}
 	return DirEntry{}, fmt.Errorf("%s in %s: %w", name, dir, ErrNotFound)
