@@ -54,11 +54,7 @@ stderr when it is a terminal, unless --progress=false or -q. Only dag-pb
 and raw blocks are walked.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			stderr := cmd.ErrOrStderr()
-			if quiet || (cmd.Flags().Changed("progress") && !showProgress) {
-				stderr = io.Discard
-			}
-			return runDagStat(cmd, args, stderr)
+			return runDagStat(cmd, args, progressTo(cmd, quiet || !showProgress))
 		},
 	}
 	cmd.Flags().BoolVarP(&showProgress, "progress", "p", true, "show progress on stderr when it is a terminal")

@@ -66,10 +66,10 @@ func runRefs(cmd *cobra.Command, args []string, flags refsFlags) error {
 			return offlineHint(err, n.Online())
 		}
 		out := bufio.NewWriter(cmd.OutOrStdout())
-		bar := progress.Blocks{}
-		if !flags.quiet && !progress.IsTerminal(cmd.OutOrStdout()) {
-			bar = progress.NewBlocks(cmd.ErrOrStderr(), "walking")
-		}
+		// Lines on a terminal show the progress themselves, and a bar
+		// would be drawn over them.
+		quiet := flags.quiet || progress.IsTerminal(cmd.OutOrStdout())
+		bar := progress.NewBlocks(progressTo(cmd, quiet), "walking")
 		w := dagwalk.New(n.NewSession(ctx), dagwalk.Options{MaxDepth: flags.maxDepth, Unique: flags.unique})
 		var count, bytes int64
 		for _, root := range roots {

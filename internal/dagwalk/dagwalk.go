@@ -8,6 +8,7 @@ package dagwalk
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
@@ -117,6 +118,7 @@ type link struct {
 type node struct {
 	size  int
 	links []link
+	err   error // the block's decoding failed
 }
 
 // frame is a block whose links the walk is visiting.
@@ -150,69 +152,56 @@ func (w *Walker) decide(c cid.Cid, depth int) (deeper, write bool) {
 }
 
 // child returns the fetched block c, a link of f, fetching the window of
-// f's links from c on first if it is not fetched yet.
+// f's links from c on first if it is not fetched yet. A block of the
+// window that fails fails only when the walk reaches it, so that what
+// comes before it is visited, as it would be without the window.
 func (w *Walker) child(ctx context.Context, f *frame, c cid.Cid) (node, error) {
-	if n, ok := f.ahead[block.Key(c)]; ok {
-		return n, nil
+	k := block.Key(c)
+	if n, ok := f.ahead[k]; ok {
+		return n, n.err
 	}
 	want := []cid.Cid{c}
-	has := map[string]bool{block.Key(c): true}
+	has := map[string]bool{k: true}
 	for _, l := range f.links[f.next:] {
 		if len(want) == window {
 			break
 		}
-		k := block.Key(l.cid)
-		if _, seen := w.seen[k]; !has[k] && !(seen && w.opts.Unique) {
-			has[k] = true
+		lk := block.Key(l.cid)
+		if _, seen := w.seen[lk]; !has[lk] && !(seen && w.opts.Unique) {
+			has[lk] = true
 			want = append(want, l.cid)
 		}
 	}
 	ahead, err := w.fetch(ctx, want)
-	if err != nil {
+	f.ahead = ahead
+	if n, ok := ahead[k]; ok {
+		return n, n.err
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		err = block.ErrNotFound
+	}
+	if strings.Contains(err.Error(), c.String()) {
 		return node{}, err
 	}
-	f.ahead = ahead
-	return ahead[block.Key(c)], nil
+	return node{}, fmt.Errorf("get block %s: %w", c, err)
 }
 
-// fetch gets and decodes the blocks of cids, all of them or an error.
+// fetch gets and decodes the blocks of cids. A block that is not
+// delivered is left out, and the error says why if the getter said.
 func (w *Walker) fetch(ctx context.Context, cids []cid.Cid) (map[string]node, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	st, err := w.g.GetBlocks(ctx, cids)
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]node, len(cids))
-	var first error
 	for b := range st.C() {
-		if first != nil {
-			continue // drained: cancel stops the stream
-		}
 		links, err := decode(b)
-		if err != nil {
-			first = err
-			cancel()
-			continue
-		}
-		out[block.Key(b.CID)] = node{size: len(b.Data), links: links}
+		out[block.Key(b.CID)] = node{size: len(b.Data), links: links, err: err}
 	}
-	if first != nil {
-		return nil, first
-	}
-	for _, c := range cids {
-		if _, ok := out[block.Key(c)]; ok {
-			continue
-		}
-		if err := st.Err(); err != nil {
-			return nil, err
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("get block %s: %w", c, err)
-		}
-		return nil, fmt.Errorf("get block %s: %w", c, block.ErrNotFound)
-	}
-	return out, nil
+	return out, st.Err()
 }
 
 // decode returns a block's links.
