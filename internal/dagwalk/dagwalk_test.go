@@ -9,8 +9,8 @@ import (
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/block"
-	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/internal/dagwalk"
+	"github.com/bsfs/bsfs/internal/storetest"
 	"github.com/bsfs/bsfs/internal/treetest"
 	"github.com/bsfs/bsfs/unixfs"
 )
@@ -28,10 +28,7 @@ func walk(t *testing.T, w *dagwalk.Walker, root cid.Cid) ([]string, int, error) 
 
 func TestWalk(t *testing.T) {
 	ctx := t.Context()
-	bs, err := blockstore.Open(t.TempDir(), blockstore.Config{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bs := storetest.New(t)
 	zeros := strings.Repeat("\x00", 600000) // chunks: two equal, one shorter
 	dir := treetest.Tree{Files: map[string]string{"a": zeros, "b": zeros, "c/d": "delta\n"}}.Write(t)
 	root, err := unixfs.AddPath(ctx, bs, dir, unixfs.AddOptions{})
@@ -66,9 +63,9 @@ func TestWalk(t *testing.T) {
 		{"depth 1", dagwalk.Options{MaxDepth: 1}, []string{"a>" + f, "b>" + f, "c>" + sub.String()}},
 	} {
 		got, size, err := walk(t, dagwalk.New(unixfs.Local(bs), tc.opts), root)
-		root, _ := bs.Get(ctx, root)
-		if err != nil || strings.Join(got, " ") != strings.Join(tc.want, " ") || size != len(root.Data) {
-			t.Errorf("%s: %v (root %d bytes), %v; want %v (%d bytes)", tc.name, got, size, err, tc.want, len(root.Data))
+		rb, _ := bs.Get(ctx, root)
+		if err != nil || strings.Join(got, " ") != strings.Join(tc.want, " ") || size != len(rb.Data) {
+			t.Errorf("%s: %v (root %d bytes), %v; want %v (%d bytes)", tc.name, got, size, err, tc.want, len(rb.Data))
 		}
 	}
 
