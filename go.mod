@@ -3,6 +3,8 @@ module github.com/bsfs/bsfs
 go 1.26.0
 
 require (
+	github.com/creack/pty v1.1.24
+	github.com/dustin/go-humanize v1.0.1
 	github.com/hanwen/go-fuse/v2 v2.12.1
 	github.com/ipfs/boxo v0.43.0
 	github.com/ipfs/go-cid v0.6.2

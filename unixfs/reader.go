@@ -1,5 +1,5 @@
 // Package unixfs reads UnixFS DAGs block by block, for the mount and for
-// `bsfs cat` and `bsfs get`, and adds files and directories with boxo's
+// `bsfs cat`, `get` and `ls`, and adds files and directories with boxo's
 // importer so that CIDs equal those of `ipfs add --cid-version=1`.
 //
 // Reading does not use boxo's DagReader: a File fetches only the leaves
@@ -241,6 +241,11 @@ func (r *Reader) ReadDir(ctx context.Context, dir cid.Cid) ([]DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	return r.readDir(ctx, d)
+}
+
+// readDir lists the directory d.
+func (r *Reader) readDir(ctx context.Context, d *decoded) ([]DirEntry, error) {
 	if !d.isHAMT() {
 		out := make([]DirEntry, len(d.links))
 		for i, l := range d.links {

@@ -29,7 +29,8 @@ threshold. Symlinks are added as symlinks, never followed; names starting
 with "." below PATH are left out unless --hidden. The root is recorded
 among the roots this node added (what 'ls' of a mount lists). With a
 running daemon the blocks are streamed into its store and served to its
-peers; otherwise they go into the repository directly.`,
+peers; otherwise they go into the repository directly. A progress bar
+shows on stderr when it is a terminal, unless -q or -Q.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAdd(cmd, args[0], addFlags{recursive: recursive, quiet: quiet, quieter: quieter, hidden: hidden})
@@ -67,7 +68,7 @@ func runAdd(cmd *cobra.Command, arg string, flags addFlags) error {
 		if err != nil {
 			return err
 		}
-		bar := progress.New(cmd.ErrOrStderr(), total, "adding")
+		bar := progress.New(progressTo(cmd, flags.quiet || flags.quieter), total, "adding")
 		var lines []string // printed once the bar is gone
 		opts := unixfs.AddOptions{
 			Progress: bar.Set,

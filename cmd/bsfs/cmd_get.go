@@ -14,8 +14,9 @@ import (
 
 func newGetCmd() *cobra.Command {
 	var out string
+	var quiet bool
 	cmd := &cobra.Command{
-		Use:   "get CID[/PATH] [-o OUT]",
+		Use:   "get CID[/PATH] [-o OUT] [-q]",
 		Short: "Write a UnixFS file or directory tree to disk",
 		Long: `Write a UnixFS file, directory tree or symlink to OUT: by default the
 last name of PATH, or the CID when there is no PATH. OUT must not exist.
@@ -24,7 +25,8 @@ Files and directories get their UnixFS permission bits and mtime when the
 DAG has them (else 0644 and 0755); symlinks are written as symlinks. A
 name that could escape OUT ("..", or one with a slash) fails the command.
 With a running daemon missing blocks are fetched from its peers;
-otherwise only local blocks are read.`,
+otherwise only local blocks are read. A progress bar of the bytes written
+shows on stderr when it is a terminal, unless -q.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			root, sub, err := parseRef(args[0])
@@ -50,7 +52,7 @@ otherwise only local blocks are read.`,
 				if nd.Kind == unixfs.KindFile || nd.Kind == unixfs.KindOpaque {
 					total = int64(nd.Size)
 				}
-				bar := progress.New(cmd.ErrOrStderr(), total, "fetching")
+				bar := progress.New(progressTo(cmd, quiet), total, "fetching")
 				err = unpack.WriteTree(ctx, r, nd, out, bar.Set)
 				bar.Done()
 				return err
@@ -58,5 +60,6 @@ otherwise only local blocks are read.`,
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "path to write to (must not exist)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "draw no progress bar")
 	return cmd
 }

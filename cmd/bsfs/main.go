@@ -68,7 +68,7 @@ repository directly, offline.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newInitCmd(), newIDCmd(), newDaemonCmd(), newBlockCmd(), newSwarmCmd(), newStatCmd(), newLedgerCmd(), newWantlistCmd())
 	root.AddCommand(newMountCmd())
-	root.AddCommand(newAddCmd(), newCatCmd(), newGetCmd())
+	root.AddCommand(newAddCmd(), newCatCmd(), newGetCmd(), newLsCmd(), newRefsCmd(), newDagCmd())
 	root.AddCommand(newPinCmd(), newGCCmd(), newExportCmd(), newImportCmd())
 	root.AddCommand(newRoutingCmd(), newNameCmd(), newKeyCmd())
 	return root

@@ -7,9 +7,19 @@ import (
 	"os"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
+
+// throttle is how often a bar is redrawn at most.
+const throttle = 100 * time.Millisecond
+
+// IsTerminal reports whether w is a terminal.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
 
 // Bar is a progress bar of bytes; its zero value draws nothing.
 type Bar struct {
@@ -19,8 +29,7 @@ type Bar struct {
 // New shows a bar of total bytes (-1: unknown) named what on w if w is a
 // terminal.
 func New(w io.Writer, total int64, what string) Bar {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if !IsTerminal(w) {
 		return Bar{}
 	}
 	return Bar{bar: progressbar.NewOptions64(total,
@@ -29,7 +38,7 @@ func New(w io.Writer, total int64, what string) Bar {
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowTotalBytes(true),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionThrottle(throttle),
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSpinnerType(14),
 	)}
@@ -44,6 +53,48 @@ func (b Bar) Set(n int64) {
 
 // Done removes the bar.
 func (b Bar) Done() {
+	if b.bar != nil {
+		b.bar.Finish()
+		b.bar.Clear()
+	}
+}
+
+// Blocks is a progress bar of blocks whose number is not known ahead: it
+// shows the blocks done, their rate and their bytes. Its zero value draws
+// nothing.
+type Blocks struct {
+	bar  *progressbar.ProgressBar // nil when not shown
+	what string
+}
+
+// NewBlocks shows a bar of blocks named what on w if w is a terminal.
+func NewBlocks(w io.Writer, what string) Blocks {
+	if !IsTerminal(w) {
+		return Blocks{}
+	}
+	return Blocks{what: what, bar: progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("blocks"),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(throttle),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSpinnerType(14),
+	)}
+}
+
+// Set moves the bar to n blocks of size bytes in all.
+func (b Blocks) Set(n, size int64) {
+	if b.bar != nil {
+		b.bar.Describe(b.what + " " + humanize.Bytes(uint64(max(size, 0))))
+		b.bar.Set64(n)
+	}
+}
+
+// Done removes the bar.
+func (b Blocks) Done() {
 	if b.bar != nil {
 		b.bar.Finish()
 		b.bar.Clear()

@@ -1,0 +1,26 @@
+package unixfs
+
+import (
+	"context"
+
+	"github.com/ipfs/go-cid"
+)
+
+// List returns what `ipfs ls` lists of c: a directory's entries (see
+// ReadDir), or the links of any other dag-pb block (a file's chunks, which
+// have no names), in the block's order. A raw block, and a block of another
+// codec, has none.
+func (r *Reader) List(ctx context.Context, c cid.Cid) ([]DirEntry, error) {
+	d, err := r.get(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if d.node.Kind == KindDirectory {
+		return r.readDir(ctx, d)
+	}
+	out := make([]DirEntry, len(d.links))
+	for i, l := range d.links {
+		out[i] = DirEntry{Name: l.name, CID: l.cid, Tsize: l.size}
+	}
+	return out, nil
+}
