@@ -38,7 +38,8 @@ type Config struct {
 	// blocks until the reader is interrupted or the mount ends.
 	ReadTimeout time.Duration
 	// CacheTimeout is how long the kernel keeps names and attributes;
-	// zero means an hour. Content never changes, so only memory bounds it.
+	// zero means an hour. Content never changes, so only memory bounds it;
+	// the links under DIR/ipns are kept no longer than their TTL.
 	CacheTimeout time.Duration
 	// Logger receives errors worth a line (time-outs, failed fetches,
 	// panics); nil means slog.Default().
