@@ -7,7 +7,11 @@
 //	                   directory (basic or HAMT-sharded) with nested paths,
 //	                   a symlink; any other block as a file of its bytes
 //	DIR/raw/<cid>      the block itself, whatever its codec
-//	ls DIR             the roots this node added (Config.Roots)
+//	DIR/ipfs/<cid>     DIR/<cid>, for paths written against Kubo's /ipfs/
+//	DIR/ipns/<name>    a symlink to ../<cid>[/path], what an IPNS name or a
+//	                   DNSLink domain points at (see Names)
+//	ls DIR             the roots this node added (Config.Roots); raw, ipfs
+//	                   and ipns are looked up, not listed, as CIDs are
 //
 // A CID may be written in any multibase, version 0 or 1. A name that is not
 // a CID bsfs can fetch fails with ENOENT before anything is fetched. Modes
@@ -16,6 +20,50 @@
 // and directory carries the extended attribute user.bsfs.cid, and files
 // user.bsfs.local: the fraction of their bytes already stored locally, which
 // grows as a fetch proceeds.
+//
+// # Names
+//
+// DIR/ipns/<name> takes an IPNS name, a libp2p key written as a peer ID
+// (12D3KooW…, Qm…) or as a CIDv1 with the libp2p-key codec (k51…, in any
+// multibase), or a DNSLink domain (docs.ipfs.tech). Config.Names resolves
+// it; without one DIR/ipns is absent. A name that cannot be one of these
+// (no dot and not a key, a label that is no DNS label, over 255 bytes) is
+// ENOENT without asking. The name is a symlink to ../<cid>, followed by
+// the path below the CID when the name points at one (/ipfs/<cid>/a/b
+// reads as ../<cid>/a/b); a record whose path holds "." or ".." or a
+// segment no name can be, or whose CID bsfs cannot fetch, is refused.
+//
+// It is a symlink rather than a directory because a name is a pointer that
+// changes while content does not:
+//
+//   - Everything under the name is DIR/<cid> itself: the kernel walks
+//     DIR/ipns/<name>/sub/file as DIR/<cid>/sub/file, with the same inodes,
+//     page cache and hour-long caching of immutable content, and a path
+//     below the CID costs no code of its own; only the link is short-lived.
+//   - When the TTL passes while a file is open, or a shell's working
+//     directory is inside, nothing changes under them: they hold inodes of
+//     DIR/<cid>, which stay valid; the next path walk goes to the new CID.
+//     A directory at DIR/ipns/<name> would be replaced in the kernel's
+//     cache by the next lookup, leaving a working directory inside it
+//     unreachable. (`cd DIR/ipns/<name>` shows that path to pwd, and
+//     DIR/<cid> to pwd -P.)
+//   - readlink (ls -l) shows what the name points at now, which a
+//     directory could only show in an extended attribute.
+//
+// The cost is that tools that do not follow symlinks (find, du, tar
+// without -L) stop at the link; give them DIR/ipns/<name>/.
+//
+// A resolved name is kept for its TTL (at least a second, so that the
+// lookup and the readlink of one path walk share one answer; at most 1024
+// names are kept, the expired ones dropped first), and the kernel keeps
+// the link's entry and attributes no longer than what remains of it.
+// Symlink caching (FUSE_CACHE_SYMLINKS) is off: the kernel asks for the
+// target at every walk, answered from the kept name, so a name republished
+// elsewhere shows its new content once the TTL has passed. Resolving
+// honours the reader's interrupt (EINTR) and the read time-out (EIO, logged
+// with the name) as a read does; any other failure is ENOENT with a log
+// line naming the name, and is not cached, so the next access asks again.
+// ls DIR/ipns lists nothing.
 //
 // # Error handling
 //
@@ -52,6 +100,8 @@
 // of files derive from their CIDs, so one file reached by two paths shares
 // one page cache. Only errors that say a name does not exist are cached;
 // time-outs and interruptions are not, and the next access fetches again.
+// The links under DIR/ipns are the exception: kept no longer than their
+// TTL, failures not at all (see Names).
 // The kernel is allowed reads of up to 1 MiB per request.
 //
 // # Interrupts

@@ -38,7 +38,8 @@ type Config struct {
 	// blocks until the reader is interrupted or the mount ends.
 	ReadTimeout time.Duration
 	// CacheTimeout is how long the kernel keeps names and attributes;
-	// zero means an hour. Content never changes, so only memory bounds it.
+	// zero means an hour. Content never changes, so only memory bounds it;
+	// the links under DIR/ipns are kept no longer than their TTL.
 	CacheTimeout time.Duration
 	// Logger receives errors worth a line (time-outs, failed fetches,
 	// panics); nil means slog.Default().
@@ -51,6 +52,9 @@ type Config struct {
 	// ReadLatency, if set, is given the seconds each read of a file takes
 	// (a Prometheus histogram's Observe fits).
 	ReadLatency func(seconds float64)
+	// Names resolves the names under DIR/ipns, each a symlink to
+	// ../<cid> kept for its TTL; nil leaves DIR/ipns absent (ENOENT).
+	Names NameResolver
 }
 
 // maxRequest is the largest read the kernel is asked to send at once.
@@ -90,14 +94,18 @@ func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	m := &mnt{
-		r:           unixfs.New(g, cfg.UnixFS),
-		g:           g,
-		haser:       cfg.UnixFS.Haser,
-		roots:       cfg.Roots,
-		readTimeout: cfg.ReadTimeout,
-		log:         cfg.Logger,
-		usage:       cfg.Usage,
-		readLatency: cfg.ReadLatency,
+		r:            unixfs.New(g, cfg.UnixFS),
+		g:            g,
+		haser:        cfg.UnixFS.Haser,
+		roots:        cfg.Roots,
+		readTimeout:  cfg.ReadTimeout,
+		log:          cfg.Logger,
+		usage:        cfg.Usage,
+		readLatency:  cfg.ReadLatency,
+		cacheTimeout: cfg.CacheTimeout,
+	}
+	if cfg.Names != nil {
+		m.names = &nameCache{r: cfg.Names}
 	}
 	timeout := cfg.CacheTimeout
 	root := &rootNode{m: m}
@@ -118,7 +126,11 @@ func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 			// them when the reader gets a signal. Asynchronous read-ahead
 			// requests are never interrupted, and would keep a want alive
 			// after the reader is gone; unixfs prefetches ahead instead.
-			SyncRead:             true,
+			SyncRead: true,
+			// The kernel asks for a symlink's target at every path walk
+			// through it: DIR/ipns/<name> points elsewhere once its TTL
+			// has passed, and the pages of a cached target would not.
+			EnableSymlinkCaching: false,
 			IgnoreSecurityLabels: true,
 			DirectMount:          asRoot,
 			DirectMountStrict:    asRoot,

@@ -15,7 +15,7 @@ import (
 )
 
 // mnt is what every node of one mount shares. Read-only after Mount but
-// for open, which has its own lock.
+// for open and names, which have their own locks.
 type mnt struct {
 	r           *unixfs.Reader
 	g           unixfs.BlockGetter
@@ -25,7 +25,10 @@ type mnt struct {
 	log         *slog.Logger
 	usage       func() (total, used uint64) // may be nil
 	readLatency func(seconds float64)       // may be nil
-	open        openFiles
+	// cacheTimeout bounds how long the kernel keeps what it is told.
+	cacheTimeout time.Duration
+	names        *nameCache // nil without a resolver: no DIR/ipns
+	open         openFiles
 }
 
 // fetchCtx bounds a fetch by the read time-out, if any. ctx is the

@@ -21,7 +21,8 @@ const rawName = "raw"
 const maxNameLen = 255
 
 // rootNode is the top of the mount: every CID is a name in it, and its
-// listing is the roots this node added.
+// listing is the roots this node added (not raw, ipfs or ipns, which are
+// there to be looked up, as every CID is).
 type rootNode struct {
 	fs.Inode
 	m *mnt
@@ -34,25 +35,43 @@ func (r *rootNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrO
 	return 0
 }
 
-// Lookup resolves a CID to its content, and "raw" to the raw blocks. A
-// name that is not a CID bsfs can fetch is ENOENT without a fetch.
+// Lookup resolves a CID to its content; "raw", "ipfs" and "ipns" are the
+// directories of raw blocks, of CIDs as Kubo's /ipfs/ paths name them, and
+// of names (absent without Config.Names). No CID is spelt as one of these.
+// A name that is not a CID bsfs can fetch is ENOENT without a fetch.
 func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if name == rawName {
-		out.Mode = syscall.S_IFDIR | dirMode
-		out.Nlink = 2
-		return r.NewInode(ctx, &rawDir{m: r.m}, fs.StableAttr{Mode: syscall.S_IFDIR}), 0
+	var dir fs.InodeEmbedder
+	switch name {
+	case rawName:
+		dir = &rawDir{emptyDir{m: r.m}}
+	case ipfsName:
+		dir = &ipfsDir{emptyDir{m: r.m}}
+	case ipnsName:
+		if r.m.names == nil {
+			return nil, syscall.ENOENT
+		}
+		dir = &ipnsDir{emptyDir{m: r.m}}
+	default:
+		return r.m.lookupCID(ctx, r.EmbeddedInode(), name, out)
 	}
+	out.Mode = syscall.S_IFDIR | dirMode
+	out.Nlink = 2
+	return r.NewInode(ctx, dir, fs.StableAttr{Mode: syscall.S_IFDIR}), 0
+}
+
+// lookupCID finds the content of the CID name below parent.
+func (m *mnt) lookupCID(ctx context.Context, parent *fs.Inode, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	c, ok := parseCID(name)
 	if !ok {
 		return nil, syscall.ENOENT
 	}
-	ctx, cancel := r.m.fetchCtx(ctx)
+	ctx, cancel := m.fetchCtx(ctx)
 	defer cancel()
-	n, err := r.m.r.Stat(ctx, c)
+	n, err := m.r.Stat(ctx, c)
 	if err != nil {
-		return nil, r.m.errno(err, "stat", c)
+		return nil, m.errno(err, "stat", c)
 	}
-	return r.m.newChild(ctx, r.EmbeddedInode(), n, out), 0
+	return m.newChild(ctx, parent, n, out), 0
 }
 
 // Readdir lists the roots this node added, each with its type.
@@ -121,22 +140,7 @@ func parseCID(name string) (cid.Cid, bool) {
 }
 
 // rawDir holds every block as a file of its bytes, whatever its codec.
-type rawDir struct {
-	fs.Inode
-	m *mnt
-}
-
-// Getattr reports a read-only directory.
-func (d *rawDir) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFDIR | dirMode
-	out.Nlink = 2
-	return 0
-}
-
-// Readdir lists nothing: any block may be looked up.
-func (d *rawDir) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	return fs.NewListDirStream(nil), 0
-}
+type rawDir struct{ emptyDir }
 
 // Lookup fetches the block to learn its size.
 func (d *rawDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {

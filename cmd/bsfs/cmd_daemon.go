@@ -97,7 +97,7 @@ func runDaemon(ctx context.Context, out io.Writer, flags daemonFlags) error {
 		g, cfg := n.Mount(mountfs.Config{ReadTimeout: defaultReadTimeout, Logger: slog.Default()})
 		mctx, stopMount := context.WithCancel(ctx)
 		defer stopMount()
-		go func() { mounted <- serveMount(mctx, out, flags.mount, g, cfg) }()
+		go func() { mounted <- serveMount(mctx, out, flags.mount, g, withNames(cfg, n)) }()
 	}
 	fmt.Fprintln(out, readyLine)
 

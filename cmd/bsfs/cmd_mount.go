@@ -46,6 +46,10 @@ then unmount.
   DIR/<cid>      the content: a UnixFS file's bytes, a directory with nested
                  paths, a symlink; any other block as its bytes
   DIR/raw/<cid>  the block itself
+  DIR/ipfs/<cid> the same as DIR/<cid>, for paths written for Kubo's /ipfs/
+  DIR/ipns/NAME  a symlink to ../<cid>: what the IPNS name (a peer ID or a
+                 libp2p-key CID) or the DNSLink domain NAME points at,
+                 resolved again once its TTL has passed
   ls DIR         the roots this node added
 
 Blocks missing locally are fetched from peers as they are read; interrupting
@@ -113,7 +117,7 @@ func runMount(ctx context.Context, out, errOut io.Writer, dir string, flags moun
 		return err
 	}
 	g, cfg := n.Mount(cfg)
-	err = serveMount(ctx, out, dir, g, cfg)
+	err = serveMount(ctx, out, dir, g, withNames(cfg, n))
 	return errors.Join(err, l.Close(), n.Close())
 }
 
@@ -128,7 +132,20 @@ func mountThroughDaemon(ctx context.Context, out io.Writer, dir, path string, c 
 	cfg.UnixFS.Haser = c
 	cfg.Roots = c
 	cfg.Usage = apiUsage(c)
-	return serveMount(ctx, out, dir, c, cfg)
+	return serveMount(ctx, out, dir, c, withNames(cfg, c))
+}
+
+// withNames gives the mount the name resolver of the node it reads
+// through, for DIR/ipns: *node.Node and *api.Client offer one by having
+// ResolveName (mountfs.NameResolver). Without it DIR/ipns is absent, which
+// the mount's log says once.
+func withNames(cfg mountfs.Config, n any) mountfs.Config {
+	if r, ok := n.(mountfs.NameResolver); ok {
+		cfg.Names = r
+		return cfg
+	}
+	cfg.Logger.Info("DIR/ipns is absent: this node does not resolve IPNS names or DNSLink domains")
+	return cfg
 }
 
 // serveMount mounts g at dir and unmounts when ctx ends.
