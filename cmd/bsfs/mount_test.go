@@ -17,10 +17,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
-	mountfs "github.com/bsfs/bsfs/fs"
-	"github.com/bsfs/bsfs/internal/api"
 	"github.com/bsfs/bsfs/internal/mounttest"
-	"github.com/bsfs/bsfs/internal/node"
 	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/testlog"
 	repopkg "github.com/bsfs/bsfs/repo"
@@ -207,7 +204,7 @@ func TestMountThroughDaemon(t *testing.T) {
 		t.Errorf("stat of a name that is not a CID: %v, want ENOENT", err)
 	}
 
-	checkNamespaces(t, m, dir, c, data, resolvesNames((*api.Client)(nil)))
+	checkNamespaces(t, dir, c, data)
 
 	absent := absentCID(t, "nobody has this block, mounted")
 	interruptCat(t, exec.Command("cat", filepath.Join(dir, absent.String())), repo, absent.String())
@@ -251,7 +248,7 @@ func TestMountOwnNode(t *testing.T) {
 	if err != nil || len(ents) != 1 || ents[0].Name() != c || !ents[0].Type().IsRegular() {
 		t.Errorf("ls of the mount: %v, %v; want the one root %s, a file", ents, err, c)
 	}
-	checkNamespaces(t, m, dir, c, data, resolvesNames((*node.Node)(nil)))
+	checkNamespaces(t, dir, c, data)
 
 	// Killed, the mount leaves a dead mount point; the next mount removes it.
 	m.cmd.Process.Kill()
@@ -277,27 +274,13 @@ func TestMountOwnNode(t *testing.T) {
 	}
 }
 
-// resolvesNames reports whether n, the node a mount reads through,
-// resolves the names under DIR/ipns.
-func resolvesNames(n any) bool {
-	_, ok := n.(mountfs.NameResolver)
-	return ok
-}
-
 // checkNamespaces checks DIR/ipfs/<c> reads as data, and that DIR/ipns is a
-// directory if the mount's node resolves names, else absent with a line
-// in the mount's log saying so.
-func checkNamespaces(t *testing.T, m *daemon, dir, c string, data []byte, resolves bool) {
+// directory.
+func checkNamespaces(t *testing.T, dir, c string, data []byte) {
 	t.Helper()
 	readMount(t, filepath.Join(dir, "ipfs", c), data)
-	fi, err := os.Stat(filepath.Join(dir, "ipns"))
-	switch {
-	case resolves && (err != nil || !fi.IsDir()):
-		t.Errorf("stat ipns with a node that resolves names: %v, %v; want a directory", fi, err)
-	case !resolves && !errors.Is(err, syscall.ENOENT):
-		t.Errorf("stat ipns with a node that does not resolve names: %v, want ENOENT", err)
-	case !resolves && !m.logged("DIR/ipns is absent"):
-		t.Errorf("no line saying DIR/ipns is absent; stderr: %s", m.stderr)
+	if fi, err := os.Stat(filepath.Join(dir, "ipns")); err != nil || !fi.IsDir() {
+		t.Errorf("stat ipns: %v, %v; want a directory", fi, err)
 	}
 }
 
