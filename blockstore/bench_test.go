@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
 	"github.com/bsfs/bsfs/block"
@@ -112,5 +113,33 @@ func BenchmarkGet(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkFirstPuts stores 1024 blocks of 4 KiB in a store just created
+// (NoSync), with and without its shard directories made ahead: the cost a
+// fresh repository's first fetch pays.
+func BenchmarkFirstPuts(b *testing.B) {
+	for _, ahead := range []bool{false, true} {
+		b.Run(fmt.Sprintf("shardsAhead=%v", ahead), func(b *testing.B) {
+			ctx := context.Background()
+			blks := benchBlocks(b, 1024, 4<<10)
+			for b.Loop() {
+				b.StopTimer()
+				bs, err := blockstore.Open(filepath.Join(b.TempDir(), "blocks"), blockstore.Config{NoSync: true, ShardsAhead: ahead})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				for _, blk := range blks {
+					if err := bs.Put(ctx, blk); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				bs.Close()
+				b.StartTimer()
+			}
+		})
 	}
 }

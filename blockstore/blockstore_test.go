@@ -32,6 +32,48 @@ func TestSuite(t *testing.T) {
 	t.Run("Default", func(t *testing.T) { storetest.Run(t, seeded(blockstore.Config{})) })
 	t.Run("NoSync", func(t *testing.T) { storetest.Run(t, seeded(blockstore.Config{NoSync: true})) })
 	t.Run("ReadOnly", func(t *testing.T) { storetest.Run(t, seeded(blockstore.Config{ReadOnly: true})) })
+	t.Run("ShardsAhead", func(t *testing.T) { storetest.Run(t, seeded(blockstore.Config{ShardsAhead: true})) })
+}
+
+// TestShardsAhead: a store created with ShardsAhead has every shard
+// directory before its first block, and blocks land in them: storing
+// makes no new directory.
+func TestShardsAhead(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "blocks")
+	b, err := blockstore.Open(dir, blockstore.Config{NoSync: true, ShardsAhead: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	shards := func() []string {
+		t.Helper()
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range ents {
+			if e.IsDir() && len(e.Name()) == 2 {
+				names = append(names, e.Name())
+			}
+		}
+		return names
+	}
+	before := shards()
+	if len(before) != 1024 {
+		t.Fatalf("%d shard directories after creation, want 1024", len(before))
+	}
+	for _, blk := range storetest.Blocks(t, 300) {
+		if err := b.Put(context.Background(), blk); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(blockPath(dir, blk.CID)); err != nil {
+			t.Fatalf("block %s: %v", blk.CID, err)
+		}
+	}
+	if after := shards(); !slices.Equal(after, before) {
+		t.Fatalf("storing made shard directories: %d before, %d after", len(before), len(after))
+	}
 }
 
 // blockPath is where the store in dir keeps the block c names.

@@ -40,6 +40,23 @@ func checkLayout(dir string) (flatfs.ShardFunc, error) {
 	}
 }
 
+// keyAlphabet is the characters of block keys (keyEncoding's).
+const keyAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+// makeShards makes every shard directory shardID can name in dir: one per
+// pair of key characters.
+func makeShards(dir string) error {
+	for _, a := range keyAlphabet {
+		for _, b := range keyAlphabet {
+			err := os.Mkdir(filepath.Join(dir, string(a)+string(b)), 0o755)
+			if err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // isEmptyDir reports whether dir is missing or has no entries.
 func isEmptyDir(dir string) (bool, error) {
 	f, err := os.Open(dir)

@@ -124,7 +124,7 @@ func open(path string, profiles []string, mustCreate bool, lockFn func(lockPath,
 	// and every read checks the hash, so a block a power loss damaged is
 	// detected and fetched again. With fsync a 256 KiB write costs three
 	// times as much here, which would cap fetches near 30 MB/s.
-	bs, err := blockstore.Open(filepath.Join(abs, blocksDir), blockstore.Config{NoSync: true})
+	bs, err := blockstore.Open(filepath.Join(abs, blocksDir), blockstore.Config{NoSync: true, ShardsAhead: true})
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", abs, err)
 	}
