@@ -20,6 +20,9 @@ const (
 	colKuboMount = "Kubo mount"
 	colBsfsMount = "bsfs mount"
 	colMemfile   = "go-fuse file in memory"
+	// colMemfileSync is the same with synchronous reads, the mode of
+	// bsfs's mount.
+	colMemfileSync = "go-fuse file in memory, synchronous reads"
 )
 
 // mountRows are the rows rowMount fills.
@@ -45,8 +48,9 @@ func (r *runner) rowMount(ctx context.Context) {
 		ls:      r.res.row(tableMounts, fmt.Sprintf("`ls -l` of the %d-entry directory, local, caches dropped", r.cfg.dirFiles), "ms", false),
 	}
 	rows.fetched.skip(colMemfile, "n/a: nothing to fetch")
+	rows.fetched.skip(colMemfileSync, "n/a: nothing to fetch")
 	for run := range r.cfg.runs {
-		for _, col := range rotate([]string{colKuboMount, colBsfsMount, colMemfile}, run) {
+		for _, col := range rotate([]string{colKuboMount, colBsfsMount, colMemfile, colMemfileSync}, run) {
 			if ctx.Err() != nil {
 				return
 			}
@@ -107,12 +111,13 @@ func (r *runner) measureMount(ctx context.Context, col string, mc mountCase, row
 // stops it and unmounts.
 func (r *runner) setupMount(ctx context.Context, col string, run int) (mc mountCase, done func(), err error) {
 	switch col {
-	case colMemfile:
+	case colMemfile, colMemfileSync:
 		mnt := filepath.Join(r.work, fmt.Sprintf("memfile-%d.mnt", run))
 		if err := os.MkdirAll(mnt, 0o755); err != nil {
 			return mc, nil, err
 		}
-		cmd := exec.Command(r.cfg.memfile, "-size", fmt.Sprint(int64(r.cfg.fileMiB)<<20), "-files", fmt.Sprint(r.cfg.dirFiles), mnt)
+		cmd := exec.Command(r.cfg.memfile, "-size", fmt.Sprint(int64(r.cfg.fileMiB)<<20), "-files", fmt.Sprint(r.cfg.dirFiles),
+			fmt.Sprintf("-sync=%v", col == colMemfileSync), mnt)
 		d, err := r.procs.Start(ctx, "memfile", cmd, mnt+".log", "ready")
 		if err != nil {
 			return mc, nil, err
@@ -197,6 +202,7 @@ func (r *runner) bsfsMountClient(ctx context.Context, srv *node.Node) (cli *node
 func (r *runner) rowMountDir(ctx context.Context) {
 	ls := r.res.row(tableMounts, fmt.Sprintf("`ls -l` of the %d-entry directory, fetched from a peer", r.cfg.dirFiles), "ms", false)
 	ls.skip(colMemfile, "n/a: nothing to fetch")
+	ls.skip(colMemfileSync, "n/a: nothing to fetch")
 	for run := range r.dirRounds() {
 		for _, col := range rotate([]string{colKuboMount, colBsfsMount}, run) {
 			if ctx.Err() != nil {

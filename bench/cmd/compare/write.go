@@ -48,11 +48,15 @@ the local `+"`ls -l`"+` lists the directory through the server's mount (for bsfs
 `+"`bsfs mount`"+` started on the server's repository in place of its daemon),
 caches dropped. The go-fuse file is bench/cmd/memfile: the same sizes served
 from memory by a minimal go-fuse file system, the ceiling of a FUSE read on
-this machine.%s
+this machine; "synchronous reads" is the same with the kernel sending one
+read at a time per file (go-fuse's SyncRead), the mode bsfs's mount runs in
+so that Ctrl-C cancels a read and its wants (fs/doc.go, Interrupts): the
+ceiling of a read through bsfs's mount.%s
 
 `, dropNote(r.dropErr))
-	r.res.writeTable(w, tableMounts, []string{colKuboMount, colBsfsMount, colMemfile},
-		[]ratio{{title: "bsfs ÷ Kubo", col: colBsfsMount, base: colKuboMount}, {title: "bsfs ÷ go-fuse file", col: colBsfsMount, base: colMemfile}})
+	r.res.writeTable(w, tableMounts, []string{colKuboMount, colBsfsMount, colMemfile, colMemfileSync},
+		[]ratio{{title: "bsfs ÷ Kubo", col: colBsfsMount, base: colKuboMount}, {title: "bsfs ÷ go-fuse file", col: colBsfsMount, base: colMemfile},
+			{title: "bsfs ÷ go-fuse file, synchronous reads", col: colBsfsMount, base: colMemfileSync}})
 	if r.res.has(tableScale) {
 		r.writeScale(w)
 	}

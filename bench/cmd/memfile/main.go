@@ -2,9 +2,12 @@
 // memory: DIR/file of -size bytes and DIR/dir with -files files of 4 KiB.
 // It is the ceiling the benchmark holds FUSE mounts against: reading it
 // costs the kernel round trips and nothing else. It prints "ready" once
-// mounted and unmounts on SIGINT or SIGTERM.
+// mounted and unmounts on SIGINT or SIGTERM. With -sync the kernel sends
+// reads one at a time per file, as it does to bsfs's mount
+// (MountOptions.SyncRead), which keeps Ctrl-C cancelling reads: the
+// ceiling of a FUSE read in that mode.
 //
-//	memfile [-size BYTES] [-files N] DIR
+//	memfile [-size BYTES] [-files N] [-sync] DIR
 package main
 
 import (
@@ -28,18 +31,19 @@ const smallSize = 4096
 func main() {
 	size := flag.Int64("size", 256<<20, "size of DIR/file in bytes")
 	files := flag.Int("files", 5000, "number of 4 KiB files in DIR/dir")
+	syncRead := flag.Bool("sync", false, "have the kernel send reads synchronously, as bsfs's mount does")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: memfile [-size BYTES] [-files N] DIR")
+		fmt.Fprintln(os.Stderr, "usage: memfile [-size BYTES] [-files N] [-sync] DIR")
 		os.Exit(2)
 	}
-	if err := run(flag.Arg(0), *size, *files); err != nil {
+	if err := run(flag.Arg(0), *size, *files, *syncRead); err != nil {
 		fmt.Fprintf(os.Stderr, "memfile: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, size int64, files int) error {
+func run(dir string, size int64, files int, syncRead bool) error {
 	data := make([]byte, size+int64(files)*smallSize)
 	if _, err := io.ReadFull(rand.NewChaCha8([32]byte{}), data); err != nil {
 		return err
@@ -49,7 +53,7 @@ func run(dir string, size int64, files int) error {
 	// by default for FUSE; the benchmark drops its caches anyway.
 	timeout := time.Second
 	srv, err := fs.Mount(dir, root, &fs.Options{
-		MountOptions: fuse.MountOptions{FsName: "memfile", Name: "memfile"},
+		MountOptions: fuse.MountOptions{FsName: "memfile", Name: "memfile", SyncRead: syncRead},
 		EntryTimeout: &timeout,
 		AttrTimeout:  &timeout,
 	})
