@@ -23,6 +23,12 @@ import (
 // behind. Shard directories are created once, on first use, and then
 // trusted until a write finds one gone.
 //
+// Making the unnamed file (allocating its inode) is most of a small
+// block's write on some file systems: once the first block is written, a
+// goroutine of the writer keeps a few unnamed files made ahead in the
+// root, and a write takes one when there is one (a file is linked into
+// any directory of its file system), so that cost leaves the write.
+//
 // It only creates files: replacing a file already there, and every write
 // on a system without O_TMPFILE or /proc, is left to flatfs (errFlatfs).
 type writer struct {
@@ -36,7 +42,19 @@ type writer struct {
 	// added counts the bytes of the files and directories created, which
 	// flatfs's disk usage count does not know of.
 	added atomic.Int64
+
+	// spares holds unnamed files made ahead; wake asks makeSpares for
+	// more, started by the first write (started); stop ends it.
+	spares  chan int
+	wake    chan struct{}
+	stop    chan struct{}
+	started sync.Once
+	wg      sync.WaitGroup
 }
+
+// spareFiles is how many unnamed files a writer keeps made ahead: a few
+// for the blocks of a message stored at once; a file descriptor each.
+const spareFiles = 4
 
 // errFlatfs means a write must go through flatfs instead.
 var errFlatfs = errors.New("write through flatfs")
@@ -47,7 +65,8 @@ func newWriter(root string, shard flatfs.ShardFunc, sync bool) (*writer, error) 
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: root, Err: err}
 	}
-	w := &writer{root: root, dirfd: fd, sync: sync, shard: shard}
+	w := &writer{root: root, dirfd: fd, sync: sync, shard: shard,
+		spares: make(chan int, spareFiles), wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	// Linking an unnamed file needs its /proc path (or a privilege).
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
 		w.off.Store(true)
@@ -103,7 +122,7 @@ func (w *writer) link(dir, name string, data []byte) error {
 	if err := w.mkdir(dir); err != nil {
 		return err
 	}
-	fd, err := unix.Openat(w.dirfd, dir, unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
+	fd, err := w.unnamed(dir)
 	if err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) {
 			w.off.Store(true)
@@ -136,6 +155,53 @@ func (w *writer) link(dir, name string, data []byte) error {
 		return errFlatfs
 	}
 	return w.pathErr("link", name, err)
+}
+
+// unnamed returns an unnamed file to write a block of dir to: a spare if
+// there is one, else a new one in dir. Either way makeSpares is asked to
+// make up for it.
+func (w *writer) unnamed(dir string) (int, error) {
+	w.started.Do(func() {
+		w.wg.Add(1)
+		go w.makeSpares()
+	})
+	defer func() {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}()
+	select {
+	case fd := <-w.spares:
+		return fd, nil
+	default:
+	}
+	return unix.Openat(w.dirfd, dir, unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
+}
+
+// makeSpares fills spares each time it is woken, until stop. A file it
+// cannot make is left to the writes, which make their own and say why.
+func (w *writer) makeSpares() {
+	defer w.wg.Done()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-w.wake:
+		}
+		for len(w.spares) < cap(w.spares) {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			fd, err := unix.Openat(w.dirfd, ".", unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
+			if err != nil {
+				break
+			}
+			w.spares <- fd // only this goroutine sends: there is room
+		}
+	}
 }
 
 // mkdir makes sure the shard directory dir exists, creating it the first
@@ -186,9 +252,15 @@ func (w *writer) pathErr(op, name string, err error) error {
 	return &fs.PathError{Op: op, Path: filepath.Join(w.root, name), Err: err}
 }
 
-// close closes the root directory. It reports the bytes created, for
-// flatfs's disk usage count.
+// close stops making spares, closes those left (their files vanish) and
+// the root directory. It reports the bytes created, for flatfs's disk
+// usage count.
 func (w *writer) close() int64 {
+	close(w.stop)
+	w.wg.Wait()
+	for len(w.spares) > 0 {
+		unix.Close(<-w.spares)
+	}
 	unix.Close(w.dirfd)
 	return w.added.Load()
 }
