@@ -27,7 +27,9 @@ import (
 // block's write on some file systems: once the first block is written, a
 // goroutine of the writer keeps a few unnamed files made ahead in the
 // root, and a write takes one when there is one (a file is linked into
-// any directory of its file system), so that cost leaves the write.
+// any directory of its file system), so that cost leaves the write. The
+// same goroutine makes the shard directories of the blocks the store is
+// told to expect (expect), before their writes need them.
 //
 // It only creates files: replacing a file already there, and every write
 // on a system without O_TMPFILE or /proc, is left to flatfs (errFlatfs).
@@ -44,7 +46,10 @@ type writer struct {
 	added atomic.Int64
 
 	// spares holds unnamed files made ahead; wake asks makeSpares for
-	// more, started by the first write (started); stop ends it.
+	// more, or for the shard directories in dirs, started by the first
+	// write or expect (started); stop ends it.
+	dirsMu  sync.Mutex
+	dirs    map[string]struct{}
 	spares  chan int
 	wake    chan struct{}
 	stop    chan struct{}
@@ -161,16 +166,7 @@ func (w *writer) link(dir, name string, data []byte) error {
 // there is one, else a new one in dir. Either way makeSpares is asked to
 // make up for it.
 func (w *writer) unnamed(dir string) (int, error) {
-	w.started.Do(func() {
-		w.wg.Add(1)
-		go w.makeSpares()
-	})
-	defer func() {
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
-	}()
+	defer w.signal()
 	select {
 	case fd := <-w.spares:
 		return fd, nil
@@ -179,8 +175,43 @@ func (w *writer) unnamed(dir string) (int, error) {
 	return unix.Openat(w.dirfd, dir, unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
 }
 
-// makeSpares fills spares each time it is woken, until stop. A file it
-// cannot make is left to the writes, which make their own and say why.
+// signal wakes makeSpares, starting it the first time.
+func (w *writer) signal() {
+	w.started.Do(func() {
+		w.wg.Add(1)
+		go w.makeSpares()
+	})
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// expect has the shard directories of the block files for keys made in
+// the background, those not known to exist yet. It does not wait.
+func (w *writer) expect(keys []string) {
+	added := false
+	w.dirsMu.Lock()
+	for _, key := range keys {
+		dir := w.shard(key)
+		if _, ok := w.shards.Load(dir); ok {
+			continue
+		}
+		if w.dirs == nil {
+			w.dirs = make(map[string]struct{})
+		}
+		w.dirs[dir] = struct{}{}
+		added = true
+	}
+	w.dirsMu.Unlock()
+	if added {
+		w.signal()
+	}
+}
+
+// makeSpares makes the expected directories, then fills spares, each time
+// it is woken, until stop. What it cannot make is left to the writes,
+// which make their own and say why.
 func (w *writer) makeSpares() {
 	defer w.wg.Done()
 	for {
@@ -189,19 +220,40 @@ func (w *writer) makeSpares() {
 			return
 		case <-w.wake:
 		}
-		for len(w.spares) < cap(w.spares) {
+		for w.prepareOne() {
 			select {
 			case <-w.stop:
 				return
 			default:
 			}
-			fd, err := unix.Openat(w.dirfd, ".", unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
-			if err != nil {
-				break
-			}
-			w.spares <- fd // only this goroutine sends: there is room
 		}
 	}
+}
+
+// prepareOne makes one expected directory, or else one spare file, and
+// reports whether there was one to make.
+func (w *writer) prepareOne() bool {
+	w.dirsMu.Lock()
+	var dir string
+	for d := range w.dirs {
+		dir = d
+		delete(w.dirs, d)
+		break
+	}
+	w.dirsMu.Unlock()
+	if dir != "" {
+		_ = w.mkdir(dir)
+		return true
+	}
+	if len(w.spares) == cap(w.spares) {
+		return false
+	}
+	fd, err := unix.Openat(w.dirfd, ".", unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return false
+	}
+	w.spares <- fd // only this goroutine sends: there is room
+	return true
 }
 
 // mkdir makes sure the shard directory dir exists, creating it the first

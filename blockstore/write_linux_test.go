@@ -339,3 +339,37 @@ func TestSpareFiles(t *testing.T) {
 		t.Errorf("%d files in the store, want the %d blocks': %v", regular, len(blks), slices.Sorted(maps.Keys(files)))
 	}
 }
+
+// Expect makes the shard directories of the blocks expected, without a
+// write; a read-only or closed store ignores it.
+func TestExpect(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "blocks")
+	b := storetest.Open(t, dir, blockstore.Config{NoSync: true})
+	blk := blocktest.NewBlock(t, blocktest.RawV1(), blocktest.RandomBytes(t, 1024))
+	shard := filepath.Dir(blockPath(dir, blk.CID))
+	if _, err := os.Stat(shard); !os.IsNotExist(err) {
+		t.Fatalf("shard directory before Expect: %v", err)
+	}
+	ro, err := blockstore.Open(dir, blockstore.Config{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro.Expect([]cid.Cid{blk.CID})
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.Expect([]cid.Cid{blk.CID})
+	poll.Until(t, 10*time.Second, "shard directory made", func() bool {
+		st, err := os.Stat(shard)
+		return err == nil && st.IsDir()
+	})
+	storetest.MustMiss(t, b, blk.CID)
+	if err := b.Put(context.Background(), blk); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustGet(t, b, blk.CID, blk.Data)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.Expect([]cid.Cid{blk.CID})
+}
