@@ -45,9 +45,9 @@ type writer struct {
 	// flatfs's disk usage count does not know of.
 	added atomic.Int64
 
-	// spares holds unnamed files made ahead; wake asks makeSpares for
-	// more, or for the shard directories in dirs, started by the first
-	// write or expect (started); stop ends it.
+	// makeAhead, started by the first write or expect (started), makes
+	// the shard directories in dirs and the unnamed files in spares;
+	// wake asks it for more, stop ends it.
 	dirsMu  sync.Mutex
 	dirs    map[string]struct{}
 	spares  chan int
@@ -163,7 +163,7 @@ func (w *writer) link(dir, name string, data []byte) error {
 }
 
 // unnamed returns an unnamed file to write a block of dir to: a spare if
-// there is one, else a new one in dir. Either way makeSpares is asked to
+// there is one, else a new one in dir. Either way makeAhead is asked to
 // make up for it.
 func (w *writer) unnamed(dir string) (int, error) {
 	defer w.signal()
@@ -175,11 +175,11 @@ func (w *writer) unnamed(dir string) (int, error) {
 	return unix.Openat(w.dirfd, dir, unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
 }
 
-// signal wakes makeSpares, starting it the first time.
+// signal wakes makeAhead, starting it the first time.
 func (w *writer) signal() {
 	w.started.Do(func() {
 		w.wg.Add(1)
-		go w.makeSpares()
+		go w.makeAhead()
 	})
 	select {
 	case w.wake <- struct{}{}:
@@ -209,10 +209,10 @@ func (w *writer) expect(keys []string) {
 	}
 }
 
-// makeSpares makes the expected directories, then fills spares, each time
+// makeAhead makes the expected directories, then fills spares, each time
 // it is woken, until stop. What it cannot make is left to the writes,
 // which make their own and say why.
-func (w *writer) makeSpares() {
+func (w *writer) makeAhead() {
 	defer w.wg.Done()
 	for {
 		select {
