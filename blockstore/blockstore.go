@@ -272,6 +272,28 @@ func (b *Blockstore) Put(ctx context.Context, blk block.Block) error {
 	return nil
 }
 
+// Expect tells the store that the blocks cids may be put soon, as when
+// they are asked of peers: the directories they go in are made in the
+// background if they are not there yet, so that their writes need not
+// wait for that. It does not wait itself.
+func (b *Blockstore) Expect(cids []cid.Cid) {
+	if b.cfg.ReadOnly {
+		return
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return
+	}
+	keys := make([]string, 0, len(cids))
+	for _, c := range cids {
+		if _, ok := block.Inline(c); !ok && block.CheckCID(c) == nil {
+			keys = append(keys, dsKey(c))
+		}
+	}
+	b.w.expect(keys)
+}
+
 // write tells how a block is written.
 type write int
 

@@ -23,6 +23,14 @@ import (
 // behind. Shard directories are created once, on first use, and then
 // trusted until a write finds one gone.
 //
+// Making the unnamed file (allocating its inode) is most of a small
+// block's write on some file systems: once the first block is written, a
+// goroutine of the writer keeps a few unnamed files made ahead in the
+// root, and a write takes one when there is one (a file is linked into
+// any directory of its file system), so that cost leaves the write. The
+// same goroutine makes the shard directories of the blocks the store is
+// told to expect (expect), before their writes need them.
+//
 // It only creates files: replacing a file already there, and every write
 // on a system without O_TMPFILE or /proc, is left to flatfs (errFlatfs).
 type writer struct {
@@ -36,7 +44,22 @@ type writer struct {
 	// added counts the bytes of the files and directories created, which
 	// flatfs's disk usage count does not know of.
 	added atomic.Int64
+
+	// makeAhead, started by the first write or expect (started), makes
+	// the shard directories in dirs and the unnamed files in spares;
+	// wake asks it for more, stop ends it.
+	dirsMu  sync.Mutex
+	dirs    map[string]struct{}
+	spares  chan int
+	wake    chan struct{}
+	stop    chan struct{}
+	started sync.Once
+	wg      sync.WaitGroup
 }
+
+// spareFiles is how many unnamed files a writer keeps made ahead: a few
+// for the blocks of a message stored at once; a file descriptor each.
+const spareFiles = 4
 
 // errFlatfs means a write must go through flatfs instead.
 var errFlatfs = errors.New("write through flatfs")
@@ -47,7 +70,8 @@ func newWriter(root string, shard flatfs.ShardFunc, sync bool) (*writer, error) 
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: root, Err: err}
 	}
-	w := &writer{root: root, dirfd: fd, sync: sync, shard: shard}
+	w := &writer{root: root, dirfd: fd, sync: sync, shard: shard,
+		spares: make(chan int, spareFiles), wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	// Linking an unnamed file needs its /proc path (or a privilege).
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
 		w.off.Store(true)
@@ -103,7 +127,7 @@ func (w *writer) link(dir, name string, data []byte) error {
 	if err := w.mkdir(dir); err != nil {
 		return err
 	}
-	fd, err := unix.Openat(w.dirfd, dir, unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
+	fd, err := w.unnamed(dir)
 	if err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) {
 			w.off.Store(true)
@@ -136,6 +160,100 @@ func (w *writer) link(dir, name string, data []byte) error {
 		return errFlatfs
 	}
 	return w.pathErr("link", name, err)
+}
+
+// unnamed returns an unnamed file to write a block of dir to: a spare if
+// there is one, else a new one in dir. Either way makeAhead is asked to
+// make up for it.
+func (w *writer) unnamed(dir string) (int, error) {
+	defer w.signal()
+	select {
+	case fd := <-w.spares:
+		return fd, nil
+	default:
+	}
+	return unix.Openat(w.dirfd, dir, unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
+}
+
+// signal wakes makeAhead, starting it the first time.
+func (w *writer) signal() {
+	w.started.Do(func() {
+		w.wg.Add(1)
+		go w.makeAhead()
+	})
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// expect has the shard directories of the block files for keys made in
+// the background, those not known to exist yet. It does not wait.
+func (w *writer) expect(keys []string) {
+	added := false
+	w.dirsMu.Lock()
+	for _, key := range keys {
+		dir := w.shard(key)
+		if _, ok := w.shards.Load(dir); ok {
+			continue
+		}
+		if w.dirs == nil {
+			w.dirs = make(map[string]struct{})
+		}
+		w.dirs[dir] = struct{}{}
+		added = true
+	}
+	w.dirsMu.Unlock()
+	if added {
+		w.signal()
+	}
+}
+
+// makeAhead makes the expected directories, then fills spares, each time
+// it is woken, until stop. What it cannot make is left to the writes,
+// which make their own and say why.
+func (w *writer) makeAhead() {
+	defer w.wg.Done()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-w.wake:
+		}
+		for w.prepareOne() {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// prepareOne makes one expected directory, or else one spare file, and
+// reports whether there was one to make.
+func (w *writer) prepareOne() bool {
+	w.dirsMu.Lock()
+	var dir string
+	for d := range w.dirs {
+		dir = d
+		delete(w.dirs, d)
+		break
+	}
+	w.dirsMu.Unlock()
+	if dir != "" {
+		_ = w.mkdir(dir)
+		return true
+	}
+	if len(w.spares) == cap(w.spares) {
+		return false
+	}
+	fd, err := unix.Openat(w.dirfd, ".", unix.O_WRONLY|unix.O_TMPFILE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return false
+	}
+	w.spares <- fd // only this goroutine sends: there is room
+	return true
 }
 
 // mkdir makes sure the shard directory dir exists, creating it the first
@@ -186,9 +304,15 @@ func (w *writer) pathErr(op, name string, err error) error {
 	return &fs.PathError{Op: op, Path: filepath.Join(w.root, name), Err: err}
 }
 
-// close closes the root directory. It reports the bytes created, for
-// flatfs's disk usage count.
+// close stops making spares, closes those left (their files vanish) and
+// the root directory. It reports the bytes created, for flatfs's disk
+// usage count.
 func (w *writer) close() int64 {
+	close(w.stop)
+	w.wg.Wait()
+	for len(w.spares) > 0 {
+		unix.Close(<-w.spares)
+	}
 	unix.Close(w.dirfd)
 	return w.added.Load()
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
@@ -20,6 +21,7 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/blockstore"
 	"github.com/bsfs/bsfs/internal/blocktest"
+	"github.com/bsfs/bsfs/internal/poll"
 	"github.com/bsfs/bsfs/internal/storetest"
 )
 
@@ -276,4 +278,98 @@ func TestConcurrentCreate(t *testing.T) {
 	if got := storetest.AllKeys(t, b); !slices.Equal(got, storetest.Hashes(blk)) {
 		t.Errorf("store lists %v", got)
 	}
+}
+
+// openFiles counts the process's open file descriptors.
+func openFiles(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// Once a block is written the store makes unnamed files ahead; a write
+// that takes one stores its block like any other, and Close closes those
+// left, leaving no file behind.
+func TestSpareFiles(t *testing.T) {
+	ctx := context.Background()
+	before := openFiles(t)
+	dir := filepath.Join(t.TempDir(), "blocks")
+	b, err := blockstore.Open(dir, blockstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := blockstore.SpareFiles(b); n != 0 {
+		t.Fatalf("%d spare files made before any write", n)
+	}
+	var blks []block.Block
+	for range 3 {
+		blk := blocktest.NewBlock(t, blocktest.RawV1(), blocktest.RandomBytes(t, 1024))
+		blks = append(blks, blk)
+		if err := b.Put(ctx, blk); err != nil {
+			t.Fatal(err)
+		}
+		poll.Until(t, 10*time.Second, "spare files made", func() bool { return blockstore.SpareFiles(b) == blockstore.SpareFileCount })
+	}
+	if blockstore.WroteThroughFlatfs(b) {
+		t.Fatal("the blocks were written through flatfs")
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after := openFiles(t); after != before {
+		t.Errorf("%d files open after Close, %d before Open", after, before)
+	}
+	files := storeFiles(t, dir)
+	for _, blk := range blks {
+		rel, _ := filepath.Rel(dir, blockPath(dir, blk.CID))
+		if got := files[rel]; !strings.HasSuffix(got, " "+string(blk.Data)) {
+			t.Errorf("block %s: file holds %.20q", blk.CID, got)
+		}
+	}
+	regular := 0
+	for name, mode := range files {
+		if !strings.HasPrefix(mode, "d") && name != "SHARDING" && name != "_README" {
+			regular++
+		}
+	}
+	if regular != len(blks) {
+		t.Errorf("%d files in the store, want the %d blocks': %v", regular, len(blks), slices.Sorted(maps.Keys(files)))
+	}
+}
+
+// Expect makes the shard directories of the blocks expected, without a
+// write; a read-only or closed store ignores it.
+func TestExpect(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "blocks")
+	b := storetest.Open(t, dir, blockstore.Config{NoSync: true})
+	blk := blocktest.NewBlock(t, blocktest.RawV1(), blocktest.RandomBytes(t, 1024))
+	shard := filepath.Dir(blockPath(dir, blk.CID))
+	if _, err := os.Stat(shard); !os.IsNotExist(err) {
+		t.Fatalf("shard directory before Expect: %v", err)
+	}
+	ro, err := blockstore.Open(dir, blockstore.Config{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro.Expect([]cid.Cid{blk.CID})
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.Expect([]cid.Cid{blk.CID})
+	poll.Until(t, 10*time.Second, "shard directory made", func() bool {
+		st, err := os.Stat(shard)
+		return err == nil && st.IsDir()
+	})
+	storetest.MustMiss(t, b, blk.CID)
+	if err := b.Put(context.Background(), blk); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustGet(t, b, blk.CID, blk.Data)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.Expect([]cid.Cid{blk.CID})
 }

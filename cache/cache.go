@@ -153,6 +153,17 @@ func (c *Cache) GetSize(ctx context.Context, k cid.Cid) (int, error) {
 	return c.st.GetSize(ctx, k)
 }
 
+// Expect tells the store that the blocks cids may be put soon, if it
+// prepares for that (see blockstore.Blockstore.Expect).
+func (c *Cache) Expect(cids []cid.Cid) { expect(c.st, cids) }
+
+// expect passes Expect on to st if st prepares for blocks.
+func expect(st any, cids []cid.Cid) {
+	if x, ok := st.(interface{ Expect([]cid.Cid) }); ok {
+		x.Expect(cids)
+	}
+}
+
 // Has reports whether k is stored.
 func (c *Cache) Has(ctx context.Context, k cid.Cid) (bool, error) {
 	return c.st.Has(ctx, k)

@@ -53,6 +53,9 @@ func (u Union) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	return u.Shared.Has(ctx, c)
 }
 
+// Expect tells Own that the blocks cids may be put soon.
+func (u Union) Expect(cids []cid.Cid) { expect(u.Own, cids) }
+
 // Put stores b in Own.
 func (u Union) Put(ctx context.Context, b block.Block) error { return u.Own.Put(ctx, b) }
 

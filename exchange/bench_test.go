@@ -157,3 +157,24 @@ func BenchmarkSessionPeers(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGetOneBlock fetches single 1 KiB blocks, each new to the
+// client, from a connected peer that has them, one GetBlock call after the
+// other: the latency of `bsfs block get`, in ns/op.
+func BenchmarkGetOneBlock(b *testing.B) {
+	const batch = 256
+	server, client := newNode(b), newNode(b)
+	testnode.Connect(b, client.host, server.host)
+	ctx := b.Context()
+	var cids []cid.Cid
+	for i := 0; b.Loop(); i++ {
+		if i%batch == 0 {
+			b.StopTimer()
+			cids = seed(b, []*testNode{server}, batch, 1<<10)
+			b.StartTimer()
+		}
+		if _, err := client.ex.GetBlock(ctx, cids[i%batch]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -46,6 +46,13 @@ type Blockstore interface {
 	Put(ctx context.Context, b block.Block) error
 }
 
+// expecter is a Blockstore that prepares for blocks about to be put,
+// without waiting: told of those asked of peers, it does so during the
+// round trip rather than when they arrive.
+type expecter interface {
+	Expect(cids []cid.Cid)
+}
+
 // ErrClosed is returned by calls on a closed Exchange.
 var ErrClosed = errors.New("exchange closed")
 
@@ -319,6 +326,9 @@ func (e *Exchange) serve(ctx context.Context, sub *subscription, sess *session.S
 			sess = s
 		}
 		sess.Want(missing)
+		if x, ok := e.bs.(expecter); ok {
+			x.Expect(missing)
+		}
 	}
 	for len(sent) < len(sub.cids) {
 		select {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -321,4 +323,36 @@ func wantsAt(n *testNode, p peer.ID, c cid.Cid) bool {
 		}
 	}
 	return false
+}
+
+// The shard directory of a block asked of peers is made while the want is
+// out, before the block arrives: here, of one nobody has.
+func TestWantMakesShardDirectory(t *testing.T) {
+	var dir string
+	client := newNodeOn(t, exchange.Config{}, func(bs *blockstore.Blockstore, d string) exchange.Blockstore {
+		dir = d
+		return bs
+	})
+	server := newNode(t)
+	testnode.Connect(t, client.host, server.host)
+	blk := blocktest.NewBlock(t, rawV1, blocktest.RandomBytes(t, 1024))
+	k := blockstore.Key(blk.CID.Hash())
+	shard := filepath.Join(dir, k[len(k)-3:len(k)-1])
+	if _, err := os.Stat(shard); !os.IsNotExist(err) {
+		t.Fatalf("shard directory before the want: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := client.ex.GetBlock(ctx, blk.CID)
+		done <- err
+	}()
+	poll.Until(t, 10*time.Second, "shard directory made", func() bool {
+		st, err := os.Stat(shard)
+		return err == nil && st.IsDir()
+	})
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("GetBlock of a block nobody has ended with %v, want context.Canceled", err)
+	}
 }
