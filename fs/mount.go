@@ -107,41 +107,8 @@ func Mount(dir string, g unixfs.BlockGetter, cfg Config) (*Server, error) {
 	if cfg.Names != nil {
 		m.names = &nameCache{r: cfg.Names}
 	}
-	timeout := cfg.CacheTimeout
 	root := &rootNode{m: m}
-	asRoot := os.Geteuid() == 0
-	opts := &fs.Options{
-		EntryTimeout:    &timeout,
-		AttrTimeout:     &timeout,
-		NegativeTimeout: &timeout,
-		UID:             uint32(os.Getuid()),
-		GID:             uint32(os.Getgid()),
-		MountOptions: fuse.MountOptions{
-			FsName:       "bsfs",
-			Name:         "bsfs",
-			Options:      []string{"ro"},
-			MaxWrite:     maxRequest,
-			MaxReadAhead: maxRequest,
-			// Reads in the reader's own context: the kernel interrupts
-			// them when the reader gets a signal. Asynchronous read-ahead
-			// requests are never interrupted, and would keep a want alive
-			// after the reader is gone; unixfs prefetches ahead instead.
-			SyncRead: true,
-			// The kernel asks for a symlink's target at every path walk
-			// through it: DIR/ipns/<name> points elsewhere once its TTL
-			// has passed, and the pages of a cached target would not.
-			EnableSymlinkCaching: false,
-			IgnoreSecurityLabels: true,
-			DirectMount:          asRoot,
-			DirectMountStrict:    asRoot,
-			Debug:                cfg.Debug,
-			Logger:               slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
-			PanicHandler: func(v any) fuse.Status {
-				cfg.Logger.Error("panic in a FUSE handler; the call fails with EIO", "panic", v, "stack", string(debug.Stack()))
-				return fuse.EIO
-			},
-		},
-	}
+	opts := mountOptions(cfg)
 	// As fs.Mount does, but knowing when Serve has returned: only then is
 	// the descriptor of /dev/fuse closed.
 	srv, err := fuse.NewServer(fs.NewNodeFS(root, opts), dir, &opts.MountOptions)
@@ -215,4 +182,42 @@ func detach(dir string) error {
 		return fmt.Errorf("%s -u -z %s: %w: %s", bin, dir, err, bytes.TrimSpace(out))
 	}
 	return nil
+}
+
+// mountOptions are the go-fuse options of a mount configured by cfg.
+func mountOptions(cfg Config) *fs.Options {
+	timeout := cfg.CacheTimeout
+	asRoot := os.Geteuid() == 0
+	return &fs.Options{
+		EntryTimeout:    &timeout,
+		AttrTimeout:     &timeout,
+		NegativeTimeout: &timeout,
+		UID:             uint32(os.Getuid()),
+		GID:             uint32(os.Getgid()),
+		MountOptions: fuse.MountOptions{
+			FsName:       "bsfs",
+			Name:         "bsfs",
+			Options:      []string{"ro"},
+			MaxWrite:     maxRequest,
+			MaxReadAhead: maxRequest,
+			// Reads in the reader's own context: the kernel interrupts
+			// them when the reader gets a signal. Asynchronous read-ahead
+			// requests are never interrupted, and would keep a want alive
+			// after the reader is gone; unixfs prefetches ahead instead.
+			SyncRead: true,
+			// The kernel asks for a symlink's target at every path walk
+			// through it: DIR/ipns/<name> points elsewhere once its TTL
+			// has passed, and the pages of a cached target would not.
+			EnableSymlinkCaching: false,
+			IgnoreSecurityLabels: true,
+			DirectMount:          asRoot,
+			DirectMountStrict:    asRoot,
+			Debug:                cfg.Debug,
+			Logger:               slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+			PanicHandler: func(v any) fuse.Status {
+				cfg.Logger.Error("panic in a FUSE handler; the call fails with EIO", "panic", v, "stack", string(debug.Stack()))
+				return fuse.EIO
+			},
+		},
+	}
 }
