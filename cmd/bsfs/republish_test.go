@@ -204,6 +204,13 @@ func TestNameRepublish(t *testing.T) {
 			t.Errorf("the router's record of %s changed after its key broke: %v, was %v", k.name, now, prev)
 		}
 	}
+	// Publishing anew with the key whose last record is unreadable would
+	// restart its sequence at 0, which the router would refuse: it fails,
+	// naming the file.
+	line := fails(t, repo, "", "name", "publish", "--key", "b-unreadable", absentCID(t, "after the damage").String())
+	if want := filepath.Join("ipns", "b-unreadable"); !strings.Contains(line, want) || !strings.Contains(line, "unreadable") {
+		t.Errorf("publish with an unreadable last record: %q, want an error naming %s", line, want)
+	}
 }
 
 // TestNameRepublishDHT: a daemon on a DHT of one Kubo server, with

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ipfs/boxo/ipns"
@@ -65,11 +67,20 @@ func (n *Node) PublishName(ctx context.Context, opts api.PublishOptions) (api.Pu
 	n.publishMu.Lock()
 	defer n.publishMu.Unlock()
 	var seq uint64
-	if prev, err := n.lastPublished(keyName, name); err == nil {
+	prev, err := n.lastPublished(keyName, name)
+	switch {
+	case err == nil:
 		seq, _ = prev.Sequence()
 		if v, err := prev.Value(); err != nil || v.String() != value.String() {
 			seq++
 		}
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, ipns.ErrPublicKeyMismatch):
+		// Nothing published with this key yet: the sequence starts at 0.
+	default:
+		// Starting again at 0 would be refused wherever the old record
+		// is held: say so rather than publish in vain.
+		return api.Published{}, fmt.Errorf("the last record published with key %q (%s) is unreadable, so its sequence number is unknown: %w; remove the file to start again at 0",
+			keyName, filepath.Join(n.repo.Path, publishedDir, keyName), err)
 	}
 	rec, err := ipns.NewRecord(sk, value, seq, time.Now().Add(lifetime), ttl)
 	if err != nil {
@@ -122,7 +133,30 @@ func (n *Node) putRecord(ctx context.Context, keyName string, name ipns.Name, re
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, keyName), data, 0o600)
+	return writeAtomic(filepath.Join(dir, keyName), data)
+}
+
+// writeAtomic replaces path by a file holding data, mode 0600, so that a
+// crash leaves the old file or the new one, never a torn one.
+func writeAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // lastPublished returns the last record published with the key, if it is
@@ -175,6 +209,9 @@ func (n *Node) republishAll(ctx context.Context) {
 	for _, e := range entries {
 		if ctx.Err() != nil {
 			return
+		}
+		if strings.HasPrefix(e.Name(), ".") {
+			continue // a write a crash left unfinished (writeAtomic)
 		}
 		if err := n.republishKey(ctx, e.Name()); err != nil {
 			slog.Warn("IPNS record not republished", "key", e.Name(), "err", err)
