@@ -17,6 +17,7 @@ import (
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/bsfs/bsfs/block"
+	"github.com/bsfs/bsfs/internal/atomicfile"
 )
 
 // PinsFile is the file in a cache's directory listing the pinned roots,
@@ -368,7 +369,7 @@ func writePins(dir string, roots []cid.Cid) error {
 	for _, c := range roots {
 		buf.WriteString(c.String() + "\n")
 	}
-	if err := writeAtomic(filepath.Join(dir, PinsFile), buf.Bytes()); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, PinsFile), buf.Bytes()); err != nil {
 		return fmt.Errorf("cache: writing pins: %w", err)
 	}
 	return nil

@@ -13,6 +13,8 @@ import (
 	"strconv"
 
 	"github.com/multiformats/go-base32"
+
+	"github.com/bsfs/bsfs/internal/atomicfile"
 )
 
 // recencyFile is the log of uses and deletions. Each line is "u KEY SIZE"
@@ -169,7 +171,7 @@ func (l *recencyLog) rewrite(entries []logEntry) error {
 	for _, e := range entries {
 		fmt.Fprintf(&buf, "u %s %d\n", base32.RawStdEncoding.EncodeToString([]byte(e.key)), e.size)
 	}
-	if err := writeAtomic(filepath.Join(l.dir, recencyFile), buf.Bytes()); err != nil {
+	if err := atomicfile.Write(filepath.Join(l.dir, recencyFile), buf.Bytes()); err != nil {
 		return fmt.Errorf("cache: compacting the recency log: %w", err)
 	}
 	l.records, l.live, l.err = len(entries), len(entries), nil
@@ -186,34 +188,4 @@ func (l *recencyLog) close() error {
 		l.f, l.w = nil, nil
 	}
 	return err
-}
-
-// writeAtomic writes data to a temporary file in path's directory, syncs
-// it and renames it over path, then syncs the directory.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

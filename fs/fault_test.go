@@ -40,31 +40,9 @@ func catInterrupted(t *testing.T, n *testNode, path string, want cid.Cid) {
 func readInterrupted(t *testing.T, n *testNode, want cid.Cid, name string, args ...string) {
 	t.Helper()
 	path := args[len(args)-1]
-	cmd := exec.Command(name, args...)
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = new(bytes.Buffer), &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
+	cmd, done := startReader(t, name, args...)
 	n.waitWanted(t, want)
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		done <- err
-		if err == nil {
-			t.Fatalf("cat %s succeeded after SIGINT", path)
-		}
-	case <-time.After(waitTimeout):
-		t.Fatalf("cat %s still running %s after SIGINT", path, waitTimeout)
-	}
+	interruptReader(t, cmd, done, path)
 	n.waitWantlistEmpty(t)
 }
 

@@ -1,11 +1,13 @@
 package fs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"slices"
 	"syscall"
 	"testing"
@@ -220,3 +222,41 @@ func mountAt(t testing.TB, dir string, g unixfs.BlockGetter, cfg bsfs.Config) {
 
 // unixfsConfig reads through n's exchange and tells local blocks by n's store.
 func unixfsConfig(n *testNode) unixfs.Config { return unixfs.Config{Haser: n.bs} }
+
+// startReader runs name with args in the background, its output kept in
+// buffers. done receives its exit; a test that takes it puts it back, as
+// the cleanup, which kills the reader, waits for it too.
+func startReader(t *testing.T, name string, args ...string) (cmd *exec.Cmd, done chan error) {
+	t.Helper()
+	cmd = exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = new(bytes.Buffer), new(bytes.Buffer)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	return cmd, done
+}
+
+// interruptReader sends SIGINT to cmd, started by startReader to read
+// path, and fails the test unless it ends, unsuccessfully, within
+// waitTimeout.
+func interruptReader(t *testing.T, cmd *exec.Cmd, done chan error, path string) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		if err == nil {
+			t.Fatalf("cat %s succeeded after SIGINT", path)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatalf("cat %s still running %s after SIGINT", path, waitTimeout)
+	}
+}

@@ -1,7 +1,6 @@
 package fs_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -74,17 +73,7 @@ func TestReaderKilled(t *testing.T) {
 	f := buildFile(t, blocktest.RandomBytes(t, 1<<20), []int{256 << 10}, 174)
 	server.put(t, f.root, f.leaves[0], f.leaves[1])
 	missing := f.leaves[2].CID
-	cmd := exec.Command("cat", filepath.Join(dir, f.root.CID.String()))
-	cmd.Stdout = new(bytes.Buffer)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
+	cmd, done := startReader(t, "cat", filepath.Join(dir, f.root.CID.String()))
 	client.waitWanted(t, missing)
 	waitPeerWants(t, server, client, fmt.Sprintf("to hold %s", missing), func(cs []cid.Cid) bool {
 		return slices.ContainsFunc(cs, missing.Equals)

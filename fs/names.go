@@ -256,8 +256,7 @@ type emptyDir struct {
 
 // Getattr reports a read-only directory.
 func (d *emptyDir) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFDIR | dirMode
-	out.Nlink = 2
+	topDirAttr(&out.Attr)
 	return 0
 }
 

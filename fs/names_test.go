@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -287,34 +286,13 @@ func TestIPNSInterrupt(t *testing.T) {
 	res.blocking["slow.example.test"] = true
 	dir := mount(t, n.ex, bsfs.Config{Names: res})
 	path := filepath.Join(dir, "ipns", "slow.example.test", "x")
-	cmd := exec.Command("cat", path)
-	cmd.Stdout, cmd.Stderr = new(bytes.Buffer), new(bytes.Buffer)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
+	cmd, done := startReader(t, "cat", path)
 	select {
 	case <-res.blocked:
 	case <-time.After(waitTimeout):
 		t.Fatalf("cat %s did not ask the resolver within %s", path, waitTimeout)
 	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		done <- err
-		if err == nil {
-			t.Fatalf("cat %s succeeded after SIGINT", path)
-		}
-	case <-time.After(waitTimeout):
-		t.Fatalf("cat %s still running %s after SIGINT", path, waitTimeout)
-	}
+	interruptReader(t, cmd, done, path)
 	select {
 	case err := <-res.ended:
 		if !errors.Is(err, context.Canceled) {

@@ -30,9 +30,15 @@ type rootNode struct {
 
 // Getattr reports a read-only directory.
 func (r *rootNode) Getattr(ctx context.Context, _ fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = syscall.S_IFDIR | dirMode
-	out.Nlink = 2
+	topDirAttr(&out.Attr)
 	return 0
+}
+
+// topDirAttr sets a's type, mode and links to those of the mount's top
+// and the directories at its top (raw, ipfs, ipns).
+func topDirAttr(a *fuse.Attr) {
+	a.Mode = syscall.S_IFDIR | dirMode
+	a.Nlink = 2
 }
 
 // Lookup resolves a CID to its content; "raw", "ipfs" and "ipns" are the
@@ -54,8 +60,7 @@ func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	default:
 		return r.m.lookupCID(ctx, r.EmbeddedInode(), name, out)
 	}
-	out.Mode = syscall.S_IFDIR | dirMode
-	out.Nlink = 2
+	topDirAttr(&out.Attr)
 	return r.NewInode(ctx, dir, fs.StableAttr{Mode: syscall.S_IFDIR}), 0
 }
 

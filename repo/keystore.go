@@ -12,6 +12,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/bsfs/bsfs/internal/atomicfile"
 )
 
 // SelfKey names the node's own key, the one in the config, as Kubo does.
@@ -69,27 +71,15 @@ func GenKey(path, name string) (peer.ID, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("keystore: %w", err)
 	}
-	// Written whole under a temporary name, then linked into place, which
-	// fails rather than replace a key of the same name.
-	tmp, err := os.CreateTemp(dir, ".key-*.tmp")
-	if err != nil {
-		return "", fmt.Errorf("keystore: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("keystore: %w", err)
-	}
-	if err := errors.Join(tmp.Sync(), tmp.Close()); err != nil {
-		return "", fmt.Errorf("keystore: %w", err)
-	}
-	if err := os.Link(tmp.Name(), filepath.Join(dir, name)); err != nil {
+	// Linked into place whole, which fails rather than replace a key of
+	// the same name.
+	if err := atomicfile.WriteNew(filepath.Join(dir, name), raw); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return "", fmt.Errorf("key %q: %w", name, ErrKeyExists)
 		}
 		return "", fmt.Errorf("keystore: %w", err)
 	}
-	return id, syncDir(dir)
+	return id, nil
 }
 
 // LoadKey returns the private key called name in the repository at path:

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/bsfs/bsfs/internal/atomicfile"
 )
 
 // rootsFile lists the roots this node added, one CID a line, oldest first.
@@ -53,7 +55,7 @@ func (r *Repo) AddRoot(c cid.Cid) error {
 		err = cerr
 	}
 	if err == nil && errors.Is(statErr, fs.ErrNotExist) {
-		err = syncDir(r.Path)
+		err = atomicfile.SyncDir(r.Path)
 	}
 	if err != nil {
 		return fmt.Errorf("add root: %w", err)

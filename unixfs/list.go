@@ -18,9 +18,5 @@ func (r *Reader) List(ctx context.Context, c cid.Cid) ([]DirEntry, error) {
 	if d.node.Kind == KindDirectory {
 		return r.readDir(ctx, d)
 	}
-	out := make([]DirEntry, len(d.links))
-	for i, l := range d.links {
-		out[i] = DirEntry{Name: l.name, CID: l.cid, Tsize: l.size}
-	}
-	return out, nil
+	return linkEntries(d), nil
 }

@@ -244,16 +244,34 @@ func (r *Reader) ReadDir(ctx context.Context, dir cid.Cid) ([]DirEntry, error) {
 	return r.readDir(ctx, d)
 }
 
+// ReadDirBlock is ReadDir for a directory's root block the caller holds
+// (from GetMany): it fetches nothing for the root.
+func (r *Reader) ReadDirBlock(ctx context.Context, b block.Block) ([]DirEntry, error) {
+	d, err := decode(b)
+	if err != nil {
+		return nil, err
+	}
+	if d.node.Kind != KindDirectory {
+		return nil, fmt.Errorf("%s: %w", b.CID, ErrNotDir)
+	}
+	return r.readDir(ctx, d)
+}
+
 // readDir lists the directory d.
 func (r *Reader) readDir(ctx context.Context, d *decoded) ([]DirEntry, error) {
 	if !d.isHAMT() {
-		out := make([]DirEntry, len(d.links))
-		for i, l := range d.links {
-			out[i] = DirEntry{Name: l.name, CID: l.cid, Tsize: l.size}
-		}
-		return out, nil
+		return linkEntries(d), nil
 	}
 	return r.readHAMT(ctx, d)
+}
+
+// linkEntries are d's links as directory entries, in d's order.
+func linkEntries(d *decoded) []DirEntry {
+	out := make([]DirEntry, len(d.links))
+	for i, l := range d.links {
+		out[i] = DirEntry{Name: l.name, CID: l.cid, Tsize: l.size}
+	}
+	return out
 }
 
 // Lookup finds name in the directory dir. In a HAMT it fetches only the

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bsfs/bsfs/internal/api"
+	"github.com/bsfs/bsfs/internal/atomicfile"
 	"github.com/bsfs/bsfs/repo"
 )
 
@@ -133,30 +134,7 @@ func (n *Node) putRecord(ctx context.Context, keyName string, name ipns.Name, re
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, keyName), data)
-}
-
-// writeAtomic replaces path by a file holding data, mode 0600, so that a
-// crash leaves the old file or the new one, never a torn one.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.Write(filepath.Join(dir, keyName), data)
 }
 
 // lastPublished returns the last record published with the key, if it is
@@ -211,7 +189,7 @@ func (n *Node) republishAll(ctx context.Context) {
 			return
 		}
 		if strings.HasPrefix(e.Name(), ".") {
-			continue // a write a crash left unfinished (writeAtomic)
+			continue // a write a crash left unfinished (atomicfile.Write)
 		}
 		if err := n.republishKey(ctx, e.Name()); err != nil {
 			slog.Warn("IPNS record not republished", "key", e.Name(), "err", err)

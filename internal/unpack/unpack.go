@@ -74,7 +74,7 @@ func (w *treeWriter) write(ctx context.Context, nd unixfs.Node, root block.Block
 		return os.Symlink(nd.Target, dst)
 	case unixfs.KindDirectory:
 		mode = 0o755
-		if err := w.dir(ctx, nd.CID, dst); err != nil {
+		if err := w.dir(ctx, nd.CID, root, dst); err != nil {
 			return err
 		}
 	default:
@@ -105,12 +105,20 @@ type fetched struct {
 	errs   []error
 }
 
-func (w *treeWriter) dir(ctx context.Context, c cid.Cid, dst string) error {
+// dir writes the directory c, whose root block is root when the caller
+// has fetched it already (else the zero Block), to dst.
+func (w *treeWriter) dir(ctx context.Context, c cid.Cid, root block.Block, dst string) error {
 	// Writable while it is filled; write sets its mode after.
 	if err := os.Mkdir(dst, 0o700); err != nil {
 		return err
 	}
-	ents, err := w.r.ReadDir(ctx, c)
+	var ents []unixfs.DirEntry
+	var err error
+	if root.CID.Defined() {
+		ents, err = w.r.ReadDirBlock(ctx, root)
+	} else {
+		ents, err = w.r.ReadDir(ctx, c)
+	}
 	if err != nil {
 		return err
 	}
