@@ -97,6 +97,7 @@ type runner struct {
 	res       results
 	dropErr   error
 	started   time.Time
+	trash     []string // written by the row's runs, deleted at its end (see writeFloor)
 }
 
 // dataset is what the servers hold.
@@ -157,6 +158,7 @@ func run(ctx context.Context, cfg config) error {
 		}
 		r.logf("row %s", name)
 		f(ctx)
+		r.emptyTrash()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

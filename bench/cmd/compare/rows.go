@@ -103,8 +103,8 @@ func (r *runner) clientLacks(p pairing, command string) string {
 
 // catRows are the rows rowCat fills.
 type catRows struct {
-	mbps, srvMem, cliMem     *row
-	cpu, srvCPU, cliCPU, cmd *row // seconds of CPU per GiB
+	mbps, floor, srvMem, cliMem *row
+	cpu, srvCPU, cliCPU, cmd    *row // seconds of CPU per GiB
 }
 
 // rowCat fetches the big file with `cat` and records MB/s, each daemon's
@@ -112,6 +112,7 @@ type catRows struct {
 func (r *runner) rowCat(ctx context.Context) {
 	rows := catRows{
 		mbps:   r.res.row(tablePairs, fmt.Sprintf("`cat` %d MiB file", r.cfg.fileMiB), "MB/s", true),
+		floor:  r.res.row(tablePairs, "... its blocks' files written by one plain loop right after: the client's file-system floor", "MB/s", true),
 		srvMem: r.res.row(tablePairs, "peak memory of the server after it (VmHWM)", "MiB", false),
 		cliMem: r.res.row(tablePairs, "peak memory of the client after it (VmHWM)", "MiB", false),
 		cpu:    r.res.row(tablePairs, "CPU time of that `cat`: server + client daemons + command line", "s/GiB", false),
@@ -126,7 +127,7 @@ func (r *runner) rowCat(ctx context.Context) {
 			}
 			col := p.String()
 			if why := r.clientLacks(p, "cat"); why != "" {
-				for _, row := range []*row{rows.mbps, rows.srvMem, rows.cliMem, rows.cpu, rows.srvCPU, rows.cliCPU, rows.cmd} {
+				for _, row := range []*row{rows.mbps, rows.floor, rows.srvMem, rows.cliMem, rows.cpu, rows.srvCPU, rows.cliCPU, rows.cmd} {
 					row.skip(col, why)
 				}
 				continue
@@ -189,9 +190,18 @@ func (r *runner) catOnce(ctx context.Context, p pairing, run int, rows catRows) 
 		rows.cliCPU.add(col, cliCPU)
 		rows.cmd.add(col, cmdCPU)
 	}
-	r.logf("cat %s run %d: %.1f MB/s; CPU s/GiB: server %.2f, client %.2f, command line %.2f", col, run, mbps, srvCPU, cliCPU, cmdCPU)
+	floor, err := r.writeFloor(fileSet{n: int(size / blockSize), size: blockSize, shards: floorShards})
+	if err != nil {
+		return err
+	}
+	rows.floor.add(col, float64(size)/1e6/floor.Seconds())
+	r.logf("cat %s run %d: %.1f MB/s (floor %.1f); CPU s/GiB: server %.2f, client %.2f, command line %.2f", col, run, mbps, float64(size)/1e6/floor.Seconds(), srvCPU, cliCPU, cmdCPU)
 	return nil
 }
+
+// blockSize is the size of the big file's blocks (the default chunker of
+// both `add`s).
+const blockSize = 256 << 10
 
 // cpuTimes returns the CPU time used so far by each node's daemon.
 func cpuTimes(nodes ...*node.Node) ([]time.Duration, error) {
@@ -223,6 +233,7 @@ func (r *runner) dirRunsFor(kuboClient bool, run int) bool {
 // rowDir fetches the directory of small files with `get`: blocks/s.
 func (r *runner) rowDir(ctx context.Context) {
 	row := r.res.row(tablePairs, fmt.Sprintf("`get` directory of %d files of 4 KiB (%d blocks)", r.cfg.dirFiles, r.data.dirBlocks), "blocks/s", true)
+	floorRow := r.res.row(tablePairs, "... its blocks' files and the files of its output written by one plain loop right after: the client's file-system floor", "blocks/s", true)
 	for run := range r.dirRounds() {
 		for _, p := range rotate(pairings, run) {
 			if ctx.Err() != nil {
@@ -258,7 +269,13 @@ func (r *runner) rowDir(ctx context.Context) {
 				}
 				v := float64(r.data.dirBlocks) / d.Seconds()
 				row.add(col, v)
-				r.logf("get %s run %d: %.1f blocks/s (%v)", col, run, v, d.Round(time.Millisecond))
+				floor, err := r.writeFloor(fileSet{n: r.data.dirBlocks, size: 4096, shards: floorShards}, fileSet{n: r.cfg.dirFiles, size: 4096, shards: 1})
+				if err != nil {
+					return err
+				}
+				fv := float64(r.data.dirBlocks) / floor.Seconds()
+				floorRow.add(col, fv)
+				r.logf("get %s run %d: %.1f blocks/s (%v); floor %.1f blocks/s", col, run, v, d.Round(time.Millisecond), fv)
 				return nil
 			}()
 			if err != nil {
