@@ -2,22 +2,29 @@ package message
 
 import (
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/bsfs/bsfs/exchange/wantlist"
 )
 
-func benchMessages(b *testing.B) map[string]*Message {
-	// 16 blocks of 256 KiB are exactly 4 MiB of data, over MaxMessageSize
-	// once framed; 15 is the most a message can hold.
-	blocks := &Message{}
-	for i := range 15 {
+// benchMessage is a message of n blocks of 256 KiB.
+func benchMessage(tb testing.TB, n int) *Message {
+	m := &Message{}
+	for i := range n {
 		data := make([]byte, 256<<10)
 		for j := range data {
 			data[j] = byte(i * j)
 		}
-		blocks.Blocks = append(blocks.Blocks, newBlock(b, prefixRaw, string(data)))
+		m.Blocks = append(m.Blocks, newBlock(tb, prefixRaw, string(data)))
 	}
+	return m
+}
+
+func benchMessages(b *testing.B) map[string]*Message {
+	// 16 blocks of 256 KiB are exactly 4 MiB of data, over MaxMessageSize
+	// once framed; 15 is the most a message can hold.
+	blocks := benchMessage(b, 15)
 	wants := &Message{Full: true}
 	for i := range 1000 {
 		wants.Wants = append(wants.Wants, Entry{
@@ -66,5 +73,19 @@ func BenchmarkSize(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		m.Size(V120)
+	}
+}
+
+// BenchmarkWriteFrames writes a message of 4 blocks of 256 KiB, what the
+// decision engine sends by default, as the network does.
+func BenchmarkWriteFrames(b *testing.B) {
+	m := benchMessage(b, 4)
+	sized := m.SizeFor(V120)
+	b.SetBytes(int64(sized.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := sized.WriteFrames(io.Discard, MaxMessageSize); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

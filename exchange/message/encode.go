@@ -61,7 +61,7 @@ func (m *Message) Marshal(v Version) ([]byte, error) {
 	if n > MaxMessageSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, MaxMessageSize)
 	}
-	return m.appendBody(make([]byte, 0, n), v, wl), nil
+	return m.appendBody(make([]byte, 0, n), v, wl, appendData), nil
 }
 
 // AppendTo appends m's encoding for version v to buf, as Marshal does, and
@@ -79,7 +79,7 @@ func (m *Message) AppendTo(buf []byte, v Version) ([]byte, error) {
 		copy(grown, buf)
 		buf = grown
 	}
-	return m.appendBody(buf, v, wl), nil
+	return m.appendBody(buf, v, wl, appendData), nil
 }
 
 // Size returns the exact length of m's encoding for version v.
@@ -127,9 +127,17 @@ func (m *Message) check(v Version) error {
 	return nil
 }
 
+// dataFunc takes a block's data where appendBody reaches it, with the
+// encoding so far in b, and returns the buffer appendBody goes on with.
+type dataFunc func(b, data []byte) []byte
+
+// appendData appends the data to b: the whole encoding in one buffer.
+func appendData(b, data []byte) []byte { return append(b, data...) }
+
 // appendBody appends the encoding; the caller has checked m and passes the
-// wantlist length from sizes.
-func (m *Message) appendBody(b []byte, v Version, wl int) []byte {
+// wantlist's size from sizes. Each block's data goes through data, which
+// returns the buffer to go on appending to (see appendData).
+func (m *Message) appendBody(b []byte, v Version, wl int, data dataFunc) []byte {
 	if wl > 0 {
 		b = protowire.AppendTag(b, fieldWantlist, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(wl))
@@ -153,12 +161,13 @@ func (m *Message) appendBody(b []byte, v Version, wl int) []byte {
 		case v == V100:
 			if carriesV0(bl.CID) {
 				b = protowire.AppendTag(b, fieldBlocks, protowire.BytesType)
-				b = protowire.AppendBytes(b, bl.Data)
+				b = protowire.AppendVarint(b, uint64(len(bl.Data)))
+				b = data(b, bl.Data)
 			}
 		default:
 			b = protowire.AppendTag(b, fieldPayload, protowire.BytesType)
 			b = protowire.AppendVarint(b, uint64(payloadSize(bl)))
-			b = appendPayload(b, bl)
+			b = appendPayload(b, bl, data)
 		}
 	}
 	if v.SupportsHave() {
@@ -282,7 +291,7 @@ func payloadSize(bl *block.Block) int {
 	return n
 }
 
-func appendPayload(b []byte, bl *block.Block) []byte {
+func appendPayload(b []byte, bl *block.Block, data dataFunc) []byte {
 	p := bl.CID.Prefix()
 	b = protowire.AppendTag(b, fieldBlockPrefix, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(prefixSize(p)))
@@ -292,7 +301,8 @@ func appendPayload(b []byte, bl *block.Block) []byte {
 	b = protowire.AppendVarint(b, uint64(p.MhLength))
 	if len(bl.Data) > 0 {
 		b = protowire.AppendTag(b, fieldBlockData, protowire.BytesType)
-		b = protowire.AppendBytes(b, bl.Data)
+		b = protowire.AppendVarint(b, uint64(len(bl.Data)))
+		b = data(b, bl.Data)
 	}
 	return b
 }

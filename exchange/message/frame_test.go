@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -115,5 +118,73 @@ func TestReadFromBadFrames(t *testing.T) {
 				t.Fatalf("ReadFrom = %+v, %v; want %v", m, err, tt.want)
 			}
 		})
+	}
+}
+
+// failingWriter keeps what it is written, and where each Write's bytes
+// were, and fails from its failAt-th Write on.
+type failingWriter struct {
+	bytes.Buffer
+	at     []*byte
+	failAt int
+}
+
+var errWrite = errors.New("write failed")
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	w.at = append(w.at, &p[0])
+	if len(w.at) >= w.failAt {
+		return 0, errWrite
+	}
+	return w.Buffer.Write(p)
+}
+
+// WriteFrames passes block data to the writer as the blocks hold it, and
+// stops at the first failed Write.
+func TestWriteFramesStreamsBlockData(t *testing.T) {
+	m := benchMessage(t, 3)
+	w := &failingWriter{failAt: 1 << 30}
+	if err := m.SizeFor(V120).WriteFrames(w, MaxMessageSize); err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := WriteTo(&want, m, V120); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(w.Bytes(), want.Bytes()) {
+		t.Fatal("WriteFrames wrote other bytes than WriteTo")
+	}
+	for i, b := range m.Blocks {
+		if !slices.Contains(w.at, &b.Data[0]) {
+			t.Errorf("block %d's data was copied, not written from the block", i)
+		}
+	}
+	for failAt := 1; failAt <= len(w.at); failAt++ {
+		fw := &failingWriter{failAt: failAt}
+		if err := m.SizeFor(V120).WriteFrames(fw, MaxMessageSize); !errors.Is(err, errWrite) {
+			t.Fatalf("Write %d failing: err = %v", failAt, err)
+		}
+		if len(fw.at) != failAt {
+			t.Fatalf("Write %d failing: %d Writes made", failAt, len(fw.at))
+		}
+	}
+	// Small blocks are gathered: 256 of 4 KiB take a Write per 64 KiB.
+	small := &Message{}
+	for i := range 256 {
+		small.Blocks = append(small.Blocks, newBlock(t, prefixRaw, fmt.Sprint(i, strings.Repeat("x", 4<<10))))
+	}
+	sw := &failingWriter{failAt: 1 << 30}
+	if err := small.SizeFor(V120).WriteFrames(sw, MaxMessageSize); err != nil {
+		t.Fatal(err)
+	}
+	want.Reset()
+	if err := WriteTo(&want, small, V120); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sw.Bytes(), want.Bytes()) {
+		t.Fatal("WriteFrames wrote other bytes than WriteTo for small blocks")
+	}
+	if max := want.Len()/streamBuffer + 1; len(sw.at) > max {
+		t.Errorf("%d Writes for %d bytes of small blocks, want at most %d", len(sw.at), want.Len(), max)
 	}
 }
