@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -66,7 +67,7 @@ func TestHelp(t *testing.T) {
 		"", "init", "id", "daemon",
 		"block", "block put", "block get", "block stat", "block rm",
 		"swarm", "swarm connect", "swarm peers",
-		"stat", "ledger", "wantlist",
+		"stat", "ledger", "wantlist", "version",
 	} {
 		args := append(strings.Fields(path), "--help")
 		out := ok(t, repo, "", args...)
@@ -77,6 +78,19 @@ func TestHelp(t *testing.T) {
 	// --help creates nothing.
 	if entries, err := os.ReadDir(repo); err != nil || len(entries) != 0 {
 		t.Errorf("--help touched the repository: %v %v", entries, err)
+	}
+}
+
+// version prints one line naming bsfs and the Go that built it, and opens
+// no repository.
+func TestVersion(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "none")
+	out := lines(ok(t, repo, "", "version"))
+	if len(out) != 1 || !strings.HasPrefix(out[0], "bsfs version ") || !strings.Contains(out[0], runtime.Version()) {
+		t.Fatalf("version printed %q", out)
+	}
+	if _, err := os.Stat(repo); !os.IsNotExist(err) {
+		t.Errorf("version touched the repository: %v", err)
 	}
 }
 
@@ -107,6 +121,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"daemon", "--bitswap-protocols", "/ipfs/bitswap/9.9.9"}, "unknown Bitswap protocol"},
 		{[]string{"no-such-command"}, "unknown command"},
 		{[]string{"block", "put", "--no-such-flag"}, "unknown flag"},
+		{[]string{"version", "extra"}, "unknown command"},
 	} {
 		msg := fails(t, repo, "", tc.args...)
 		if !strings.Contains(msg, tc.want) {

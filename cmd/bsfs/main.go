@@ -70,7 +70,7 @@ repository directly, offline.`,
 	root.AddCommand(newMountCmd())
 	root.AddCommand(newAddCmd(), newCatCmd(), newGetCmd(), newLsCmd(), newRefsCmd(), newDagCmd())
 	root.AddCommand(newPinCmd(), newGCCmd(), newExportCmd(), newImportCmd())
-	root.AddCommand(newRoutingCmd(), newNameCmd(), newKeyCmd())
+	root.AddCommand(newRoutingCmd(), newNameCmd(), newKeyCmd(), newVersionCmd())
 	return root
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -105,6 +106,7 @@ func (r *runner) clientLacks(p pairing, command string) string {
 type catRows struct {
 	mbps, floor, srvMem, cliMem *row
 	cpu, srvCPU, cliCPU, cmd    *row // seconds of CPU per GiB
+	cores                       *row // CPU time over wall time
 }
 
 // rowCat fetches the big file with `cat` and records MB/s, each daemon's
@@ -119,6 +121,7 @@ func (r *runner) rowCat(ctx context.Context) {
 		srvCPU: r.res.row(tablePairs, "... server daemon", "s/GiB", false),
 		cliCPU: r.res.row(tablePairs, "... client daemon", "s/GiB", false),
 		cmd:    r.res.row(tablePairs, "... command line (`ipfs cat`, `bsfs cat`)", "s/GiB", false),
+		cores:  r.res.row(tablePairs, fmt.Sprintf("... cores busy: that CPU time over the `cat`'s wall time (the machine has %d)", runtime.NumCPU()), "cores", false),
 	}
 	for run := range r.cfg.runs {
 		for _, p := range rotate(pairings, run) {
@@ -127,7 +130,7 @@ func (r *runner) rowCat(ctx context.Context) {
 			}
 			col := p.String()
 			if why := r.clientLacks(p, "cat"); why != "" {
-				for _, row := range []*row{rows.mbps, rows.floor, rows.srvMem, rows.cliMem, rows.cpu, rows.srvCPU, rows.cliCPU, rows.cmd} {
+				for _, row := range []*row{rows.mbps, rows.floor, rows.srvMem, rows.cliMem, rows.cpu, rows.srvCPU, rows.cliCPU, rows.cmd, rows.cores} {
 					row.skip(col, why)
 				}
 				continue
@@ -189,6 +192,7 @@ func (r *runner) catOnce(ctx context.Context, p pairing, run int, rows catRows) 
 		rows.srvCPU.add(col, srvCPU)
 		rows.cliCPU.add(col, cliCPU)
 		rows.cmd.add(col, cmdCPU)
+		rows.cores.add(col, (srvCPU+cliCPU+cmdCPU)*gib/t.Wall.Seconds())
 	}
 	floor, err := r.writeFloor(fileSet{n: int(size / blockSize), size: blockSize, shards: floorShards})
 	if err != nil {
@@ -292,6 +296,7 @@ func (r *runner) rowDir(ctx context.Context) {
 func (r *runner) rowLatency(ctx context.Context) {
 	cliRow := r.res.row(tablePairs, fmt.Sprintf("`block get` 1 KiB, command line (median of %d)", r.cfg.samples), "ms", false)
 	apiRow := r.res.row(tablePairs, fmt.Sprintf("`block get` 1 KiB, API: Kubo RPC over TCP, bsfs local API over its socket (median of %d)", r.cfg.samples), "ms", false)
+	startRow := r.res.row(tablePairs, fmt.Sprintf("`version` of the client's command line: its start-up alone, nothing asked of the daemon (median of %d)", r.cfg.samples), "ms", false)
 	for run := range r.cfg.runs {
 		for _, p := range rotate(pairings, run) {
 			if ctx.Err() != nil {
@@ -340,14 +345,24 @@ func (r *runner) rowLatency(ctx context.Context) {
 					}
 					viaAPI = append(viaAPI, ms(d))
 				}
+				var startUp []float64
+				for range r.cfg.samples {
+					d, _, err := node.TimedCount(ctx, cli.Env(), cli.Bin, "version")
+					if err != nil {
+						return err
+					}
+					startUp = append(startUp, ms(d))
+				}
 				cliRow.add(col, stat.Median(viaCLI))
 				apiRow.add(col, stat.Median(viaAPI))
-				r.logf("block get %s run %d: CLI %.1f ms, API %.1f ms", col, run, stat.Median(viaCLI), stat.Median(viaAPI))
+				startRow.add(col, stat.Median(startUp))
+				r.logf("block get %s run %d: CLI %.1f ms, API %.1f ms, version %.1f ms", col, run, stat.Median(viaCLI), stat.Median(viaAPI), stat.Median(startUp))
 				return nil
 			}()
 			if err != nil {
 				cliRow.fail(col, err)
 				apiRow.fail(col, err)
+				startRow.fail(col, err)
 				r.logf("block get %s run %d: %v", col, run, err)
 			}
 		}
