@@ -118,6 +118,11 @@ Measured by `+"`%s`"+` on %s, in %v.
   each block as a file cannot beat its floor by more than the parallelism of
   the file system; its ratio to the floor says how much of the time is
   spent elsewhere.
+- "Cores busy" is the `+"`cat`"+`'s CPU time, all three processes, over its wall
+  time: near the machine's cores, the transfer is bound by the CPU.
+- `+"`version`"+` runs the client's command line with nothing to do: the start-up
+  every command line row pays (the Go runtime and the initialisation of
+  every package linked in), measured in the same runs.
 `, r.cfg.command, r.started.UTC().Format("2006-01-02 15:04 UTC"), time.Since(r.started).Round(time.Second),
 		node.Machine(),
 		r.cfg.bsfsVersion, strings.TrimSpace(string(kuboVersion)), runtime.Version(),
@@ -182,7 +187,7 @@ const microBenchmarks = `
 ## Go micro-benchmarks
 
 The packages carry their own benchmarks; this script does not repeat them:
-exchange/message (Marshal, Unmarshal, Size), exchange/wantlist (Wantlist),
+exchange/message (Marshal, Unmarshal, Size, WriteFrames), exchange/wantlist (Wantlist),
 exchange/decision (TaskQueue, Serve), exchange (Fetch64MiBFromBsfs,
 Fetch64MiBFromKubo: 64 MiB in 256 KiB blocks over loopback TCP, the second
 from a real Kubo; SessionPeers), exchange/routing (FindProviders, Provide),
