@@ -105,6 +105,7 @@ func (r *runner) clientLacks(p pairing, command string) string {
 // catRows are the rows rowCat fills.
 type catRows struct {
 	mbps, floor, srvMem, cliMem *row
+	cliIdle, cliFile            *row // MiB
 	cpu, srvCPU, cliCPU, cmd    *row // seconds of CPU per GiB
 	cores                       *row // CPU time over wall time
 }
@@ -113,15 +114,17 @@ type catRows struct {
 // peak memory afterwards, and the CPU time the transfer cost.
 func (r *runner) rowCat(ctx context.Context) {
 	rows := catRows{
-		mbps:   r.res.row(tablePairs, fmt.Sprintf("`cat` %d MiB file", r.cfg.fileMiB), "MB/s", true),
-		floor:  r.res.row(tablePairs, "... its blocks' files written by one plain loop right after: the client's file-system floor", "MB/s", true),
-		srvMem: r.res.row(tablePairs, "peak memory of the server after it (VmHWM)", "MiB", false),
-		cliMem: r.res.row(tablePairs, "peak memory of the client after it (VmHWM)", "MiB", false),
-		cpu:    r.res.row(tablePairs, "CPU time of that `cat`: server + client daemons + command line", "s/GiB", false),
-		srvCPU: r.res.row(tablePairs, "... server daemon", "s/GiB", false),
-		cliCPU: r.res.row(tablePairs, "... client daemon", "s/GiB", false),
-		cmd:    r.res.row(tablePairs, "... command line (`ipfs cat`, `bsfs cat`)", "s/GiB", false),
-		cores:  r.res.row(tablePairs, fmt.Sprintf("... cores busy: that CPU time over the `cat`'s wall time (the machine has %d)", runtime.NumCPU()), "cores", false),
+		mbps:    r.res.row(tablePairs, fmt.Sprintf("`cat` %d MiB file", r.cfg.fileMiB), "MB/s", true),
+		floor:   r.res.row(tablePairs, "... its blocks' files written by one plain loop right after: the client's file-system floor", "MB/s", true),
+		srvMem:  r.res.row(tablePairs, "peak memory of the server after it (VmHWM)", "MiB", false),
+		cliMem:  r.res.row(tablePairs, "peak memory of the client after it (VmHWM)", "MiB", false),
+		cliIdle: r.res.row(tablePairs, "... the client's peak before it: started and connected, nothing fetched (VmHWM)", "MiB", false),
+		cliFile: r.res.row(tablePairs, "... the client's resident pages mapped from files after it, its program's code and data (RssFile)", "MiB", false),
+		cpu:     r.res.row(tablePairs, "CPU time of that `cat`: server + client daemons + command line", "s/GiB", false),
+		srvCPU:  r.res.row(tablePairs, "... server daemon", "s/GiB", false),
+		cliCPU:  r.res.row(tablePairs, "... client daemon", "s/GiB", false),
+		cmd:     r.res.row(tablePairs, "... command line (`ipfs cat`, `bsfs cat`)", "s/GiB", false),
+		cores:   r.res.row(tablePairs, fmt.Sprintf("... cores busy: that CPU time over the `cat`'s wall time (the machine has %d)", runtime.NumCPU()), "cores", false),
 	}
 	for run := range r.cfg.runs {
 		for _, p := range rotate(pairings, run) {
@@ -130,7 +133,7 @@ func (r *runner) rowCat(ctx context.Context) {
 			}
 			col := p.String()
 			if why := r.clientLacks(p, "cat"); why != "" {
-				for _, row := range []*row{rows.mbps, rows.floor, rows.srvMem, rows.cliMem, rows.cpu, rows.srvCPU, rows.cliCPU, rows.cmd, rows.cores} {
+				for _, row := range []*row{rows.mbps, rows.floor, rows.srvMem, rows.cliMem, rows.cliIdle, rows.cliFile, rows.cpu, rows.srvCPU, rows.cliCPU, rows.cmd, rows.cores} {
 					row.skip(col, why)
 				}
 				continue
@@ -154,6 +157,10 @@ func (r *runner) catOnce(ctx context.Context, p pairing, run int, rows catRows) 
 	profiled := r.cfg.profile != "" && p == (pairing{bsfs, bsfs}) && run == 0
 	if profiled {
 		defer r.profile(ctx, srv, cli)()
+	}
+	idle, err := cli.Proc.PeakRSS()
+	if err != nil {
+		return err
 	}
 	cpu0, err := cpuTimes(srv, cli)
 	if err != nil {
@@ -184,6 +191,12 @@ func (r *runner) catOnce(ctx context.Context, p pairing, run int, rows catRows) 
 		}
 		m.row.add(col, float64(rss)/(1<<20))
 	}
+	file, err := cli.Proc.FileRSS()
+	if err != nil {
+		return err
+	}
+	rows.cliIdle.add(col, float64(idle)/(1<<20))
+	rows.cliFile.add(col, float64(file)/(1<<20))
 	gib := float64(size) / (1 << 30)
 	srvCPU, cliCPU := (cpu1[0]-cpu0[0]).Seconds()/gib, (cpu1[1]-cpu0[1]).Seconds()/gib
 	cmdCPU := t.CPU.Seconds() / gib

@@ -164,6 +164,10 @@ func (d *Proc) StartLines() []string {
 // PeakRSS returns the daemon's VmHWM, the peak resident set size, in bytes.
 func (d *Proc) PeakRSS() (int64, error) { return d.status("VmHWM") }
 
+// FileRSS returns the daemon's RssFile: its resident pages mapped from
+// files (its program's code and data, mostly), in bytes.
+func (d *Proc) FileRSS() (int64, error) { return d.status("RssFile") }
+
 // RSS returns the daemon's VmRSS, its resident set size now, in bytes.
 func (d *Proc) RSS() (int64, error) { return d.status("VmRSS") }
 
