@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"github.com/ipfs/boxo/routing/http/types"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/bsfs/bsfs/internal/httpurl"
 )
 
 const (
@@ -119,21 +120,15 @@ func NewDelegated(cfg DelegatedConfig) (*Delegated, error) {
 }
 
 // CheckRouterURL reports why u cannot name a delegated router, or nil
-// when it can: an absolute http or https URL with a host, no user, query
-// or fragment, and a path that is empty or /routing/v1.
+// when it can: a URL httpurl.Parse takes, with no query, and a path that is
+// empty or /routing/v1.
 func CheckRouterURL(u string) error {
-	p, err := url.Parse(u)
+	p, err := httpurl.Parse(u)
 	if err != nil {
 		return err
 	}
-	if p.Scheme != "http" && p.Scheme != "https" {
-		return errors.New("want an absolute http or https URL")
-	}
-	if p.Host == "" {
-		return errors.New("no host")
-	}
-	if p.User != nil || p.RawQuery != "" || p.Fragment != "" {
-		return errors.New("want no user, query or fragment")
+	if p.RawQuery != "" {
+		return errors.New("want no query")
 	}
 	switch p.Path {
 	case "", "/", "/routing/v1", "/routing/v1/":

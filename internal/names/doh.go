@@ -10,11 +10,12 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/bsfs/bsfs/internal/httpurl"
 )
 
 const (
@@ -62,22 +63,10 @@ func NewDNS(resolvers map[string]string) (*DNS, error) {
 }
 
 // CheckDoHURL reports why u cannot name a DNS-over-HTTPS resolver, or nil
-// when it can: an absolute http or https URL with a host and no fragment.
+// when it can: a URL httpurl.Parse takes.
 func CheckDoHURL(u string) error {
-	p, err := url.Parse(u)
-	if err != nil {
-		return err
-	}
-	if p.Scheme != "http" && p.Scheme != "https" {
-		return errors.New("want an absolute http or https URL")
-	}
-	if p.Host == "" {
-		return errors.New("no host")
-	}
-	if p.Fragment != "" || p.User != nil {
-		return errors.New("want no user or fragment")
-	}
-	return nil
+	_, err := httpurl.Parse(u)
+	return err
 }
 
 // LookupTXT asks the resolver configured for name's longest suffix.
