@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -97,7 +98,8 @@ type runner struct {
 	res       results
 	dropErr   error
 	started   time.Time
-	trash     []string // written by the row's runs, deleted at its end (see writeFloor)
+	trashMu   sync.Mutex
+	trash     []string // guarded by trashMu: written by the row's runs, deleted at its end (see discard)
 }
 
 // dataset is what the servers hold.

@@ -58,7 +58,7 @@ func (r *runner) serverNode(im impl) *node.Node {
 
 // pair starts the server on its prepared repository and a fresh client,
 // connected to it. Mounts are made under the work directory when asked.
-// done stops both and deletes the client's repository.
+// done stops both and puts the client's repository in the trash.
 func (r *runner) pair(ctx context.Context, p pairing, mount bool) (srv, cli *node.Node, done func(), err error) {
 	srv = r.serverNode(p.server)
 	cli, err = r.newNode(ctx, p.client, "client")
@@ -69,7 +69,7 @@ func (r *runner) pair(ctx context.Context, p pairing, mount bool) (srv, cli *nod
 		r.note(cli.Stop(r.procs))
 		r.note(srv.Stop(r.procs))
 		node.UnmountUnder(r.work)
-		os.RemoveAll(cli.Dir)
+		r.discard(cli.Dir)
 	}
 	var srvMnt, cliMnt string
 	if mount {
@@ -271,7 +271,7 @@ func (r *runner) rowDir(ctx context.Context) {
 				}
 				defer done()
 				out := cli.Dir + ".get"
-				defer os.RemoveAll(out)
+				defer r.discard(out)
 				start := time.Now()
 				if _, err := cli.CLI(ctx, cli.GetArgs(r.data.dir.String(), out)...); err != nil {
 					return err
@@ -503,8 +503,8 @@ func (r *runner) saveProfile(ctx context.Context, n *node.Node, path, kind strin
 }
 
 // swarmClients starts -swarm-clients fresh clients of im, four at a time,
-// each connected to srv. stop stops those that started and deletes their
-// repositories.
+// each connected to srv. stop stops those that started and puts their
+// repositories in the trash.
 func (r *runner) swarmClients(ctx context.Context, im impl, srv *node.Node) (clients []*node.Node, stop func(), err error) {
 	srvSeq := r.seq // names this run's clients
 	clients = make([]*node.Node, r.cfg.swarmClients)
@@ -531,7 +531,7 @@ func (r *runner) swarmClients(ctx context.Context, im impl, srv *node.Node) (cli
 		for _, c := range clients {
 			wg.Go(func() {
 				r.note(c.Stop(r.procs))
-				os.RemoveAll(c.Dir)
+				r.discard(c.Dir)
 			})
 		}
 		wg.Wait()

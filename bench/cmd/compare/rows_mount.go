@@ -154,7 +154,7 @@ func (r *runner) setupMount(ctx context.Context, col string, run int) (mc mountC
 
 // bsfsMountPair starts srv's daemon and a fresh client running `bsfs
 // mount`; the mount runs its own node but no API, so the server dials it.
-// done stops both, unmounts and deletes the client's repository.
+// done stops both, unmounts and puts the client's repository in the trash.
 func (r *runner) bsfsMountPair(ctx context.Context, srv *node.Node) (cli *node.Node, done func(), err error) {
 	if err := srv.Start(ctx, r.procs, ""); err != nil {
 		return nil, nil, err
@@ -173,8 +173,8 @@ func (r *runner) bsfsMountPair(ctx context.Context, srv *node.Node) (cli *node.N
 }
 
 // bsfsMountClient starts a fresh client running `bsfs mount` and has the
-// running server srv dial it. done stops it, unmounts and deletes its
-// repository.
+// running server srv dial it. done stops it, unmounts and puts its
+// repository in the trash.
 func (r *runner) bsfsMountClient(ctx context.Context, srv *node.Node) (cli *node.Node, done func(), err error) {
 	cli, err = r.newNode(ctx, bsfs, "client")
 	if err != nil {
@@ -183,7 +183,7 @@ func (r *runner) bsfsMountClient(ctx context.Context, srv *node.Node) (cli *node
 	done = func() {
 		r.note(cli.Stop(r.procs))
 		node.UnmountUnder(cli.Dir + ".mnt")
-		os.RemoveAll(cli.Dir)
+		r.discard(cli.Dir)
 	}
 	if err = cli.Start(ctx, r.procs, cli.Dir+".mnt"); err == nil {
 		err = srv.Connect(ctx, cli)

@@ -107,14 +107,16 @@ Measured by `+"`%s`"+` on %s, in %v.
   the kernel's loopback TCP work counts in whichever process it runs.%s
 - Kubo's Bitswap client waits at least 20 ms after each message to a peer,
   which caps block-after-block fetches (the directory) near 50 messages/s.
-- The "file-system floor" rows: right after each run, before its client is
-  deleted, one plain loop writes files of the same number and sizes as the
+- The "file-system floor" rows: right after each run, one plain loop writes files of the same number and sizes as the
   client had to create (the fetched blocks over 1024 shard directories, and
   for `+"`get`"+` its output files too): created, written, closed, no fsync, one
   after another. Creating a file costs more here than on most machines:
   this ext4 has no journal, and then allocating an inode skips each inode
-  freed in the last minutes by reading its table entry, and every run
-  follows the deletion of the previous run's client. A fetch that stores
+  freed in the last minutes by reading its table entry. So that no run
+  pays for the deletion of the one before, what the runs write (clients'
+  repositories, `+"`get`"+`'s output, the floors' files) is deleted only at
+  the end of each row; a row's first runs may still meet the previous
+  row's deletion. A fetch that stores
   each block as a file cannot beat its floor by more than the parallelism of
   the file system; its ratio to the floor says how much of the time is
   spent elsewhere.
