@@ -253,13 +253,30 @@ func TestAddCatKubo(t *testing.T) {
 	d.stopClean(t)
 }
 
-// Ctrl-C on cat of a file nobody has returns at once and the daemon
-// cancels the want.
+// Ctrl-C on cat of a file nobody has, or of one whose third leaf nobody
+// has (which the daemon waits for while streaming the file), returns at
+// once and the daemon cancels the want.
 func TestCatInterrupted(t *testing.T) {
 	repo := t.TempDir()
 	startDaemon(t, repo)
 	absent := absentCID(t, "a file nobody has")
-	cmd := exec.Command(bsfsBin, "cat", absent.String())
+	path, _ := randomFile(t, 1<<20+5)
+	partial := strings.TrimSpace(ok(t, repo, "", "add", "-Q", path))
+	leaf := lines(ok(t, repo, "", "refs", partial))[2]
+	ok(t, repo, "", "block", "rm", leaf)
+	for _, tc := range []struct{ cat, wanted string }{
+		{absent.String(), absent.String()},
+		{partial, leaf},
+	} {
+		catInterrupted(t, repo, tc.cat, tc.wanted)
+	}
+}
+
+// catInterrupted runs cat of c, waits for the daemon to want wanted, and
+// interrupts it.
+func catInterrupted(t *testing.T, repo, c, wanted string) {
+	t.Helper()
+	cmd := exec.Command(bsfsBin, "cat", c)
 	cmd.Env = append(os.Environ(), "BSFS_PATH="+repo)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -268,11 +285,11 @@ func TestCatInterrupted(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
+	defer func() {
 		cmd.Process.Kill()
 		<-done
-	})
-	waitWantlist(t, repo, []string{absent.String()})
+	}()
+	waitWantlist(t, repo, []string{wanted})
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -280,13 +297,13 @@ func TestCatInterrupted(t *testing.T) {
 	case err := <-done:
 		done <- err
 		if exitErr, isExit := errors.AsType[*exec.ExitError](err); !isExit || exitErr.ExitCode() == 0 {
-			t.Errorf("cat after SIGINT: %v, want a non-zero exit", err)
+			t.Errorf("cat %s after SIGINT: %v, want a non-zero exit", c, err)
 		}
 		if !strings.Contains(stderr.String(), "interrupted") {
-			t.Errorf("cat after SIGINT printed %q", stderr.String())
+			t.Errorf("cat %s after SIGINT printed %q", c, stderr.String())
 		}
 	case <-time.After(stopTimeout):
-		t.Fatalf("cat still running %s after SIGINT", stopTimeout)
+		t.Fatalf("cat %s still running %s after SIGINT", c, stopTimeout)
 	}
 	waitWantlist(t, repo, nil)
 }
