@@ -254,8 +254,8 @@ func TestAddCatKubo(t *testing.T) {
 }
 
 // Ctrl-C on cat of a file nobody has, or of one whose third leaf nobody
-// has (which the daemon waits for while streaming the file), returns at
-// once and the daemon cancels the want.
+// has (wanted by the daemon for the command's window of leaves), returns
+// at once and the daemon cancels the want.
 func TestCatInterrupted(t *testing.T) {
 	repo := t.TempDir()
 	startDaemon(t, repo)

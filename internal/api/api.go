@@ -36,7 +36,6 @@ const (
 	pathWantlist     = "/v0/bitswap/wantlist"
 	pathBlocksGet    = "/v0/blocks/get"
 	pathBlocksPut    = "/v0/blocks/put"
-	pathCat          = "/v0/cat"
 	pathRoots        = "/v0/roots"
 	pathRootsAdd     = "/v0/roots/add"
 	pathStat         = "/v0/stat"

@@ -1,11 +1,9 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +16,6 @@ import (
 	"github.com/bsfs/bsfs/internal/api"
 	"github.com/bsfs/bsfs/internal/node"
 	"github.com/bsfs/bsfs/repo"
-	"github.com/bsfs/bsfs/unixfs"
 )
 
 var rawPrefix = cid.Prefix{Version: 1, Codec: cid.Raw, MhType: mh.SHA2_256, MhLength: -1}
@@ -147,64 +144,5 @@ func TestErrors(t *testing.T) {
 	}
 	if _, err := c.Identity(ctx); err == nil {
 		t.Error("a request to a removed socket succeeded")
-	}
-}
-
-// putter stores blocks through the client.
-type putter struct{ c *api.Client }
-
-func (p putter) Put(ctx context.Context, b block.Block) error {
-	_, err := p.c.PutBlock(ctx, b.CID.Prefix(), b.Data)
-	return err
-}
-
-// Cat sends a file's bytes as the daemon reads them; a block missing
-// partway ends it with the daemon's error, after the bytes before it.
-func TestCat(t *testing.T) {
-	c, _ := serve(t)
-	ctx := t.Context()
-	data := make([]byte, 3<<20+17) // 13 leaves of 256 KiB
-	for i := range data {
-		data[i] = byte(i * 7 / 5)
-	}
-	root, err := unixfs.AddFile(ctx, putter{c}, bytes.NewReader(data), unixfs.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got bytes.Buffer
-	written := 0
-	if err := c.Cat(ctx, root, &got, func(n int) { written += n }); err != nil {
-		t.Fatalf("cat %s: %v", root, err)
-	}
-	if !bytes.Equal(got.Bytes(), data) || written != len(data) {
-		t.Fatalf("cat %s: %d bytes (progress %d), want the %d added", root, got.Len(), written, len(data))
-	}
-
-	// The daemon is offline: a leaf it lacks fails the read at once. The
-	// leaves are raw blocks of 256 KiB, as `ipfs add --cid-version=1`
-	// makes them.
-	leaf, err := block.New(rawPrefix, data[2<<18:3<<18])
-	if err != nil {
-		t.Fatal(err)
-	}
-	third := leaf.CID
-	if err := c.RemoveBlock(ctx, third); err != nil {
-		t.Fatal(err)
-	}
-	got.Reset()
-	err = c.Cat(ctx, root, &got, func(int) {})
-	if !errors.Is(err, block.ErrNotFound) || !strings.Contains(err.Error(), third.String()) {
-		t.Errorf("cat without leaf %s: %v, want block.ErrNotFound naming it", third, err)
-	}
-	if got.Len() > 2<<18 || !bytes.Equal(got.Bytes(), data[:got.Len()]) {
-		t.Errorf("cat without the third leaf wrote %d bytes, want at most the first two leaves' and equal to them", got.Len())
-	}
-
-	dir, err := unixfs.AddPath(ctx, putter{c}, t.TempDir(), unixfs.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Cat(ctx, dir, io.Discard, func(int) {}); err == nil || !strings.Contains(err.Error(), "directory") {
-		t.Errorf("cat of directory %s: %v", dir, err)
 	}
 }

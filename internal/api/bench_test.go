@@ -1,8 +1,6 @@
 package api_test
 
 import (
-	"bytes"
-	"io"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -10,8 +8,6 @@ import (
 	"github.com/bsfs/bsfs/block"
 	"github.com/bsfs/bsfs/internal/blocktest"
 	"github.com/bsfs/bsfs/internal/cputime"
-	"github.com/bsfs/bsfs/internal/unpack"
-	"github.com/bsfs/bsfs/unixfs"
 )
 
 // BenchmarkGetBlocks streams 64 MiB of 256 KiB blocks from the daemon's
@@ -55,58 +51,4 @@ func BenchmarkGetBlocks(b *testing.B) {
 			}
 		}
 	}
-}
-
-// BenchmarkCat reads a 64 MiB file (256 KiB leaves) through the daemon's
-// socket into io.Discard, as `bsfs cat` does: "bytes" has the daemon read
-// the file and send its content (Client.Cat), "blocks" has it send the
-// blocks for the command line to read the file from.
-func BenchmarkCat(b *testing.B) {
-	c, _ := serve(b)
-	ctx := b.Context()
-	data := blocktest.RandomBytes(b, 64<<20)
-	w, err := c.BlockWriter(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	root, err := unixfs.AddFile(ctx, w, bytes.NewReader(data), unixfs.AddOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		b.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name string
-		cat  func(io.Writer) error
-	}{
-		{"bytes", func(w io.Writer) error { return c.Cat(ctx, root, w, func(int) {}) }},
-		{"blocks", func(w io.Writer) error {
-			f, err := unixfs.New(c, unixfs.Config{}).Open(ctx, root)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			return unpack.Copy(ctx, w, f, func(int) {})
-		}},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			b.SetBytes(int64(len(data)))
-			cputime.Report(b)
-			for b.Loop() {
-				var n counter
-				if err := tc.cat(&n); err != nil || int(n) != len(data) {
-					b.Fatalf("cat: %d bytes, %v; want %d", n, err, len(data))
-				}
-			}
-		})
-	}
-}
-
-// counter counts the bytes written to it.
-type counter int
-
-func (n *counter) Write(p []byte) (int, error) {
-	*n += counter(len(p))
-	return len(p), nil
 }

@@ -280,38 +280,6 @@ func streamError(ctx context.Context, cids []cid.Cid, want map[string]bool, trai
 	return nil
 }
 
-// catBuffer is how much Cat reads from the daemon at a time.
-const catBuffer = 1 << 20
-
-// Cat writes the content of the file k to w as the daemon reads it, and
-// calls progress with the bytes of each write. Only bytes cross the
-// socket: the daemon does the UnixFS work and checks each block.
-func (c *Client) Cat(ctx context.Context, k cid.Cid, w io.Writer, progress func(int)) error {
-	resp, err := c.open(ctx, http.MethodGet, pathCat, argQuery(k.String()), nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	buf := make([]byte, catBuffer)
-	for {
-		n, err := resp.Body.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return werr
-			}
-			progress(n)
-		}
-		switch {
-		case err == io.EOF:
-			return trailerError(resp.Trailer)
-		case err != nil && ctx.Err() != nil:
-			return fmt.Errorf("cat %s: %w", k, ctx.Err())
-		case err != nil:
-			return fmt.Errorf("daemon API: %w", err)
-		}
-	}
-}
-
 // BlockWriter streams blocks to the daemon in one request, which stores
 // them and tells its peers.
 func (c *Client) BlockWriter(ctx context.Context) (BlockWriter, error) {

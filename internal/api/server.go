@@ -22,7 +22,6 @@ import (
 	"github.com/bsfs/bsfs/exchange"
 	"github.com/bsfs/bsfs/exchange/decision"
 	"github.com/bsfs/bsfs/internal/names"
-	"github.com/bsfs/bsfs/internal/unpack"
 	"github.com/bsfs/bsfs/unixfs"
 )
 
@@ -84,7 +83,6 @@ func NewServer(b Backend) *Server {
 		"GET " + pathWantlist:     s.wantlist,
 		"POST " + pathBlocksGet:   s.blocksGet,
 		"POST " + pathBlocksPut:   s.blocksPut,
-		"GET " + pathCat:          s.cat,
 		"GET " + pathRoots:        s.roots,
 		"POST " + pathRootsAdd:    s.rootsAdd,
 		"GET " + pathStat:         s.stat,
@@ -229,29 +227,6 @@ func (s *Server) blocksGet(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := st.Err(); err != nil {
 		// Why the stream stopped short, as GetBlock's answer says it.
-		w.Header().Set(http.TrailerPrefix+errorTrailer, strconv.Itoa(errorStatus(err))+" "+oneLine(err.Error()))
-	}
-}
-
-// cat answers with the content of the file arg names, read within a
-// session of its own, so that a command line copies bytes and does none of
-// the UnixFS work. An error before the content is an error answer; one
-// after it began ends the answer short, with the errorTrailer telling why.
-func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
-	c, ok := cidArg(w, r)
-	if !ok {
-		return
-	}
-	// The request's context ends when the client goes away, which closes
-	// the file and cancels its wants.
-	f, err := unixfs.New(s.b, unixfs.Config{}).Open(r.Context(), c)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	defer f.Close()
-	w.Header().Set("Content-Type", "application/octet-stream")
-	if err := unpack.Copy(r.Context(), w, f, func(int) {}); err != nil {
 		w.Header().Set(http.TrailerPrefix+errorTrailer, strconv.Itoa(errorStatus(err))+" "+oneLine(err.Error()))
 	}
 }
