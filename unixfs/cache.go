@@ -6,14 +6,19 @@ import "container/list"
 // KiB: 174 links).
 const maxInodes = 1024
 
-// leafCache holds leaves' content within a byte budget. Eviction takes the
-// least recently read leaves first, then, if need be, the oldest of those
-// prefetched and not read yet. Not safe for concurrent use.
+// leafCache holds leaves' content within a byte budget, and at most
+// keepRead leaves that were read: a sequential reader is done with a leaf
+// soon after reading it, and the prefetched ones are what the budget is
+// for. Eviction takes the least recently read leaves first, then, if need
+// be, the oldest of those prefetched and not read yet. Not safe for
+// concurrent use.
 type leafCache struct {
-	budget uint64
-	size   uint64                   // bytes held
-	m      map[string]*list.Element // key -> *cachedLeaf in lru
-	lru    *list.List               // most recent first
+	budget   uint64
+	keepRead int
+	size     uint64                   // bytes held
+	reads    int                      // leaves held that were read
+	m        map[string]*list.Element // key -> *cachedLeaf in lru
+	lru      *list.List               // most recent first
 }
 
 type cachedLeaf struct {
@@ -22,8 +27,8 @@ type cachedLeaf struct {
 	read bool // served to a reader: evicted before the prefetched ones
 }
 
-func newLeafCache(budget uint64) *leafCache {
-	return &leafCache{budget: budget, m: make(map[string]*list.Element), lru: list.New()}
+func newLeafCache(budget uint64, keepRead int) *leafCache {
+	return &leafCache{budget: budget, keepRead: max(1, keepRead), m: make(map[string]*list.Element), lru: list.New()}
 }
 
 // has reports whether k is held, without counting it as read.
@@ -37,7 +42,13 @@ func (c *leafCache) read(k string) ([]byte, bool) {
 	}
 	c.lru.MoveToFront(e)
 	cl := e.Value.(*cachedLeaf)
-	cl.read = true
+	if !cl.read {
+		cl.read = true
+		c.reads++
+		for c.reads > c.keepRead {
+			c.evict()
+		}
+	}
 	return cl.data, true
 }
 
@@ -52,16 +63,25 @@ func (c *leafCache) put(k string, data []byte) {
 	c.m[k] = c.lru.PushFront(&cachedLeaf{key: k, data: data})
 	c.size += uint64(len(data))
 	for c.size > c.budget && c.lru.Len() > 1 {
-		victim := c.lru.Back()
-		for e := victim; e != nil; e = e.Prev() {
-			if e.Value.(*cachedLeaf).read {
-				victim = e
-				break
-			}
+		c.evict()
+	}
+}
+
+// evict drops the least recently read leaf, or the oldest unread one if
+// none was read.
+func (c *leafCache) evict() {
+	victim := c.lru.Back()
+	for e := victim; e != nil; e = e.Prev() {
+		if e.Value.(*cachedLeaf).read {
+			victim = e
+			break
 		}
-		old := c.lru.Remove(victim).(*cachedLeaf)
-		delete(c.m, old.key)
-		c.size -= uint64(len(old.data))
+	}
+	old := c.lru.Remove(victim).(*cachedLeaf)
+	delete(c.m, old.key)
+	c.size -= uint64(len(old.data))
+	if old.read {
+		c.reads--
 	}
 }
 
@@ -69,7 +89,7 @@ func (c *leafCache) put(k string, data []byte) {
 func (c *leafCache) clear() {
 	c.m = make(map[string]*list.Element)
 	c.lru.Init()
-	c.size = 0
+	c.size, c.reads = 0, 0
 }
 
 // inodeCache holds up to max intermediate nodes, evicting the oldest first.

@@ -30,7 +30,7 @@ func checkLeaves(t *testing.T, c *leafCache, want ...string) {
 }
 
 func TestLeafCacheBudget(t *testing.T) {
-	c := newLeafCache(30)
+	c := newLeafCache(30, 100)
 	c.put("a", make([]byte, 10))
 	c.put("b", make([]byte, 10))
 	c.put("c", make([]byte, 10))
@@ -50,7 +50,7 @@ func TestLeafCacheBudget(t *testing.T) {
 }
 
 func TestLeafCacheReadOrder(t *testing.T) {
-	c := newLeafCache(30)
+	c := newLeafCache(30, 100)
 	for _, k := range []string{"a", "b", "c"} {
 		c.put(k, []byte(k))
 		c.read(k)
@@ -70,7 +70,7 @@ func TestLeafCacheReadOrder(t *testing.T) {
 }
 
 func TestLeafCachePutAgain(t *testing.T) {
-	c := newLeafCache(100)
+	c := newLeafCache(100, 100)
 	c.put("a", make([]byte, 10))
 	c.put("b", make([]byte, 10))
 	c.put("a", make([]byte, 10))
@@ -85,7 +85,7 @@ func TestLeafCachePutAgain(t *testing.T) {
 }
 
 func TestLeafCacheOversize(t *testing.T) {
-	c := newLeafCache(10)
+	c := newLeafCache(10, 100)
 	c.put("a", make([]byte, 5))
 	// A leaf larger than the budget is kept alone: the read that needs
 	// it is served.
@@ -96,7 +96,7 @@ func TestLeafCacheOversize(t *testing.T) {
 }
 
 func TestLeafCacheClear(t *testing.T) {
-	c := newLeafCache(100)
+	c := newLeafCache(100, 100)
 	c.put("a", make([]byte, 10))
 	c.read("a")
 	c.clear()
@@ -136,4 +136,30 @@ func TestInodeCacheFIFO(t *testing.T) {
 	if c.get("3") != nil || len(c.order) != 0 {
 		t.Fatal("clear kept nodes")
 	}
+}
+
+// Of the leaves read, only the keepRead most recently read stay, however
+// much budget is left; unread ones are not evicted for them.
+func TestLeafCacheKeepsFewRead(t *testing.T) {
+	c := newLeafCache(100, 2)
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		c.put(k, make([]byte, 10))
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		if _, ok := c.read(k); !ok {
+			t.Fatalf("%s not held", k)
+		}
+	}
+	checkLeaves(t, c, "c", "b", "e", "d")
+	// Reading a kept leaf again evicts nothing.
+	c.read("b")
+	checkLeaves(t, c, "b", "c", "e", "d")
+	c.read("d")
+	checkLeaves(t, c, "d", "b", "e")
+	c.clear()
+	c.put("f", make([]byte, 10))
+	c.read("f")
+	c.put("g", make([]byte, 10))
+	c.read("g")
+	checkLeaves(t, c, "g", "f")
 }

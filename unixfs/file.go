@@ -17,6 +17,10 @@ const (
 	leafSize = 256 << 10
 	// maxDepth bounds the levels of a file DAG.
 	maxDepth = 64
+	// keptRead is how many leaves a File keeps once read: those a read
+	// at most 1 MiB behind the last one (the slack of noteRead) and a
+	// request of 1 MiB (the mount's largest) may need again.
+	keptRead = 2 * (1 << 20) / leafSize
 	// leafOverhead is the most a dag-pb leaf's Tsize exceeds its content
 	// size by (its protobuf framing, mode and mtime); a node with even one
 	// link exceeds it. LocalFraction uses it to avoid reading local leaves.
@@ -113,8 +117,9 @@ func (r *Reader) open(d *decoded) (*File, error) {
 		cancel: cancel,
 		kick:   make(chan struct{}, 1),
 		// The leaves cached at most: the window, the leaf being read
-		// and the one before it.
-		leaves:  newLeafCache(uint64(r.cfg.Window+2) * leafSize),
+		// and the one before it; of those read, no more than a reader
+		// a little out of order (the kernel's) may come back to.
+		leaves:  newLeafCache(uint64(r.cfg.Window+2)*leafSize, keptRead),
 		inodes:  newInodeCache(maxInodes),
 		pending: make(map[string]*call),
 	}

@@ -164,6 +164,26 @@ func TestConcurrentReadAt(t *testing.T) {
 	}
 }
 
+// A file read through to its end holds no more than keptRead leaves: the
+// ones read are let go once the reader has passed them, not kept until the
+// window's budget is full.
+func TestSequentialReadLetsLeavesGo(t *testing.T) {
+	const leaves = 40
+	bs := storetest.New(t)
+	data := blocktest.SeededBytes(leaves*leafSize, 5)
+	c := addSmall(t, bs, data, leafSize, 174, false)
+	f := openT(t, New(Local(bs), Config{Window: 64}), c)
+	if got := readAll(t, f, 128<<10); !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes, not the %d added", len(got), len(data))
+	}
+	f.mu.Lock()
+	held := f.leaves.size
+	f.mu.Unlock()
+	if held > keptRead*leafSize {
+		t.Errorf("%d KiB of leaves held after the read, want at most %d (%d leaves)", held>>10, keptRead*leafSize>>10, keptRead)
+	}
+}
+
 // A sequential reader gets every leaf exactly once, requested a batch at a
 // time ahead of it.
 func TestSequentialPrefetch(t *testing.T) {

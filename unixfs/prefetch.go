@@ -116,7 +116,9 @@ func (f *File) prefetcher() {
 		f.mu.Lock()
 		var fresh []*call
 		for _, pc := range ps {
-			if pc.data != nil {
+			// Leaves the reader has passed while this was planned may be
+			// gone from the cache already: they are not wanted again.
+			if pc.data != nil || pc.off+pc.size <= f.seqPos {
 				continue
 			}
 			k := block.Key(pc.c)
