@@ -107,13 +107,15 @@ func (r *runner) rowScale(ctx context.Context) {
 }
 
 // scaleDisk is the disk space the scale rows may use at most: the server's
-// and a client's copy of everything, and the big directory's tree before
-// it is added; 8 KiB for each 4 KiB file (its block's file, the
-// directories), and 1 GiB to spare.
+// copy of everything and each run's client's (the runs' clients are
+// deleted together at the end of the row), and the big directory's tree;
+// 8 KiB for each 4 KiB file (its block's file, the directories), and
+// 1 GiB to spare.
 func (r *runner) scaleDisk() int64 {
 	files := int64(r.cfg.scaleDirFiles + r.cfg.dirFiles)
 	bytes := int64(r.cfg.scaleGiB)<<30 + int64(r.cfg.fileMiB)<<20
-	return 2*bytes + 3*files*8<<10 + 1<<30
+	copies := int64(1 + r.cfg.scaleRuns)
+	return copies*bytes + (copies+1)*files*8<<10 + 1<<30
 }
 
 // freeBytes is the space free for us on dir's file system.
@@ -128,7 +130,9 @@ func freeBytes(dir string) (int64, error) {
 // prepareScale adds the scale rows' data to srv's repository, its daemon
 // stopped: the big file and directory already written, a -scale-gib file
 // generated as it is added, and a -scale-dir-files directory written to a
-// temporary tree, deleted once added.
+// temporary tree, put in the trash once added (deleted at the end of the
+// row: deleting its files here would put the mounts' file creation on the
+// slow path discard tells of).
 func (r *runner) prepareScale(ctx context.Context, srv *node.Node) (scaleData, error) {
 	var data scaleData
 	start := time.Now()
@@ -157,7 +161,7 @@ func (r *runner) prepareScale(ctx context.Context, srv *node.Node) (scaleData, e
 		return data, err
 	}
 	tree := filepath.Join(r.work, "scale-dir")
-	defer os.RemoveAll(tree)
+	defer r.discard(tree)
 	if err := os.MkdirAll(tree, 0o755); err != nil {
 		return data, err
 	}

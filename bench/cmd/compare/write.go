@@ -140,8 +140,9 @@ func (r *runner) writeScale(w io.Writer) {
 A bsfs daemon serves a repository of its own holding the %d MiB file, the
 %d-entry directory, a %d GiB file (its bytes generated as `+"`bsfs add -`"+` reads
 them) and a directory of %d files of 4 KiB (written to a temporary tree,
-added, deleted); the rows are skipped if the work directory's disk lacks the
-room for the server's and a client's copies. Each measure reads through a
+added, deleted at the end of the row); the rows are skipped if the work directory's disk lacks the
+room for the server's copy and each run's client's, all deleted at the end
+of the row. Each measure reads through a
 fresh client's `+"`bsfs mount`"+`, dialed by the server, so that the mount's VmHWM
 (its peak resident memory since it started) is that one read's; the cache
 is not dropped, as every block is new to the client. Runs: %d, the order of
