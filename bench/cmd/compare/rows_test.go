@@ -40,12 +40,12 @@ func TestLineCounter(t *testing.T) {
 	}
 }
 
-// TestScaleDisk checks that the room asked for covers the server's and
-// a client's copies of the scale data.
+// TestScaleDisk checks that the room asked for covers the server's copy
+// of the scale data and each run's client's, kept until the row ends.
 func TestScaleDisk(t *testing.T) {
-	r := &runner{cfg: config{scaleGiB: 4, scaleDirFiles: 100000, fileMiB: 256, dirFiles: 5000}}
+	r := &runner{cfg: config{scaleGiB: 4, scaleDirFiles: 100000, fileMiB: 256, dirFiles: 5000, scaleRuns: 5}}
 	data := int64(4<<30+256<<20) + int64(105000)*4096
-	if got := r.scaleDisk(); got < 2*data+1<<30 || got > 3*data+2<<30 {
-		t.Errorf("scaleDisk = %.1f GiB for %.1f GiB of data", float64(got)/(1<<30), float64(data)/(1<<30))
+	if got := r.scaleDisk(); got < 6*data+1<<30 || got > 7*data+2<<30 {
+		t.Errorf("scaleDisk = %.1f GiB for 6 copies of %.1f GiB of data", float64(got)/(1<<30), float64(data)/(1<<30))
 	}
 }
