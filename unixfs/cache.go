@@ -45,8 +45,8 @@ func (c *leafCache) read(k string) ([]byte, bool) {
 	if !cl.read {
 		cl.read = true
 		c.reads++
-		for c.reads > c.keepRead {
-			c.evict()
+		if c.reads > c.keepRead {
+			c.evict() // the least recently read: never cl, the most recent
 		}
 	}
 	return cl.data, true

@@ -49,10 +49,10 @@ func (r *runner) writeFloor(sets ...fileSet) (time.Duration, error) {
 }
 
 // discard puts dir in the trash, deleted at the end of the row. Runs
-// delete nothing: on a file system without a journal (ext4 here), creating
-// a file skips every inode freed in the last minute or so, reading each
-// one's table entry, so deleting one run's thousands of files right before
-// the next would make the next create its files on that slow path.
+// delete nothing: on ext4 without a journal (as here), creating a file
+// reads the table entry of each free inode it passes and skips those freed
+// in the last minutes, so deleting one run's thousands of files right
+// before the next would put the next one's file creation on that slow path.
 func (r *runner) discard(dir string) {
 	r.trashMu.Lock()
 	defer r.trashMu.Unlock()

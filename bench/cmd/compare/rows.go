@@ -110,6 +110,10 @@ type catRows struct {
 	cores                       *row // CPU time over wall time
 }
 
+func (c catRows) all() []*row {
+	return []*row{c.mbps, c.floor, c.srvMem, c.cliMem, c.cliIdle, c.cliFile, c.cpu, c.srvCPU, c.cliCPU, c.cmd, c.cores}
+}
+
 // rowCat fetches the big file with `cat` and records MB/s, each daemon's
 // peak memory afterwards, and the CPU time the transfer cost.
 func (r *runner) rowCat(ctx context.Context) {
@@ -133,7 +137,7 @@ func (r *runner) rowCat(ctx context.Context) {
 			}
 			col := p.String()
 			if why := r.clientLacks(p, "cat"); why != "" {
-				for _, row := range []*row{rows.mbps, rows.floor, rows.srvMem, rows.cliMem, rows.cliIdle, rows.cliFile, rows.cpu, rows.srvCPU, rows.cliCPU, rows.cmd, rows.cores} {
+				for _, row := range rows.all() {
 					row.skip(col, why)
 				}
 				continue

@@ -107,8 +107,8 @@ Measured by `+"`%s`"+` on %s, in %v.
   the kernel's loopback TCP work counts in whichever process it runs.%s
 - Kubo's Bitswap client waits at least 20 ms after each message to a peer,
   which caps block-after-block fetches (the directory) near 50 messages/s.
-- The "file-system floor" rows: right after each run, one plain loop writes files of the same number and sizes as the
-  client had to create (the fetched blocks over 1024 shard directories, and
+- The "file-system floor" rows: right after each run, one plain loop
+  writes files of the same number and sizes as the client had to create (the fetched blocks over 1024 shard directories, and
   for `+"`get`"+` its output files too): created, written, closed, no fsync, one
   after another. Creating a file costs more here than on most machines:
   this ext4 has no journal, and then allocating an inode skips each inode
@@ -116,10 +116,9 @@ Measured by `+"`%s`"+` on %s, in %v.
   pays for the deletion of the one before, what the runs write (clients'
   repositories, `+"`get`"+`'s output, the floors' files) is deleted only at
   the end of each row; a row's first runs may still meet the previous
-  row's deletion. A fetch that stores
-  each block as a file cannot beat its floor by more than the parallelism of
-  the file system; its ratio to the floor says how much of the time is
-  spent elsewhere.
+  row's deletion. A fetch that stores each block as a file cannot beat its
+  floor by more than the parallelism of the file system; its ratio to the
+  floor says how much of the time is spent elsewhere.
 - "Cores busy" is the `+"`cat`"+`'s CPU time, all three processes, over its wall
   time: near the machine's cores, the transfer is bound by the CPU.
 - `+"`version`"+` runs the client's command line with nothing to do: the start-up
@@ -139,12 +138,12 @@ func (r *runner) writeScale(w io.Writer) {
 
 A bsfs daemon serves a repository of its own holding the %d MiB file, the
 %d-entry directory, a %d GiB file (its bytes generated as `+"`bsfs add -`"+` reads
-them) and a directory of %d files of 4 KiB (written to a temporary tree,
-added, deleted at the end of the row); the rows are skipped if the work directory's disk lacks the
-room for the server's copy and each run's client's, all deleted at the end
-of the row. Each measure reads through a
-fresh client's `+"`bsfs mount`"+`, dialed by the server, so that the mount's VmHWM
-(its peak resident memory since it started) is that one read's; the cache
+them) and a directory of %d files of 4 KiB (written to a temporary tree and
+added). The rows are skipped if the work directory's disk lacks the room
+for the server's copy and each run's client's; these and the tree are
+deleted at the end of the rows. Each measure reads through a fresh
+client's `+"`bsfs mount`"+`, dialed by the server, so that the mount's VmHWM (its
+peak resident memory since it started) is that one read's; the cache
 is not dropped, as every block is new to the client. Runs: %d, the order of
 the four measures turning from run to run. The targets: the big read's peak
 memory at most the small read's plus %d MiB, and the big directory's time
